@@ -45,9 +45,9 @@ func TestCheckinRoundTrip(t *testing.T) {
 		want protocol.CheckinMessage
 	}{
 		{"authenticate_macos.plist", &protocol.Authenticate{
-			MessageType: "Authenticate",
-			Enrollment:  protocol.Enrollment{UDID: "5B2C7E8A-1D34-4F5A-9B6C-7D8E9F0A1B2C"},
-			Topic:       "com.apple.mgmt.External.462ad9c3-7ca1-437b-8c6f-5575941a4ea7",
+			MessageType:  "Authenticate",
+			Enrollment:   protocol.Enrollment{UDID: "5B2C7E8A-1D34-4F5A-9B6C-7D8E9F0A1B2C"},
+			Topic:        "com.apple.mgmt.External.462ad9c3-7ca1-437b-8c6f-5575941a4ea7",
 			SerialNumber: "H2WDX5K9Q1", DeviceName: "Sim Mac", Model: "Mac14,2", ModelName: "MacBook Air",
 			ProductName: "Mac14,2", OSVersion: "15.6", BuildVersion: "24G84",
 		}},
