@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/simulator"
+)
+
+func init() {
+	register("run", "enroll a simulated fleet in the embedded reference MDM stack and run a scenario", runMain)
+}
+
+// runOptions are the flags of `mdmsim run`.
+type runOptions struct {
+	devices int
+	seed    int64
+	json    bool
+	enroll  string
+	mtls    bool
+	timeout time.Duration
+	verbose bool
+}
+
+// scepAutoLimit is the largest fleet that enrolls over SCEP with
+// --enroll=auto; beyond it RSA key generation dominates and the fast path
+// (identities minted by the stack's CA) is used.
+const scepAutoLimit = 50
+
+func (o *runOptions) validate() error {
+	if o.devices < 1 {
+		return fmt.Errorf("--devices must be at least 1, have %d", o.devices)
+	}
+	switch o.enroll {
+	case "auto":
+		o.enroll = "scep"
+		if o.devices > scepAutoLimit {
+			o.enroll = "fast"
+		}
+	case "scep", "fast":
+	default:
+		return fmt.Errorf("--enroll must be auto, scep or fast, have %q", o.enroll)
+	}
+	if o.timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+// runSummary is the JSON line `mdmsim run --json` prints last.
+type runSummary struct {
+	Devices      int     `json:"devices"`
+	Enrolled     int     `json:"enrolled"`
+	CommandsSent int     `json:"commands_sent"`
+	Acknowledged int     `json:"acknowledged"`
+	Errors       int     `json:"errors"`
+	NotNow       int     `json:"not_now"`
+	WallSeconds  float64 `json:"wall_seconds"`
+}
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mdmsim run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o runOptions
+	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, "number of simulated devices")
+	fs.Int64Var(&o.seed, "seed", 1, "seed of every random choice (same seed, same fleet)")
+	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
+	fs.StringVar(&o.enroll, "enroll", "auto", "enrollment path: scep, fast (identities minted by the stack's CA) or auto")
+	fs.BoolVar(&o.mtls, "mtls", false, "devices authenticate with mutual TLS instead of Mdm-Signature")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
+	fs.BoolVar(&o.verbose, "v", false, "log the stack's and devices' activity to stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(stderr, "mdmsim run:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	start := time.Now()
+	sum, err := runDefault(ctx, o, stdout, stderr)
+	sum.WallSeconds = roundSeconds(time.Since(start))
+	if o.json {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stdout, string(b))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "mdmsim run:", err)
+		return 1
+	}
+	if sum.Acknowledged != sum.CommandsSent || sum.Enrolled != sum.Devices {
+		return 1
+	}
+	return 0
+}
+
+// runDefault is the main job on the embedded default: start the stack,
+// enroll the fleet, send DeviceInformation to every device through
+// NanoMDM's API with a push, and wait for every answer.
+func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (runSummary, error) {
+	start := time.Now()
+	sum := runSummary{Devices: o.devices}
+	logger := slog.New(slog.DiscardHandler)
+	if o.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	say := func(format string, a ...any) {
+		if !o.json {
+			fmt.Fprintf(stdout, format+"\n", a...)
+		}
+	}
+
+	var stackOpts []refmdm.Option
+	stackOpts = append(stackOpts, refmdm.WithLogger(logger))
+	if o.mtls {
+		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
+	}
+	stack, err := refmdm.Start(ctx, stackOpts...)
+	if err != nil {
+		return sum, err
+	}
+	defer stack.Close()
+	say("reference stack: NanoMDM + SCEP CA at %s, push topic %s", stack.URL, stack.Topic)
+
+	f, err := fleet.New(fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction},
+		simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()), simulator.WithLogger(logger))
+	if err != nil {
+		return sum, err
+	}
+	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
+	if err != nil {
+		return sum, err
+	}
+	var mint fleet.IdentitySource
+	if o.enroll == "fast" {
+		mint = stack.MintIdentity
+	}
+	enrollStart := time.Now()
+	n, enrollErr := f.Enroll(ctx, profile, mint)
+	if err := stack.WaitEnrolled(ctx, n); err != nil {
+		return sum, fmt.Errorf("waiting for the server to record %d enrollments: %w", n, err)
+	}
+	sum.Enrolled = stack.Enrolled()
+	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, mixString(f.Mix()), o.enroll, time.Since(enrollStart).Seconds())
+	if enrollErr != nil {
+		return sum, enrollErr
+	}
+
+	cmdStart := time.Now()
+	const commandUUID = "mdmsim-run-deviceinformation"
+	res, err := stack.Enqueue(ctx, f.UDIDs(), commandUUID, "DeviceInformation",
+		map[string]any{"Queries": []string{"UDID", "DeviceName", "OSVersion", "BuildVersion", "ProductName", "SerialNumber", "SoftwareUpdateDeviceID"}})
+	if err != nil {
+		return sum, err
+	}
+	sum.CommandsSent = len(res.Status)
+	waitErr := stack.WaitResults(ctx, commandUUID, sum.CommandsSent)
+	for _, r := range stack.ResultsFor(commandUUID) {
+		switch r.Status {
+		case "Acknowledged":
+			sum.Acknowledged++
+		case "NotNow":
+			sum.NotNow++
+		default:
+			sum.Errors++
+		}
+	}
+	say("DeviceInformation: sent %d with a push, %d acknowledged, %d errors, %d not now in %.2fs",
+		sum.CommandsSent, sum.Acknowledged, sum.Errors, sum.NotNow, time.Since(cmdStart).Seconds())
+	if waitErr != nil {
+		return sum, fmt.Errorf("waiting for answers: %w", waitErr)
+	}
+	say("done in %.2fs", time.Since(start).Seconds())
+	return sum, nil
+}
+
+func mixString(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func roundSeconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }

@@ -1,0 +1,219 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/brianvoe/gofakeit/v6"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// Defaults of a fleet.
+const (
+	DefaultDevices     = 20
+	DefaultMacFraction = 0.5
+	DefaultConcurrency = 32
+)
+
+// Config describes a population.
+type Config struct {
+	// Devices is how many devices to simulate.
+	Devices int
+	// Seed drives every random choice: the same seed gives the same fleet.
+	Seed int64
+	// MacFraction is the share of Macs; the rest are iPhones and iPads.
+	MacFraction float64
+	// Concurrency bounds parallel enrollments.
+	Concurrency int
+	// Catalog supplies models' OS releases; nil means catalog.Default().
+	Catalog *catalog.Catalog
+}
+
+// Validate checks a Config and fills defaults.
+func (c *Config) Validate() error {
+	if c.Devices < 0 {
+		return fmt.Errorf("fleet: devices must be >= 0, have %d", c.Devices)
+	}
+	if c.MacFraction < 0 || c.MacFraction > 1 {
+		return fmt.Errorf("fleet: mac fraction must be in [0,1], have %v", c.MacFraction)
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Catalog == nil {
+		c.Catalog = catalog.Default()
+	}
+	return nil
+}
+
+// Fleet is a population of devices sharing one simulator.Env.
+type Fleet struct {
+	cfg     Config
+	env     *simulator.Env
+	devices []*simulator.Device
+	byUDID  map[string]*simulator.Device
+	counts  Counters
+}
+
+// Counters is what a fleet's devices did, updated as events arrive.
+type Counters struct {
+	Enrolled      atomic.Int64
+	CheckedOut    atomic.Int64
+	Commands      atomic.Int64
+	Acknowledged  atomic.Int64
+	Errors        atomic.Int64
+	NotNow        atomic.Int64
+	FormatErrors  atomic.Int64
+	SessionErrors atomic.Int64
+}
+
+// New draws a fleet from cfg. Options configure the shared Env; an OnEvent
+// given there still runs, after the fleet's own counting.
+func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f := &Fleet{cfg: cfg, byUDID: make(map[string]*simulator.Device, cfg.Devices)}
+	f.env = simulator.NewEnv(opts...)
+	user := f.env.OnEvent
+	f.env.OnEvent = func(e simulator.Event) {
+		f.count(e)
+		if user != nil {
+			user(e)
+		}
+	}
+	faker := gofakeit.New(cfg.Seed)
+	for i := 0; i < cfg.Devices; i++ {
+		platform := catalog.IOS
+		if faker.Rand.Float64() < cfg.MacFraction {
+			platform = catalog.MacOS
+		}
+		id, err := simulator.NewIdentity(faker, simulator.IdentityOptions{Platform: platform, Catalog: cfg.Catalog})
+		if err != nil {
+			return nil, fmt.Errorf("fleet: device %d: %w", i, err)
+		}
+		if _, dup := f.byUDID[id.UDID]; dup {
+			return nil, fmt.Errorf("fleet: device %d: duplicate UDID %s", i, id.UDID)
+		}
+		d := f.env.NewDevice(id)
+		f.devices = append(f.devices, d)
+		f.byUDID[id.UDID] = d
+	}
+	return f, nil
+}
+
+func (f *Fleet) count(e simulator.Event) {
+	c := &f.counts
+	switch e.Kind {
+	case simulator.EventEnrolled:
+		c.Enrolled.Add(1)
+	case simulator.EventCheckedOut:
+		c.CheckedOut.Add(1)
+	case simulator.EventSessionError:
+		c.SessionErrors.Add(1)
+	case simulator.EventCommand:
+		c.Commands.Add(1)
+		switch e.Status {
+		case protocol.StatusAcknowledged:
+			c.Acknowledged.Add(1)
+		case protocol.StatusError:
+			c.Errors.Add(1)
+		case protocol.StatusNotNow:
+			c.NotNow.Add(1)
+		case protocol.StatusCommandFormatError:
+			c.FormatErrors.Add(1)
+		}
+	}
+}
+
+// Env is the environment the devices share.
+func (f *Fleet) Env() *simulator.Env { return f.env }
+
+// Devices returns the devices in creation order.
+func (f *Fleet) Devices() []*simulator.Device { return f.devices }
+
+// Device finds a device by UDID.
+func (f *Fleet) Device(udid string) (*simulator.Device, bool) {
+	d, ok := f.byUDID[udid]
+	return d, ok
+}
+
+// UDIDs lists the devices' UDIDs in creation order.
+func (f *Fleet) UDIDs() []string {
+	out := make([]string, len(f.devices))
+	for i, d := range f.devices {
+		out[i] = d.UDID()
+	}
+	return out
+}
+
+// Counters returns the live counters.
+func (f *Fleet) Counters() *Counters { return &f.counts }
+
+// Mix counts devices per model family, for reports.
+func (f *Fleet) Mix() map[string]int {
+	m := map[string]int{}
+	for _, d := range f.devices {
+		m[d.Identity().Model.Family]++
+	}
+	return m
+}
+
+// IdentitySource mints an enrollment identity for a device (the fast path);
+// nil means every device enrolls over SCEP from the profile.
+type IdentitySource func(commonName string) (*protocol.Identity, error)
+
+// Enroll enrolls every device that is not enrolled yet, with at most
+// cfg.Concurrency at once. It returns how many enrolled and the errors of
+// those that did not (joined), so one bad device does not hide the rest.
+func (f *Fleet) Enroll(ctx context.Context, profile *protocol.EnrollmentProfile, mint IdentitySource) (int, error) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		ok   atomic.Int64
+		sem  = make(chan struct{}, f.cfg.Concurrency)
+	)
+	for _, d := range f.devices {
+		if d.Enrolled() {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return int(ok.Load()), ctx.Err()
+		}
+		wg.Add(1)
+		go func(d *simulator.Device) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var err error
+			if mint != nil {
+				var ident *protocol.Identity
+				if ident, err = mint(d.UDID()); err == nil {
+					err = d.EnrollWithIdentity(ctx, profile, ident)
+				}
+			} else {
+				err = d.Enroll(ctx, profile)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			ok.Add(1)
+		}(d)
+	}
+	wg.Wait()
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return int(ok.Load()), errors.Join(errs...)
+}

@@ -1,0 +1,12 @@
+// Package refmdm is the embedded reference stack: a real open-source MDM
+// server running in-process on 127.0.0.1, so that mdmsim works with no setup
+// and its own tests exercise real server code rather than a stand-in.
+//
+// The stack is NanoMDM (in-memory storage, Mdm-Signature or mutual-TLS device
+// authentication verified against the stack's throwaway CA, its /v1 API
+// behind an API key), a SCEP CA (micromdm/scep) with a static challenge, the
+// enrollment profile that ties them together, a self-signed push certificate
+// for a com.apple.mgmt.External.<uuid> topic, and an APNs endpoint reached
+// through NanoMDM's own nanopush client, so the pushes that wake simulated
+// devices are sent by the server's real push code.
+package refmdm

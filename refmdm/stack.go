@@ -1,0 +1,383 @@
+package refmdm
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	kitlog "github.com/go-kit/kit/log"
+	nlhttp "github.com/micromdm/nanolib/http"
+	nlog "github.com/micromdm/nanolib/log"
+	"github.com/micromdm/nanomdm/certverify"
+	"github.com/micromdm/nanomdm/cryptoutil"
+	httpapi "github.com/micromdm/nanomdm/http/api"
+	httpmdm "github.com/micromdm/nanomdm/http/mdm"
+	"github.com/micromdm/nanomdm/push/nanopush"
+	pushsvc "github.com/micromdm/nanomdm/push/service"
+	"github.com/micromdm/nanomdm/service"
+	"github.com/micromdm/nanomdm/service/certauth"
+	"github.com/micromdm/nanomdm/service/multi"
+	"github.com/micromdm/nanomdm/service/nanomdm"
+	"github.com/micromdm/nanomdm/storage/inmem"
+	scepserver "github.com/micromdm/scep/v2/server"
+	"github.com/smallstep/scep"
+
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// Paths served by the stack.
+const (
+	PathMDM     = "/mdm"
+	PathEnroll  = "/mdm/enroll"
+	PathSCEP    = "/scep"
+	PathAPI     = "/v1"
+	DefaultUser = "nanomdm"
+)
+
+// PushService is the device side of APNs: what a simulated device registers
+// its token with. The stack's push endpoint implements it.
+type PushService interface {
+	RegisterDevice(token []byte, topic, pushMagic string, deliver func())
+	UnregisterDevice(token []byte)
+}
+
+// Option configures a Stack.
+type Option func(*config)
+
+type config struct {
+	mtls      bool
+	logger    *slog.Logger
+	now       func() time.Time
+	challenge string
+	apiKey    string
+}
+
+// WithMutualTLS makes the enrollment profile ask devices for mutual TLS
+// (SignMessage=false) instead of Mdm-Signature. The server accepts both.
+func WithMutualTLS() Option { return func(c *config) { c.mtls = true } }
+
+// WithLogger routes NanoMDM's and the stack's logs to l.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithNow sets the time source for certificate validity (default: wall time).
+// Certificates are checked against the wall clock by TLS and CMS, so this
+// exists for tests that need fixed certificates, not for virtual time.
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithChallenge sets the SCEP challenge (default: random).
+func WithChallenge(s string) Option { return func(c *config) { c.challenge = s } }
+
+// WithAPIKey sets NanoMDM's API key (default: random).
+func WithAPIKey(s string) Option { return func(c *config) { c.apiKey = s } }
+
+// Stack is a running reference MDM stack.
+type Stack struct {
+	// URL is the base of the stack's HTTPS listener, e.g. https://127.0.0.1:PORT.
+	URL string
+	// Topic is the push topic, com.apple.mgmt.External.<uuid>.
+	Topic string
+	// APIKey authenticates NanoMDM's /v1 API as user "nanomdm".
+	APIKey string
+	// Challenge is the SCEP challenge the enrollment profile carries.
+	Challenge string
+
+	cfg     config
+	ca      *authority
+	store   *inmem.InMem
+	obs     *observer
+	apns    *pushEndpoint
+	srv     *http.Server
+	ln      net.Listener
+	profile []byte
+	api     *APIClient
+
+	closeOnce sync.Once
+}
+
+// Start builds and starts the stack on 127.0.0.1 with a random port.
+func Start(ctx context.Context, opts ...Option) (*Stack, error) {
+	cfg := config{now: clock.Real().Now, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.challenge == "" {
+		cfg.challenge = newUUID()
+	}
+	if cfg.apiKey == "" {
+		cfg.apiKey = newUUID()
+	}
+	s := &Stack{cfg: cfg, Challenge: cfg.challenge, APIKey: cfg.apiKey, obs: newObserver()}
+	var err error
+	if s.ca, err = newAuthority("mdmsim reference CA", cfg.now); err != nil {
+		return nil, err
+	}
+	if s.apns, err = newPushEndpoint(s.ca); err != nil {
+		return nil, err
+	}
+	if err := s.startServer(); err != nil {
+		s.apns.close()
+		return nil, err
+	}
+	if err := s.setup(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) startServer() error {
+	logger := &slogAdapter{l: s.cfg.logger}
+	s.store = inmem.New()
+	pushService := pushsvc.New(s.store, s.store, nanopush.NewFactory(nanopush.WithNewClient(s.apns.client)), logger.With("service", "push"))
+	nano := nanomdm.New(s.store, nanomdm.WithLogger(logger.With("service", "nanomdm")))
+	var svc service.CheckinAndCommandService = multi.New(logger.With("service", "multi"), nano, s.obs)
+	svc = certauth.New(svc, s.store, certauth.WithLogger(logger.With("service", "certauth")))
+	verifier, err := certverify.NewPoolVerifier(s.ca.pem, nil, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return fmt.Errorf("refmdm: verifier: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mdmMux := nlhttp.NewMWMux(mux)
+	// A device proves its identity either way: the TLS extractor takes the
+	// client certificate when there is one, and a valid Mdm-Signature, when
+	// present, takes precedence. Verification always follows extraction.
+	mdmMux.Use(func(h http.Handler) http.Handler { return httpmdm.CertExtractTLSMiddleware(h, logger) })
+	mdmMux.Use(func(h http.Handler) http.Handler {
+		return httpmdm.CertExtractMdmSignatureMiddleware(h, httpmdm.MdmSignatureVerifierFunc(cryptoutil.VerifyMdmSignature),
+			httpmdm.SigLogWithLogger(logger), httpmdm.SigLogWithLogErrors(true))
+	})
+	mdmMux.Use(func(h http.Handler) http.Handler { return httpmdm.CertVerifyMiddleware(h, verifier, logger) })
+	mdmMux.Handle(PathMDM, http.MaxBytesHandler(httpmdm.CheckinAndCommandHandler(svc, logger.With("handler", "mdm")), 16<<20))
+
+	apiMux := nlhttp.NewMWMux(mux)
+	apiMux.Use(func(h http.Handler) http.Handler {
+		return nlhttp.NewSimpleBasicAuthHandler(h, DefaultUser, s.APIKey, "nanomdm")
+	})
+	httpapi.HandleAPIv1(PathAPI, apiMux, logger.With("handler", "api"), s.store, pushService)
+
+	scepSvc, err := scepserver.NewService(s.ca.cert, s.ca.key,
+		scepserver.StaticChallengeMiddleware(s.Challenge, scepserver.CSRSignerContextFunc(s.signCSR)))
+	if err != nil {
+		return fmt.Errorf("refmdm: scep: %w", err)
+	}
+	scepHandler := scepserver.MakeHTTPHandler(scepserver.MakeServerEndpoints(scepSvc), scepSvc, kitlog.NewNopLogger())
+	mux.Handle(PathSCEP, scepHandler)
+	mux.HandleFunc("GET "+PathEnroll, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-apple-aspen-config")
+		w.Write(s.profile)
+	})
+
+	cert, err := s.ca.serverCertificate("127.0.0.1", "localhost")
+	if err != nil {
+		return err
+	}
+	s.ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("refmdm: listen: %w", err)
+	}
+	s.URL = "https://" + s.ln.Addr().String()
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Enqueue takes its enrollment IDs in the path: room for ~300 000.
+		MaxHeaderBytes: 8 << 20,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			ClientAuth:   tls.RequestClientCert,
+			MinVersion:   tls.VersionTLS12,
+		},
+		ErrorLog: slog.NewLogLogger(s.cfg.logger.Handler(), slog.LevelDebug),
+	}
+	go s.srv.ServeTLS(s.ln, "", "")
+	return nil
+}
+
+// setup uploads the push certificate through NanoMDM's API, as an operator
+// would, and builds the enrollment profile for its topic.
+func (s *Stack) setup(ctx context.Context) error {
+	topic := "com.apple.mgmt.External." + newUUID()
+	certPEM, keyPEM, err := newPushCertificate(topic, s.cfg.now())
+	if err != nil {
+		return fmt.Errorf("refmdm: push certificate: %w", err)
+	}
+	s.api = NewAPIClient(s.URL+PathAPI, s.APIKey, s.httpClient())
+	got, err := s.api.UploadPushCert(ctx, certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	if got != topic {
+		return fmt.Errorf("refmdm: push certificate stored for topic %q, want %q", got, topic)
+	}
+	s.Topic = topic
+	s.profile, err = s.buildProfile()
+	return err
+}
+
+func (s *Stack) buildProfile() ([]byte, error) {
+	scepUUID := newUUID()
+	p := &protocol.EnrollmentProfile{
+		PayloadIdentifier: "com.github.mdmsim.enroll",
+		PayloadUUID:       newUUID(),
+		Certificates:      [][]byte{s.ca.cert.Raw},
+		SCEP: &protocol.SCEPPayload{
+			PayloadType: protocol.PayloadTypeSCEP, PayloadVersion: 1,
+			PayloadIdentifier: "com.github.mdmsim.enroll.scep", PayloadUUID: scepUUID,
+			PayloadContent: protocol.SCEPPayloadContent{
+				URL: s.URL + PathSCEP, Name: "mdmsim", Challenge: s.Challenge,
+				Keysize: 2048, KeyType: "RSA", KeyUsage: 5,
+				Subject: [][][]string{{{"CN", "%HardwareUUID%"}}},
+			},
+		},
+		MDM: protocol.MDMPayload{
+			PayloadType: protocol.PayloadTypeMDM, PayloadVersion: 1,
+			PayloadIdentifier: "com.github.mdmsim.enroll.mdm", PayloadUUID: newUUID(),
+			ServerURL: s.URL + PathMDM, CheckInURL: s.URL + PathMDM, Topic: s.Topic,
+			IdentityCertificateUUID: scepUUID, SignMessage: !s.cfg.mtls, AccessRights: 8191,
+			CheckOutWhenRemoved: true,
+			ServerCapabilities:  []string{"com.apple.mdm.per-user-connections", "com.apple.mdm.bootstraptoken"},
+		},
+	}
+	return p.Marshal()
+}
+
+func (s *Stack) signCSR(_ context.Context, m *scep.CSRReqMessage) (*x509.Certificate, error) {
+	if m == nil || m.CSR == nil {
+		return nil, errors.New("refmdm: scep: no CSR")
+	}
+	tmpl := deviceTemplate(m.CSR.Subject.CommonName)
+	tmpl.Subject = m.CSR.Subject
+	return s.ca.sign(tmpl, m.CSR.PublicKey, 365*24*time.Hour)
+}
+
+// httpClient trusts the stack's CA; it is what a test or the CLI uses to
+// reach the stack.
+func (s *Stack) httpClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: s.RootCAs()},
+	}}
+}
+
+// RootCAs is a pool holding the stack's CA.
+func (s *Stack) RootCAs() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(s.ca.cert)
+	return pool
+}
+
+// CACertPEM is the stack's CA certificate.
+func (s *Stack) CACertPEM() []byte { return append([]byte(nil), s.ca.pem...) }
+
+// EnrollmentProfile is the unsigned .mobileconfig the stack serves at
+// PathEnroll.
+func (s *Stack) EnrollmentProfile() []byte { return append([]byte(nil), s.profile...) }
+
+// EnrollURL is where the enrollment profile is served.
+func (s *Stack) EnrollURL() string { return s.URL + PathEnroll }
+
+// MintIdentity is the fast enrollment path for large fleets: an ECDSA P-256
+// identity issued directly by the stack's CA.
+func (s *Stack) MintIdentity(commonName string) (*protocol.Identity, error) {
+	return s.ca.mintIdentity(commonName)
+}
+
+// APNs is the push service devices register their tokens with.
+func (s *Stack) APNs() PushService { return s.apns }
+
+// API is a client of NanoMDM's /v1 API.
+func (s *Stack) API() *APIClient { return s.api }
+
+// HTTPClient returns a client that trusts the stack's TLS certificate.
+func (s *Stack) HTTPClient() *http.Client { return s.httpClient() }
+
+// Close stops the stack.
+func (s *Stack) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.srv != nil {
+			err = s.srv.Close()
+		}
+		if s.apns != nil {
+			s.apns.close()
+		}
+	})
+	return err
+}
+
+// slogAdapter lets NanoMDM log through slog.
+type slogAdapter struct {
+	l  *slog.Logger
+	kv []any
+}
+
+func (a *slogAdapter) Info(kv ...interface{})  { a.l.Info(msgOf(kv), append(a.kv, kv...)...) }
+func (a *slogAdapter) Debug(kv ...interface{}) { a.l.Debug(msgOf(kv), append(a.kv, kv...)...) }
+func (a *slogAdapter) With(kv ...interface{}) nlog.Logger {
+	return &slogAdapter{l: a.l, kv: append(append([]any{}, a.kv...), kv...)}
+}
+
+func msgOf(kv []any) string {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if k, _ := kv[i].(string); k == "msg" {
+			if m, ok := kv[i+1].(string); ok {
+				return m
+			}
+		}
+	}
+	return "nanomdm"
+}
+
+// Enqueue sends a command to enrollments through NanoMDM's API, with a
+// push, and remembers its RequestType so results can be told apart.
+func (s *Stack) Enqueue(ctx context.Context, ids []string, commandUUID, requestType string, payload map[string]any) (*APIResult, error) {
+	body, err := protocol.NewCommand(commandUUID, requestType, payload)
+	if err != nil {
+		return nil, err
+	}
+	s.obs.recordSent(commandUUID, requestType)
+	return s.api.Enqueue(ctx, ids, body, false)
+}
+
+// Results returns every command result the server has recorded so far.
+func (s *Stack) Results() []CommandResult {
+	s.obs.mu.Lock()
+	defer s.obs.mu.Unlock()
+	return append([]CommandResult(nil), s.obs.results...)
+}
+
+// ResultsFor returns the results recorded for one command UUID.
+func (s *Stack) ResultsFor(commandUUID string) []CommandResult {
+	s.obs.mu.Lock()
+	defer s.obs.mu.Unlock()
+	var out []CommandResult
+	for _, i := range s.obs.byUUID[commandUUID] {
+		out = append(out, s.obs.results[i])
+	}
+	return out
+}
+
+// WaitResults blocks until n results for commandUUID are recorded.
+func (s *Stack) WaitResults(ctx context.Context, commandUUID string, n int) error {
+	return s.obs.wait(ctx, func() bool { return len(s.obs.byUUID[commandUUID]) >= n })
+}
+
+// Enrolled reports how many devices have completed TokenUpdate and not
+// checked out.
+func (s *Stack) Enrolled() int {
+	s.obs.mu.Lock()
+	defer s.obs.mu.Unlock()
+	return len(s.obs.enrolled)
+}
+
+// WaitEnrolled blocks until at least n devices are enrolled.
+func (s *Stack) WaitEnrolled(ctx context.Context, n int) error {
+	return s.obs.wait(ctx, func() bool { return len(s.obs.enrolled) >= n })
+}

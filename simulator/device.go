@@ -1,0 +1,185 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// Errors of a device.
+var (
+	ErrNotEnrolled     = errors.New("simulator: device is not enrolled")
+	ErrAlreadyEnrolled = errors.New("simulator: device is already enrolled")
+	ErrOffline         = errors.New("simulator: device is off")
+)
+
+// enrollment is what a device keeps of its MDM enrollment.
+type enrollment struct {
+	serverURL    string
+	checkInURL   string
+	topic        string
+	mode         protocol.AuthMode
+	accessRights int
+	checkOut     bool
+	identity     *protocol.Identity
+	token        []byte
+	pushMagic    string
+	transport    *protocol.Transport
+	profileID    string
+	profileUUID  string
+	anchors      [][]byte
+}
+
+// Device is one simulated Mac or iPhone. Its methods are safe for concurrent
+// use. An idle Device is only this struct: no goroutine, no connection.
+type Device struct {
+	env *Env
+
+	mu       sync.Mutex
+	id       Identity
+	enr      *enrollment
+	rng      *rand.Rand
+	off      bool
+	busy     bool // a session is running
+	again    bool // a push arrived during the session: run another
+	restarts int
+	stats    Stats
+}
+
+// Stats counts what a device has done.
+type Stats struct {
+	Sessions      int
+	Commands      int
+	Acknowledged  int
+	Errors        int
+	NotNow        int
+	FormatErrors  int
+	SessionErrors int
+	Pushes        int
+}
+
+// New returns a device with its own Env built from opts. Devices of a fleet
+// share one Env: use (*Env).NewDevice.
+func New(id Identity, opts ...Option) *Device {
+	return NewEnv(opts...).NewDevice(id)
+}
+
+// NewDevice returns a device that uses e.
+func (e *Env) NewDevice(id Identity) *Device {
+	seed := uint64(id.Seed)
+	return &Device{env: e, id: id, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// Identity returns a copy of the device's current identity (OS version and
+// build change as it updates).
+func (d *Device) Identity() Identity {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.id
+}
+
+// UDID is the device's UDID.
+func (d *Device) UDID() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.id.UDID
+}
+
+// Enrolled reports whether the device has an MDM enrollment.
+func (d *Device) Enrolled() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.enr != nil
+}
+
+// Stats returns the device's counters.
+func (d *Device) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// Restarts counts RestartDevice commands carried out.
+func (d *Device) Restarts() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.restarts
+}
+
+// PoweredOn reports whether the device is on (ShutDownDevice turns it off).
+func (d *Device) PoweredOn() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.off
+}
+
+// PowerOn turns a device back on; it then polls the server, as a device that
+// starts up does.
+func (d *Device) PowerOn(ctx context.Context) error {
+	d.mu.Lock()
+	d.off = false
+	d.mu.Unlock()
+	return d.Connect(ctx)
+}
+
+// Wake is what a push does: the device opens a session with the server in
+// the background. A push that arrives during a session causes one more
+// session after it, never two at once.
+func (d *Device) Wake() {
+	d.mu.Lock()
+	d.stats.Pushes++
+	if d.off || d.enr == nil {
+		d.mu.Unlock()
+		return
+	}
+	if d.busy {
+		d.again = true
+		d.mu.Unlock()
+		return
+	}
+	d.busy = true
+	d.mu.Unlock()
+	go d.drain()
+}
+
+func (d *Device) drain() {
+	for {
+		if err := d.session(context.Background()); err != nil {
+			d.env.Logger.Debug("session", "udid", d.UDID(), "err", err)
+		}
+		d.mu.Lock()
+		if d.again && !d.off {
+			d.again = false
+			d.mu.Unlock()
+			continue
+		}
+		d.busy = false
+		d.again = false
+		d.mu.Unlock()
+		return
+	}
+}
+
+// Connect runs one command session now, in the caller's goroutine: Idle,
+// then each command the server sends, until its empty answer.
+func (d *Device) Connect(ctx context.Context) error {
+	return d.session(ctx)
+}
+
+func (d *Device) enrollmentSnapshot() (*enrollment, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.off {
+		return nil, ErrOffline
+	}
+	if d.enr == nil {
+		return nil, ErrNotEnrolled
+	}
+	return d.enr, nil
+}
+
+// Env returns the environment the device shares with its fleet.
+func (d *Device) Env() *Env { return d.env }

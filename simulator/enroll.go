@@ -1,0 +1,237 @@
+package simulator
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// FetchProfile downloads an enrollment profile, as a user opening the
+// server's enrollment link does.
+func (e *Env) FetchProfile(ctx context.Context, url string) (*protocol.EnrollmentProfile, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
+	}
+	resp, err := e.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxProfileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("simulator: fetch profile: HTTP %d", resp.StatusCode)
+	}
+	return protocol.ParseProfile(data)
+}
+
+// Enroll enrolls the device with a profile, getting its identity over SCEP
+// from the profile's SCEP payload, then sending Authenticate and TokenUpdate.
+func (d *Device) Enroll(ctx context.Context, p *protocol.EnrollmentProfile) error {
+	if p.SCEP == nil {
+		return fmt.Errorf("simulator: enroll: profile has no SCEP payload for IdentityCertificateUUID %q", p.MDM.IdentityCertificateUUID)
+	}
+	id := d.Identity()
+	ident, err := scepEnroll(ctx, d.env.anchorClient(p), p.SCEP, id)
+	if err != nil {
+		return fmt.Errorf("simulator: enroll %s: %w", id.UDID, err)
+	}
+	return d.EnrollWithIdentity(ctx, p, ident)
+}
+
+// EnrollWithIdentity enrolls with an identity the caller provides (the fast
+// path for large fleets: no SCEP, no RSA key generation).
+func (d *Device) EnrollWithIdentity(ctx context.Context, p *protocol.EnrollmentProfile, ident *protocol.Identity) error {
+	d.mu.Lock()
+	if d.enr != nil {
+		d.mu.Unlock()
+		return ErrAlreadyEnrolled
+	}
+	id := d.id
+	token := make([]byte, 32)
+	for i := range token {
+		token[i] = byte(d.rng.UintN(256))
+	}
+	magic := uuidFrom(d.rng.Uint64(), d.rng.Uint64())
+	d.mu.Unlock()
+
+	mode := protocol.MdmSignature
+	if !p.MDM.SignMessage {
+		mode = protocol.MutualTLS
+	}
+	enr := &enrollment{
+		serverURL: p.MDM.ServerURL, checkInURL: p.CheckInURL(), topic: p.MDM.Topic, mode: mode,
+		accessRights: p.MDM.AccessRights, checkOut: p.MDM.CheckOutWhenRemoved,
+		identity: ident, token: token, pushMagic: magic, transport: d.env.transportFor(p),
+		profileID: p.PayloadIdentifier, profileUUID: p.PayloadUUID, anchors: p.Certificates,
+	}
+	sess := enr.transport.Session(ident, mode)
+	defer sess.Close()
+	auth := &protocol.Authenticate{
+		Enrollment: protocol.Enrollment{UDID: id.UDID}, Topic: enr.topic,
+		SerialNumber: id.SerialNumber, ProductName: id.Model.Identifier,
+		OSVersion: id.OSVersion, BuildVersion: id.BuildVersion,
+		IMEI: id.IMEI,
+	}
+	if id.Model.Family == "Mac" {
+		// macOS requires these three; iOS does not send them.
+		auth.DeviceName, auth.Model, auth.ModelName = id.DeviceName, id.Model.Identifier, id.Model.ModelName
+	}
+	if _, err := sess.Checkin(ctx, enr.checkInURL, auth); err != nil {
+		return fmt.Errorf("simulator: enroll %s: Authenticate: %w", id.UDID, err)
+	}
+	// Register for pushes before telling the server the token, so no push
+	// sent right after TokenUpdate is lost.
+	if d.env.Push != nil {
+		d.env.Push.RegisterDevice(token, enr.topic, magic, d.Wake)
+	}
+	tu := &protocol.TokenUpdate{
+		Enrollment: protocol.Enrollment{UDID: id.UDID}, Topic: enr.topic, Token: token, PushMagic: magic,
+	}
+	if _, err := sess.Checkin(ctx, enr.checkInURL, tu); err != nil {
+		if d.env.Push != nil {
+			d.env.Push.UnregisterDevice(token)
+		}
+		return fmt.Errorf("simulator: enroll %s: TokenUpdate: %w", id.UDID, err)
+	}
+	d.mu.Lock()
+	d.enr = enr
+	d.mu.Unlock()
+	d.env.emit(Event{Kind: EventEnrolled, UDID: id.UDID})
+	return nil
+}
+
+// Unenroll removes the MDM profile: the device sends CheckOut if the profile
+// asked for it, and stops answering pushes.
+func (d *Device) Unenroll(ctx context.Context) error {
+	d.mu.Lock()
+	enr := d.enr
+	d.enr = nil
+	udid := d.id.UDID
+	d.mu.Unlock()
+	if enr == nil {
+		return ErrNotEnrolled
+	}
+	if d.env.Push != nil {
+		d.env.Push.UnregisterDevice(enr.token)
+	}
+	d.env.emit(Event{Kind: EventCheckedOut, UDID: udid})
+	if !enr.checkOut {
+		return nil
+	}
+	sess := enr.transport.Session(enr.identity, enr.mode)
+	defer sess.Close()
+	if _, err := sess.Checkin(ctx, enr.checkInURL, &protocol.CheckOut{
+		Enrollment: protocol.Enrollment{UDID: udid}, Topic: enr.topic,
+	}); err != nil {
+		return fmt.Errorf("simulator: CheckOut %s: %w", udid, err)
+	}
+	return nil
+}
+
+// PushToken returns the device's APNs token and push magic once enrolled.
+func (d *Device) PushToken() (token []byte, pushMagic string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr == nil {
+		return nil, "", false
+	}
+	return append([]byte(nil), d.enr.token...), d.enr.pushMagic, true
+}
+
+// anchors is the trust a profile brings: the system roots plus its
+// certificate payloads. Devices enrolled from the same profile share one
+// transport and so one connection pool.
+type anchors struct {
+	mu         sync.Mutex
+	transports map[[32]byte]*protocol.Transport
+	clients    map[[32]byte]*http.Client
+}
+
+func anchorKey(p *protocol.EnrollmentProfile) [32]byte {
+	h := sha256.New()
+	for _, c := range p.Certificates {
+		h.Write(c)
+		h.Write([]byte{0})
+	}
+	var k [32]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+func anchorPool(p *protocol.EnrollmentProfile) *x509.CertPool {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for _, c := range p.Certificates {
+		if cert, err := x509.ParseCertificate(c); err == nil {
+			pool.AddCert(cert)
+			continue
+		}
+		for rest := c; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if cert, err := x509.ParseCertificate(b.Bytes); err == nil {
+				pool.AddCert(cert)
+			}
+		}
+	}
+	return pool
+}
+
+func (e *Env) transportFor(p *protocol.EnrollmentProfile) *protocol.Transport {
+	if e.Transport != nil {
+		return e.Transport
+	}
+	k := anchorKey(p)
+	e.anchors.mu.Lock()
+	defer e.anchors.mu.Unlock()
+	if e.anchors.transports == nil {
+		e.anchors.transports = map[[32]byte]*protocol.Transport{}
+	}
+	t, ok := e.anchors.transports[k]
+	if !ok {
+		t = protocol.NewTransport(protocol.WithRootCAs(anchorPool(p)))
+		e.anchors.transports[k] = t
+	}
+	return t
+}
+
+func (e *Env) anchorClient(p *protocol.EnrollmentProfile) *http.Client {
+	k := anchorKey(p)
+	e.anchors.mu.Lock()
+	defer e.anchors.mu.Unlock()
+	if e.anchors.clients == nil {
+		e.anchors.clients = map[[32]byte]*http.Client{}
+	}
+	c, ok := e.anchors.clients[k]
+	if !ok {
+		c = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: anchorPool(p)},
+		}}
+		e.anchors.clients[k] = c
+	}
+	return c
+}
+
+func uuidFrom(hi, lo uint64) string {
+	hi = hi&^0xF000 | 0x4000
+	lo = lo&^(0xC<<60) | 0x8<<60
+	return fmt.Sprintf("%08X-%04X-%04X-%04X-%012X", hi>>32, (hi>>16)&0xFFFF, hi&0xFFFF, lo>>48, lo&0xFFFFFFFFFFFF)
+}

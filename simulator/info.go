@@ -1,0 +1,285 @@
+package simulator
+
+import (
+	"context"
+	"crypto/x509"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// Major returns the major version of an OS version string ("26.1" -> 26).
+func Major(osVersion string) int {
+	s, _, _ := strings.Cut(osVersion, ".")
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func (id Identity) isMac() bool { return id.Model.Family == "Mac" }
+
+// deviceInformation returns every DeviceInformation key the device can
+// answer, with values that agree with its identity and current state.
+// network says whether the enrollment may read network information.
+func (d *Device) deviceInformation(network bool) map[string]any {
+	d.mu.Lock()
+	id := d.id
+	var token []byte
+	if d.enr != nil {
+		token = d.enr.token
+	}
+	d.mu.Unlock()
+	major := Major(id.OSVersion)
+	v := map[string]any{
+		"UDID":                          id.UDID,
+		"DeviceName":                    id.DeviceName,
+		"OSVersion":                     id.OSVersion,
+		"BuildVersion":                  id.BuildVersion,
+		"ModelName":                     id.Model.ModelName,
+		"Model":                         id.Model.Identifier,
+		"ModelNumber":                   id.Model.ModelNumber,
+		"ProductName":                   id.Model.Identifier,
+		"SerialNumber":                  id.SerialNumber,
+		"DeviceCapacity":                id.DeviceCapacity,
+		"AvailableDeviceCapacity":       id.AvailableDeviceCapacity,
+		"BatteryLevel":                  id.BatteryLevel,
+		"IsSupervised":                  id.IsSupervised,
+		"IsDeviceLocatorServiceEnabled": false,
+		"IsActivationLockEnabled":       false,
+		"IsCloudBackupEnabled":          false,
+		"TimeZone":                      id.TimeZone,
+		"AwaitingConfiguration":         false,
+	}
+	if token != nil {
+		v["PushToken"] = token
+	}
+	if id.SupplementalBuildVersion != "" {
+		v["SupplementalBuildVersion"] = id.SupplementalBuildVersion
+		v["SupplementalOSVersionExtra"] = id.SupplementalOSVersionExtra
+	} else if major >= 16 || (id.isMac() && major >= 13) {
+		// Without a security response installed, devices report the base build.
+		v["SupplementalBuildVersion"] = id.BuildVersion
+	}
+	// SoftwareUpdateDeviceID: iOS 15 and macOS 12 until its removal in 27.
+	if major < 27 && (major >= 15 || (id.isMac() && major >= 12)) {
+		v["SoftwareUpdateDeviceID"] = id.Model.SoftwareUpdateDeviceID
+	}
+	if id.isMac() {
+		v["IsAppleSilicon"] = id.Model.AppleSilicon
+		v["ProvisioningUDID"] = id.ProvisioningUDID
+		v["SystemIntegrityProtectionEnabled"] = true
+		v["HasBattery"] = strings.HasPrefix(id.Model.ModelName, "MacBook")
+		if !v["HasBattery"].(bool) {
+			v["BatteryLevel"] = -1.0
+		}
+		host := strings.NewReplacer("’", "", "'", "", " ", "-").Replace(id.DeviceName)
+		v["LocalHostName"] = host
+		v["HostName"] = host + ".local"
+		v["IsMultiUser"] = false
+		v["OSUpdateSettings"] = map[string]any{
+			"CatalogURL":                      "https://swscan.apple.com/content/catalogs/others/index-" + strconv.Itoa(major) + ".merged-1.sucatalog",
+			"IsDefaultCatalog":                true,
+			"PerformPeriodicCheck":            true,
+			"AutoCheckEnabled":                true,
+			"BackgroundDownloadEnabled":       true,
+			"AutomaticAppInstallationEnabled": false,
+			"AutomaticOSInstallationEnabled":  false,
+			"AutomaticSecurityUpdatesEnabled": true,
+		}
+	} else {
+		v["HasBattery"] = true
+		v["IsMultiUser"] = false
+		v["iTunesStoreAccountIsActive"] = false
+		if id.IMEI != "" {
+			v["ModemFirmwareVersion"] = "2.0" + strconv.Itoa(major%10) + ".01"
+		}
+	}
+	if network {
+		v["WiFiMAC"] = id.WiFiMAC
+		v["BluetoothMAC"] = id.BluetoothMAC
+		if id.isMac() {
+			v["EthernetMAC"] = id.EthernetMAC
+		}
+		if id.IMEI != "" {
+			v["IMEI"] = id.IMEI
+		}
+	}
+	return v
+}
+
+func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command) *protocol.Result {
+	p, err := protocol.DecodePayload[struct {
+		Queries []string `plist:"Queries"`
+	}](cmd)
+	if err != nil {
+		return FormatError(cmd.CommandUUID, err)
+	}
+	d.mu.Lock()
+	network := d.enr != nil && d.enr.accessRights&AccessQueryNetworkInfo != 0
+	d.mu.Unlock()
+	all := d.deviceInformation(network)
+	resp := all
+	if len(p.Queries) > 0 {
+		// Keys the device does not know, or may not tell, are left out.
+		resp = make(map[string]any, len(p.Queries))
+		for _, q := range p.Queries {
+			if val, ok := all[q]; ok {
+				resp[q] = val
+			}
+		}
+	}
+	return Acknowledged(map[string]any{"QueryResponses": resp})
+}
+
+func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
+	id := d.Identity()
+	mgmt := map[string]any{
+		"EnrolledViaDEP":             id.IsSupervised,
+		"UserApprovedEnrollment":     true,
+		"IsUserEnrollment":           false,
+		"IsActivationLockManageable": id.IsSupervised,
+	}
+	var info map[string]any
+	if id.isMac() {
+		info = map[string]any{
+			"FDE_Enabled":                      true,
+			"FDE_HasPersonalRecoveryKey":       true,
+			"FDE_HasInstitutionalRecoveryKey":  false,
+			"SystemIntegrityProtectionEnabled": true,
+			"FirewallSettings": map[string]any{
+				"FirewallEnabled": true, "BlockAllIncoming": false, "StealthMode": false,
+			},
+			"ManagementStatus":               mgmt,
+			"AuthenticatedRootVolumeEnabled": true,
+			"RemoteDesktopEnabled":           false,
+			"IsRecoveryLockEnabled":          false,
+		}
+		if id.Model.AppleSilicon || id.Model.T2 {
+			info["SecureBoot"] = map[string]any{"SecureBootLevel": "full", "ExternalBootLevel": "disallowed"}
+		} else {
+			info["SecureBoot"] = map[string]any{"SecureBootLevel": "not supported", "ExternalBootLevel": "not supported"}
+		}
+		info["BootstrapTokenAllowedForAuthentication"] = "not supported"
+		info["BootstrapTokenRequiredForSoftwareUpdate"] = false
+		info["BootstrapTokenRequiredForKernelExtensionApproval"] = false
+		if id.Model.AppleSilicon {
+			info["BootstrapTokenAllowedForAuthentication"] = "allowed"
+			info["BootstrapTokenRequiredForSoftwareUpdate"] = true
+			info["BootstrapTokenRequiredForKernelExtensionApproval"] = true
+		}
+	} else {
+		info = map[string]any{
+			"HardwareEncryptionCaps":          3,
+			"PasscodePresent":                 true,
+			"PasscodeCompliant":               true,
+			"PasscodeCompliantWithProfiles":   true,
+			"PasscodeLockGracePeriodEnforced": 0,
+			"ManagementStatus":                mgmt,
+		}
+	}
+	return Acknowledged(map[string]any{"SecurityInfo": info})
+}
+
+func handleProfileList(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
+	d.mu.Lock()
+	enr := d.enr
+	d.mu.Unlock()
+	list := []any{}
+	if enr != nil {
+		list = append(list, map[string]any{
+			"PayloadIdentifier":        enr.profileID,
+			"PayloadUUID":              enr.profileUUID,
+			"PayloadDisplayName":       "MDM enrollment",
+			"PayloadVersion":           1,
+			"IsManaged":                true,
+			"IsEncrypted":              false,
+			"HasRemovalPasscode":       false,
+			"PayloadRemovalDisallowed": false,
+			"PayloadContent": []any{
+				map[string]any{"PayloadType": protocol.PayloadTypeMDM, "PayloadIdentifier": enr.profileID + ".mdm", "PayloadVersion": 1},
+			},
+		})
+	}
+	return Acknowledged(map[string]any{"ProfileList": list})
+}
+
+type app struct {
+	id, name, version string
+	size              int
+}
+
+var macApps = []app{
+	{"com.apple.Safari", "Safari", "19.1", 140_000_000},
+	{"com.google.Chrome", "Google Chrome", "131.0.6778.86", 1_100_000_000},
+	{"com.microsoft.Word", "Microsoft Word", "16.91", 2_300_000_000},
+	{"com.microsoft.teams2", "Microsoft Teams", "24295.606.3238", 600_000_000},
+	{"com.tinyspeck.slackmacgap", "Slack", "4.41.105", 450_000_000},
+	{"us.zoom.xos", "zoom.us", "6.2.11", 310_000_000},
+	{"com.apple.dt.Xcode", "Xcode", "16.1", 11_000_000_000},
+	{"com.microsoft.VSCode", "Visual Studio Code", "1.95.3", 560_000_000},
+}
+
+var iosApps = []app{
+	{"com.microsoft.Office.Outlook", "Outlook", "4.2446.0", 420_000_000},
+	{"com.microsoft.skype.teams", "Microsoft Teams", "6.24.1", 350_000_000},
+	{"com.tinyspeck.chatlyio", "Slack", "24.11.10", 260_000_000},
+	{"us.zoom.videomeetings", "Zoom", "6.2.10", 180_000_000},
+	{"com.google.chrome.ios", "Chrome", "131.0.6778.73", 280_000_000},
+}
+
+func handleInstalledApplicationList(_ context.Context, d *Device, cmd *protocol.Command) *protocol.Result {
+	p, err := protocol.DecodePayload[struct {
+		Identifiers     []string `plist:"Identifiers"`
+		ManagedAppsOnly bool     `plist:"ManagedAppsOnly"`
+	}](cmd)
+	if err != nil {
+		return FormatError(cmd.CommandUUID, err)
+	}
+	id := d.Identity()
+	apps := iosApps
+	if id.isMac() {
+		apps = macApps
+	}
+	// The same device always has the same apps.
+	r := rand.New(rand.NewPCG(uint64(id.Seed), 0xa99))
+	want := map[string]bool{}
+	for _, i := range p.Identifiers {
+		want[i] = true
+	}
+	list := []any{}
+	for i, a := range apps {
+		if i > 0 && r.IntN(3) == 0 {
+			continue
+		}
+		if len(want) > 0 && !want[a.id] {
+			continue
+		}
+		if p.ManagedAppsOnly {
+			continue
+		}
+		list = append(list, map[string]any{
+			"Identifier": a.id, "Name": a.name, "ShortVersion": a.version, "Version": a.version,
+			"BundleSize": a.size, "Installing": false,
+		})
+	}
+	return Acknowledged(map[string]any{"InstalledApplicationList": list})
+}
+
+func handleCertificateList(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
+	d.mu.Lock()
+	enr := d.enr
+	d.mu.Unlock()
+	list := []any{}
+	if enr != nil {
+		list = append(list, map[string]any{
+			"CommonName": enr.identity.Certificate.Subject.CommonName, "Data": enr.identity.Certificate.Raw, "IsIdentity": true,
+		})
+		for _, der := range enr.anchors {
+			if c, err := x509.ParseCertificate(der); err == nil {
+				list = append(list, map[string]any{"CommonName": c.Subject.CommonName, "Data": c.Raw, "IsIdentity": false})
+			}
+		}
+	}
+	return Acknowledged(map[string]any{"CertificateList": list})
+}
