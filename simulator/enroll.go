@@ -153,11 +153,15 @@ func (d *Device) PushToken() (token []byte, pushMagic string, ok bool) {
 
 // anchors is the trust a profile brings: the system roots plus its
 // certificate payloads. Devices enrolled from the same profile share one
-// transport and so one connection pool.
+// transport (one connection pool) and one HTTP client for SCEP.
 type anchors struct {
-	mu         sync.Mutex
-	transports map[[32]byte]*protocol.Transport
-	clients    map[[32]byte]*http.Client
+	mu  sync.Mutex
+	set map[[32]byte]*trust
+}
+
+type trust struct {
+	transport *protocol.Transport
+	client    *http.Client
 }
 
 func anchorKey(p *protocol.EnrollmentProfile) [32]byte {
@@ -195,40 +199,35 @@ func anchorPool(p *protocol.EnrollmentProfile) *x509.CertPool {
 	return pool
 }
 
-func (e *Env) transportFor(p *protocol.EnrollmentProfile) *protocol.Transport {
-	if e.Transport != nil {
-		return e.Transport
-	}
+func (e *Env) trustFor(p *protocol.EnrollmentProfile) *trust {
 	k := anchorKey(p)
 	e.anchors.mu.Lock()
 	defer e.anchors.mu.Unlock()
-	if e.anchors.transports == nil {
-		e.anchors.transports = map[[32]byte]*protocol.Transport{}
+	if e.anchors.set == nil {
+		e.anchors.set = map[[32]byte]*trust{}
 	}
-	t, ok := e.anchors.transports[k]
+	t, ok := e.anchors.set[k]
 	if !ok {
-		t = protocol.NewTransport(protocol.WithRootCAs(anchorPool(p)))
-		e.anchors.transports[k] = t
+		pool := anchorPool(p)
+		t = &trust{
+			transport: protocol.NewTransport(protocol.WithRootCAs(pool)),
+			client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: pool},
+			}},
+		}
+		e.anchors.set[k] = t
 	}
 	return t
 }
 
-func (e *Env) anchorClient(p *protocol.EnrollmentProfile) *http.Client {
-	k := anchorKey(p)
-	e.anchors.mu.Lock()
-	defer e.anchors.mu.Unlock()
-	if e.anchors.clients == nil {
-		e.anchors.clients = map[[32]byte]*http.Client{}
+func (e *Env) transportFor(p *protocol.EnrollmentProfile) *protocol.Transport {
+	if e.Transport != nil {
+		return e.Transport
 	}
-	c, ok := e.anchors.clients[k]
-	if !ok {
-		c = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: anchorPool(p)},
-		}}
-		e.anchors.clients[k] = c
-	}
-	return c
+	return e.trustFor(p).transport
 }
+
+func (e *Env) anchorClient(p *protocol.EnrollmentProfile) *http.Client { return e.trustFor(p).client }
 
 func uuidFrom(hi, lo uint64) string {
 	hi = hi&^0xF000 | 0x4000
