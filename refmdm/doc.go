@@ -6,7 +6,8 @@
 // authentication verified against the stack's throwaway CA, its /v1 API
 // behind an API key), a SCEP CA (micromdm/scep) with a static challenge, the
 // enrollment profile that ties them together, a self-signed push certificate
-// for a com.apple.mgmt.External.<uuid> topic, and an APNs endpoint reached
-// through NanoMDM's own nanopush client, so the pushes that wake simulated
-// devices are sent by the server's real push code.
+// for a com.apple.mgmt.External.<uuid> topic, and the mock APNs (package
+// mockapns) reached through NanoMDM's own nanopush client, so the pushes that
+// wake simulated devices are sent by the server's real push code and every
+// APNs failure can be injected on the way.
 package refmdm

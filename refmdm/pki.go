@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -19,9 +18,6 @@ import (
 
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
-
-// oidUID is the LDAP userid attribute; APNs certificates carry the topic in it.
-var oidUID = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
 
 // authority is the stack's throwaway CA. It signs the server's TLS
 // certificate, the devices' identities (over SCEP or directly) and nothing
@@ -127,29 +123,10 @@ func (a *authority) serverCertificate(hosts ...string) (tls.Certificate, error) 
 	return tls.Certificate{Certificate: [][]byte{cert.Raw, a.cert.Raw}, PrivateKey: key, Leaf: cert}, nil
 }
 
-// newPushCertificate makes a self-signed stand-in for an Apple MDM push
-// certificate: its Subject UID is the topic, as NanoMDM and APNs expect.
-func newPushCertificate(topic string, now time.Time) (certPEM, keyPEM []byte, err error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()),
-		Subject: pkix.Name{
-			CommonName: "APSP:" + topic,
-			ExtraNames: []pkix.AttributeTypeAndValue{{Type: oidUID, Value: topic}},
-		},
-		NotBefore:   now.Add(-time.Hour),
-		NotAfter:    now.Add(365 * 24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	return certPEM, keyPEM, nil
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%X-%X-%X-%X-%X", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/smallstep/scep"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/mockapns"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -41,13 +42,6 @@ const (
 	PathAPI     = "/v1"
 	DefaultUser = "nanomdm"
 )
-
-// PushService is the device side of APNs: what a simulated device registers
-// its token with. The stack's push endpoint implements it.
-type PushService interface {
-	RegisterDevice(token []byte, topic, pushMagic string, deliver func())
-	UnregisterDevice(token []byte)
-}
 
 // Option configures a Stack.
 type Option func(*config)
@@ -93,7 +87,7 @@ type Stack struct {
 	ca      *authority
 	store   *inmem.InMem
 	obs     *observer
-	apns    *pushEndpoint
+	apns    *mockapns.Server
 	srv     *http.Server
 	ln      net.Listener
 	profile []byte
@@ -119,11 +113,9 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 	if s.ca, err = newAuthority("mdmsim reference CA", cfg.now); err != nil {
 		return nil, err
 	}
-	if s.apns, err = newPushEndpoint(s.ca); err != nil {
-		return nil, err
-	}
+	s.apns = mockapns.NewServer()
 	if err := s.startServer(); err != nil {
-		s.apns.close()
+		s.apns.Close()
 		return nil, err
 	}
 	if err := s.setup(ctx); err != nil {
@@ -136,7 +128,7 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 func (s *Stack) startServer() error {
 	logger := &slogAdapter{l: s.cfg.logger}
 	s.store = inmem.New()
-	pushService := pushsvc.New(s.store, s.store, nanopush.NewFactory(nanopush.WithNewClient(s.apns.client)), logger.With("service", "push"))
+	pushService := pushsvc.New(s.store, s.store, nanopush.NewFactory(nanopush.WithNewClient(s.apns.PushClient)), logger.With("service", "push"))
 	nano := nanomdm.New(s.store, nanomdm.WithLogger(logger.With("service", "nanomdm")))
 	var svc service.CheckinAndCommandService = multi.New(logger.With("service", "multi"), nano, s.obs)
 	svc = certauth.New(svc, s.store, certauth.WithLogger(logger.With("service", "certauth")))
@@ -205,7 +197,12 @@ func (s *Stack) startServer() error {
 // would, and builds the enrollment profile for its topic.
 func (s *Stack) setup(ctx context.Context) error {
 	topic := "com.apple.mgmt.External." + newUUID()
-	certPEM, keyPEM, err := newPushCertificate(topic, s.cfg.now())
+	now := s.cfg.now()
+	pushCert, err := mockapns.NewPushCertificate(topic, now.Add(-time.Hour), now.Add(365*24*time.Hour))
+	if err != nil {
+		return fmt.Errorf("refmdm: push certificate: %w", err)
+	}
+	certPEM, keyPEM, err := mockapns.PushCertificatePEM(pushCert)
 	if err != nil {
 		return fmt.Errorf("refmdm: push certificate: %w", err)
 	}
@@ -289,8 +286,9 @@ func (s *Stack) MintIdentity(commonName string) (*protocol.Identity, error) {
 	return s.ca.mintIdentity(commonName)
 }
 
-// APNs is the push service devices register their tokens with.
-func (s *Stack) APNs() PushService { return s.apns }
+// APNs is the mock APNs that NanoMDM's push client talks to and devices
+// register their tokens with; tests inject push failures through it.
+func (s *Stack) APNs() *mockapns.Server { return s.apns }
 
 // API is a client of NanoMDM's /v1 API.
 func (s *Stack) API() *APIClient { return s.api }
@@ -306,7 +304,7 @@ func (s *Stack) Close() error {
 			err = s.srv.Close()
 		}
 		if s.apns != nil {
-			s.apns.close()
+			s.apns.Close()
 		}
 	})
 	return err
