@@ -49,7 +49,8 @@ func apnsUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Serves the APNs provider API (POST /3/device/<token>) over HTTP/2, the control API under")
 	fmt.Fprintln(w, "/_mock/ and the device stream /_mock/stream for fleets in other processes. Prints its URL")
-	fmt.Fprintln(w, "on the first line of stdout and serves until SIGINT or SIGTERM.")
+	fmt.Fprintln(w, "on the first line of stdout and serves until SIGINT or SIGTERM. With --proxy-listen it also")
+	fmt.Fprintln(w, "serves a CONNECT proxy for api.push.apple.com and prints its URL on the second line.")
 }
 
 func apnsServe(args []string, stdout, stderr io.Writer) int {
@@ -68,6 +69,7 @@ func apnsServe(args []string, stdout, stderr io.Writer) int {
 		topics      stringList
 		hostnames   stringList
 		statsPeriod = fs.Duration("stats-every", 0, "log counters to stderr this often (0: never)")
+		proxyListen = fs.String("proxy-listen", "", "also serve an HTTP CONNECT proxy for api.push.apple.com here (for servers that honour HTTPS_PROXY); its URL is the second line of stdout")
 	)
 	fs.Var(&topics, "topic", "accepted push topic, repeatable; a trailing * accepts a prefix (default "+mockapns.DefaultTopicPattern+")")
 	fs.Var(&hostnames, "hostname", "extra DNS name for the server certificate, repeatable")
@@ -122,6 +124,20 @@ func apnsServe(args []string, stdout, stderr io.Writer) int {
 	srv.Start()
 	defer srv.Close()
 	fmt.Fprintln(stdout, srv.URL)
+	if *proxyListen != "" {
+		pl, err := net.Listen("tcp", *proxyListen)
+		if err != nil {
+			fmt.Fprintf(stderr, "mdmsim apns serve: proxy: %v\n", err)
+			return 1
+		}
+		proxy, err := srv.NewProxy(pl)
+		if err != nil {
+			fmt.Fprintf(stderr, "mdmsim apns serve: proxy: %v\n", err)
+			return 1
+		}
+		defer proxy.Close()
+		fmt.Fprintln(stdout, proxy.URL)
+	}
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		_ = f.Sync()
 	}
