@@ -33,7 +33,14 @@ type Config struct {
 	// Concurrency bounds parallel enrollments.
 	Concurrency int
 	// Catalog supplies models' OS releases; nil means catalog.Default().
+	// The devices' Env reads it too, unless an option sets another.
 	Catalog *catalog.Catalog
+	// Population draws each device's user and situation (population.go);
+	// nil leaves every device cooperative, on power and online.
+	Population *Population
+	// Quirks switches software-update quirks, by name (simulator.Quirks),
+	// on for a share of the devices each applies to and off for the rest.
+	Quirks map[string]float64
 }
 
 // Validate checks a Config and fills defaults.
@@ -50,7 +57,12 @@ func (c *Config) Validate() error {
 	if c.Catalog == nil {
 		c.Catalog = catalog.Default()
 	}
-	return nil
+	if c.Population != nil {
+		if err := c.Population.Validate(); err != nil {
+			return err
+		}
+	}
+	return validateQuirks(c.Quirks)
 }
 
 // Fleet is a population of devices sharing one simulator.Env.
@@ -81,7 +93,7 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{cfg: cfg, byUDID: make(map[string]*simulator.Device, cfg.Devices)}
-	f.env = simulator.NewEnv(opts...)
+	f.env = simulator.NewEnv(append([]simulator.Option{simulator.WithCatalog(cfg.Catalog)}, opts...)...)
 	user := f.env.OnEvent
 	f.env.OnEvent = func(e simulator.Event) {
 		f.count(e)
@@ -106,6 +118,13 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 		f.devices = append(f.devices, d)
 		f.byUDID[id.UDID] = d
 	}
+	if cfg.Population != nil {
+		r := populationStream(cfg.Seed)
+		for _, d := range f.devices {
+			cfg.Population.draw(d, r)
+		}
+	}
+	applyQuirks(f.devices, cfg.Quirks, cfg.Seed)
 	return f, nil
 }
 

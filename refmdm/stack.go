@@ -92,6 +92,7 @@ type Stack struct {
 	ln      net.Listener
 	profile []byte
 	api     *APIClient
+	ddm     *ddmStack // DDM: KMFDDM in-process (ddm.go)
 
 	closeOnce sync.Once
 }
@@ -129,7 +130,12 @@ func (s *Stack) startServer() error {
 	logger := &slogAdapter{l: s.cfg.logger}
 	s.store = inmem.New()
 	pushService := pushsvc.New(s.store, s.store, nanopush.NewFactory(nanopush.WithNewClient(s.apns.PushClient)), logger.With("service", "push"))
-	nano := nanomdm.New(s.store, nanomdm.WithLogger(logger.With("service", "nanomdm")))
+	// DDM (ddm.go): KMFDDM answers NanoMDM's DeclarativeManagement check-ins.
+	dm, err := s.newDDM(logger, pushService)
+	if err != nil {
+		return err
+	}
+	nano := nanomdm.New(s.store, nanomdm.WithLogger(logger.With("service", "nanomdm")), nanomdm.WithDeclarativeManagement(dm))
 	var svc service.CheckinAndCommandService = multi.New(logger.With("service", "multi"), nano, s.obs)
 	svc = certauth.New(svc, s.store, certauth.WithLogger(logger.With("service", "certauth")))
 	verifier, err := certverify.NewPoolVerifier(s.ca.pem, nil, x509.ExtKeyUsageClientAuth)
@@ -155,6 +161,7 @@ func (s *Stack) startServer() error {
 		return nlhttp.NewSimpleBasicAuthHandler(h, DefaultUser, s.APIKey, "nanomdm")
 	})
 	httpapi.HandleAPIv1(PathAPI, apiMux, logger.With("handler", "api"), s.store, pushService)
+	s.mountDDM(mux, logger) // DDM (ddm.go): KMFDDM's API at PathDDMAPI
 
 	scepSvc, err := scepserver.NewService(s.ca.cert, s.ca.key,
 		scepserver.StaticChallengeMiddleware(s.Challenge, scepserver.CSRSignerContextFunc(s.signCSR)))

@@ -47,6 +47,16 @@ type Device struct {
 	again    bool // a push arrived during the session: run another
 	restarts int
 	stats    Stats
+	// lastStatus is the last status the device sent before the server's
+	// empty answer: a device whose session ended on NotNow polls again
+	// when conditions change (update_*.go).
+	lastStatus protocol.Status
+	// sw is the software-update state (update_*.go): a few words while
+	// nothing is in progress.
+	sw softwareUpdate
+	// ddm is the declarative management client (ddm*.go), allocated by
+	// the first DeclarativeManagement command: nil on devices without DDM.
+	ddm *ddmState
 }
 
 // Stats counts what a device has done.
@@ -128,9 +138,15 @@ func (d *Device) PowerOn(ctx context.Context) error {
 // Wake is what a push does: the device opens a session with the server in
 // the background. A push that arrives during a session causes one more
 // session after it, never two at once.
-func (d *Device) Wake() {
+func (d *Device) Wake() { d.wake(true) }
+
+// wake starts a background session; push says whether a push caused it
+// (a device also polls on its own, after a restart or once unlocked).
+func (d *Device) wake(push bool) {
 	d.mu.Lock()
-	d.stats.Pushes++
+	if push {
+		d.stats.Pushes++
+	}
 	if d.off || d.enr == nil {
 		d.mu.Unlock()
 		return

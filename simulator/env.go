@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -26,6 +27,9 @@ const (
 	EventCheckedOut
 	EventCommand
 	EventSessionError
+	// EventOSUpdated: the device came back from a software-update restart
+	// on a new OS (Event.OSVersion, Event.BuildVersion).
+	EventOSUpdated
 )
 
 func (k EventKind) String() string {
@@ -38,6 +42,8 @@ func (k EventKind) String() string {
 		return "command"
 	case EventSessionError:
 		return "session-error"
+	case EventOSUpdated:
+		return "os-updated"
 	}
 	return "unknown"
 }
@@ -51,6 +57,9 @@ type Event struct {
 	Status      protocol.Status
 	Err         error
 	Duration    time.Duration
+	// OSVersion and BuildVersion are the new OS of an EventOSUpdated.
+	OSVersion    string
+	BuildVersion string
 }
 
 // Env is what devices of a fleet share. Its fields are read-only once a
@@ -70,6 +79,13 @@ type Env struct {
 	// OnEvent, if set, is called for every event, from the device's
 	// goroutine; it must be quick and safe for concurrent use.
 	OnEvent func(Event)
+	// Catalog is Apple's world as the devices see it: what
+	// AvailableOSUpdates lists and what an update installs. Default
+	// catalog.Default().
+	Catalog *catalog.Catalog
+	// UpdateTimings drive every device's software-update engine. Default
+	// DefaultUpdateTimings(); see WithUpdateTimings.
+	UpdateTimings UpdateTimings
 
 	sessions chan struct{}
 	anchors  anchors
@@ -124,6 +140,12 @@ func NewEnv(opts ...Option) *Env {
 	}
 	if e.Clock == nil {
 		e.Clock = clock.Real()
+	}
+	if e.Catalog == nil {
+		e.Catalog = catalog.Default()
+	}
+	if e.UpdateTimings == (UpdateTimings{}) {
+		e.UpdateTimings = DefaultUpdateTimings()
 	}
 	if e.Logger == nil {
 		e.Logger = slog.New(slog.DiscardHandler)

@@ -98,6 +98,10 @@ func DefaultHandlers() *Handlers {
 	h.Handle("CertificateList", Handler{Handle: handleCertificateList, AccessRight: AccessProfileInspection})
 	h.Handle("RestartDevice", Handler{Handle: handleRestartDevice, AccessRight: AccessDeviceLock})
 	h.Handle("ShutDownDevice", Handler{Handle: handleShutDownDevice, AccessRight: AccessDeviceLock})
+	// Software update (update_*.go): the four legacy commands.
+	registerUpdateHandlers(h)
+	// DDM (ddm*.go): enables and syncs declarative management.
+	h.Handle(RequestTypeDeclarativeManagement, DeclarativeManagementHandler(DefaultDDMTypes()))
 	return h
 }
 

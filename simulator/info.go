@@ -77,15 +77,9 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 		v["LocalHostName"] = host
 		v["HostName"] = host + ".local"
 		v["IsMultiUser"] = false
-		v["OSUpdateSettings"] = map[string]any{
-			"CatalogURL":                      "https://swscan.apple.com/content/catalogs/others/index-" + strconv.Itoa(major) + ".merged-1.sucatalog",
-			"IsDefaultCatalog":                true,
-			"PerformPeriodicCheck":            true,
-			"AutoCheckEnabled":                true,
-			"BackgroundDownloadEnabled":       true,
-			"AutomaticAppInstallationEnabled": false,
-			"AutomaticOSInstallationEnabled":  false,
-			"AutomaticSecurityUpdatesEnabled": true,
+		if major < UpdateCommandsRemovedIn {
+			// Removed with the legacy update commands in 27.
+			v["OSUpdateSettings"] = osUpdateSettings(major)
 		}
 	} else {
 		v["HasBattery"] = true
@@ -106,6 +100,19 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 		}
 	}
 	return v
+}
+
+func osUpdateSettings(major int) map[string]any {
+	return map[string]any{
+		"CatalogURL":                      "https://swscan.apple.com/content/catalogs/others/index-" + strconv.Itoa(major) + ".merged-1.sucatalog",
+		"IsDefaultCatalog":                true,
+		"PerformPeriodicCheck":            true,
+		"AutoCheckEnabled":                true,
+		"BackgroundDownloadEnabled":       true,
+		"AutomaticAppInstallationEnabled": false,
+		"AutomaticOSInstallationEnabled":  false,
+		"AutomaticSecurityUpdatesEnabled": true,
+	}
 }
 
 func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command) *protocol.Result {
@@ -164,7 +171,13 @@ func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *prot
 		info["BootstrapTokenRequiredForSoftwareUpdate"] = false
 		info["BootstrapTokenRequiredForKernelExtensionApproval"] = false
 		if id.Model.AppleSilicon {
-			info["BootstrapTokenAllowedForAuthentication"] = "allowed"
+			// Set automatically for Macs enrolled through Automated Device
+			// Enrollment (the supervised ones here); others must allow it in
+			// recoveryOS.
+			info["BootstrapTokenAllowedForAuthentication"] = "disallowed"
+			if id.IsSupervised {
+				info["BootstrapTokenAllowedForAuthentication"] = "allowed"
+			}
 			info["BootstrapTokenRequiredForSoftwareUpdate"] = true
 			info["BootstrapTokenRequiredForKernelExtensionApproval"] = true
 		}

@@ -32,6 +32,7 @@ func (d *Device) session(ctx context.Context) error {
 	d.mu.Unlock()
 	sess := enr.transport.Session(enr.identity, enr.mode)
 	defer sess.Close()
+	d.beforeSession(ctx, enr, sess)
 
 	res := &protocol.Result{UDID: udid, Status: protocol.StatusIdle}
 	for n := 0; ; n++ {
@@ -43,6 +44,9 @@ func (d *Device) session(ctx context.Context) error {
 			return d.sessionError(udid, err)
 		}
 		if len(body) == 0 {
+			d.mu.Lock()
+			d.lastStatus = res.Status
+			d.mu.Unlock()
 			return nil
 		}
 		start := d.env.Clock.Now()

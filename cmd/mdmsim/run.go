@@ -32,6 +32,11 @@ type runOptions struct {
 	mtls    bool
 	timeout time.Duration
 	verbose bool
+	// scenario picks the job: "" sends DeviceInformation to every device;
+	// "legacy-update" runs the reference update enforcer
+	// (scenario_legacy.go).
+	scenario string
+	legacy   *legacyOptions
 }
 
 // scepAutoLimit is the largest fleet that enrolls over SCEP with
@@ -55,6 +60,13 @@ func (o *runOptions) validate() error {
 	}
 	if o.timeout <= 0 {
 		return errors.New("--timeout must be positive")
+	}
+	switch o.scenario {
+	case "", "default":
+	case scenarioLegacyUpdate:
+		return o.legacy.validate()
+	default:
+		return fmt.Errorf("--scenario must be default or %s, have %q", scenarioLegacyUpdate, o.scenario)
 	}
 	return nil
 }
@@ -81,6 +93,8 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.mtls, "mtls", false, "devices authenticate with mutual TLS instead of Mdm-Signature")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.BoolVar(&o.verbose, "v", false, "log the stack's and devices' activity to stderr")
+	fs.StringVar(&o.scenario, "scenario", "", "job to run: default (DeviceInformation to every device) or "+scenarioLegacyUpdate)
+	o.legacy = legacyFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -92,6 +106,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	if o.scenario == scenarioLegacyUpdate {
+		return runLegacy(ctx, o, stdout, stderr)
+	}
 	start := time.Now()
 	sum, err := runDefault(ctx, o, stdout, stderr)
 	sum.WallSeconds = roundSeconds(time.Since(start))

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/simulator"
+)
+
+// scenarioLegacyUpdate enforces an OS update on the fleet with the legacy
+// MDM commands, driven by the reference enforcer through the embedded stack.
+const scenarioLegacyUpdate = "legacy-update"
+
+// defaultLegacySpeed runs the enforcer's week in about twenty seconds.
+const defaultLegacySpeed = 30000
+
+// legacyOptions are the flags only --scenario legacy-update reads.
+type legacyOptions struct {
+	speed     float64
+	deadline  time.Duration
+	escalate  time.Duration
+	quirks    string
+	noProfile bool
+	quirkMap  map[string]float64
+}
+
+func legacyFlags(fs *flag.FlagSet) *legacyOptions {
+	o := &legacyOptions{}
+	fs.Float64Var(&o.speed, "speed", defaultLegacySpeed, scenarioLegacyUpdate+": virtual seconds per wall-clock second")
+	fs.DurationVar(&o.deadline, "deadline", refmdm.DefaultEnforceDeadline, scenarioLegacyUpdate+": how long (virtual) the enforcer tries each device")
+	fs.DurationVar(&o.escalate, "escalate", 0, scenarioLegacyUpdate+": switch to InstallForceRestart after this long (virtual); 0 never does")
+	fs.StringVar(&o.quirks, "quirks", "", scenarioLegacyUpdate+": quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05")
+	fs.BoolVar(&o.noProfile, "cooperative", false, scenarioLegacyUpdate+": every user acts and every device is fit (no population mix)")
+	return o
+}
+
+func (o *legacyOptions) validate() error {
+	if !(o.speed >= 1) {
+		return fmt.Errorf("--speed must be at least 1, have %v", o.speed)
+	}
+	if o.deadline <= 0 {
+		return errors.New("--deadline must be positive")
+	}
+	o.quirkMap = map[string]float64{}
+	for _, kv := range strings.Split(o.quirks, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		name, share, ok := strings.Cut(kv, "=")
+		f, err := strconv.ParseFloat(share, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("--quirks: %q is not name=share", kv)
+		}
+		if _, err := simulator.LookupQuirk(name); err != nil {
+			return fmt.Errorf("--quirks: %w", err)
+		}
+		o.quirkMap[name] = f
+	}
+	return nil
+}
+
+// legacySummary is the JSON line `mdmsim run --scenario legacy-update
+// --json` prints last.
+type legacySummary struct {
+	refmdm.Report
+	Enrolled       int            `json:"enrolled"`
+	Commands       int            `json:"commands"`
+	NotNow         int            `json:"not_now"`
+	Updated        int            `json:"updated"` // devices that installed something
+	Mix            map[string]int `json:"mix"`
+	VirtualSeconds float64        `json:"virtual_seconds"`
+	WallSeconds    float64        `json:"wall_seconds"`
+}
+
+func runLegacy(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
+	wall := time.Now()
+	sum, err := legacyUpdate(ctx, o, stdout, stderr)
+	sum.WallSeconds = roundSeconds(time.Since(wall))
+	if o.json {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stdout, string(b))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "mdmsim run:", err)
+		return 1
+	}
+	if sum.Compliant+sum.Noncompliant != sum.Devices {
+		return 1
+	}
+	return 0
+}
+
+// legacyUpdate starts the stack, draws and enrolls a fleet on a scaled
+// clock, and lets the reference enforcer bring every device to its target.
+func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (legacySummary, error) {
+	lo := o.legacy
+	sum := legacySummary{Report: refmdm.Report{Devices: o.devices, Reasons: map[string]int{}}}
+	logger := slog.New(slog.DiscardHandler)
+	if o.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	say := func(format string, a ...any) {
+		if !o.json {
+			fmt.Fprintf(stdout, format+"\n", a...)
+		}
+	}
+
+	// Devices' time and the enforcer's: a weekday morning ten days after
+	// the newest release of the catalog, running lo.speed times faster than
+	// the wall clock. Certificates keep to the wall clock.
+	cat := catalog.Default()
+	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
+	clk := clock.NewScaled(start, lo.speed)
+
+	stackOpts := []refmdm.Option{refmdm.WithLogger(logger)}
+	if o.mtls {
+		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
+	}
+	stack, err := refmdm.Start(ctx, stackOpts...)
+	if err != nil {
+		return sum, err
+	}
+	defer stack.Close()
+
+	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Quirks: lo.quirkMap}
+	if !lo.noProfile {
+		pop := fleet.DefaultPopulation()
+		cfg.Population = &pop
+	}
+	f, err := fleet.New(cfg, simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
+		simulator.WithLogger(logger), simulator.WithClock(clk))
+	if err != nil {
+		return sum, err
+	}
+	sum.Mix = f.Mix()
+	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
+	if err != nil {
+		return sum, err
+	}
+	var mint fleet.IdentitySource
+	if o.enroll == "fast" {
+		mint = stack.MintIdentity
+	}
+	n, err := f.Enroll(ctx, profile, mint)
+	if err != nil {
+		return sum, err
+	}
+	if err := stack.WaitEnrolled(ctx, n); err != nil {
+		return sum, err
+	}
+	sum.Enrolled = n
+	say("enrolled %d devices (%s); enforcing an OS update at %gx, deadline %v", n, mixString(sum.Mix), lo.speed, lo.deadline)
+
+	enforcer := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: lo.deadline, EscalateAfter: lo.escalate})
+	virtual := clk.Now()
+	outcomes := enforcer.Run(ctx, f.UDIDs())
+	sum.VirtualSeconds = float64(clk.Since(virtual).Round(time.Second) / time.Second)
+	if err := ctx.Err(); err != nil {
+		return sum, fmt.Errorf("enforcement: %w", err)
+	}
+	sum.Report = refmdm.Summarize(outcomes)
+	for _, out := range outcomes {
+		sum.Commands += out.Commands
+		sum.NotNow += out.NotNow
+	}
+	for _, d := range f.Devices() {
+		if len(d.UpdateHistory()) > 0 {
+			sum.Updated++
+		}
+	}
+
+	say("compliant %d, not compliant %d, after %s of virtual time; %d commands, %d NotNow",
+		sum.Compliant, sum.Noncompliant, time.Duration(sum.VirtualSeconds)*time.Second, sum.Commands, sum.NotNow)
+	for _, r := range sum.SortReasons() {
+		say("  %-24s %d", r, sum.Reasons[r])
+	}
+	return sum, nil
+}

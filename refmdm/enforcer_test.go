@@ -1,0 +1,225 @@
+package refmdm_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/brianvoe/gofakeit/v6"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/simulator"
+)
+
+// TestEnforcerFleet: fifty mixed devices with the default population are
+// updated by the reference enforcer through the embedded stack on a scaled
+// clock (four virtual days in a few seconds). Every device ends compliant
+// or under a reason, and each verdict agrees with what the device itself
+// knows.
+func TestEnforcerFleet(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	stack := startStack(t)
+	t.Logf("stack up in %v", time.Since(t0))
+	cat := catalog.Default()
+	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
+	clk := clock.NewScaled(start, 60000)
+	pop := fleet.DefaultPopulation()
+	var evmu sync.Mutex
+	events := map[string][]string{}
+	f, err := fleet.New(fleet.Config{Devices: 50, Seed: 7, MacFraction: 0.5, Catalog: cat, Population: &pop},
+		simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()), simulator.WithClock(clk),
+		simulator.WithEvents(func(ev simulator.Event) {
+			evmu.Lock()
+			events[ev.UDID] = append(events[ev.UDID], fmt.Sprintf("%s %s %s %s %v %s", clk.Now().Format("01-02T15:04:05"), ev.Kind, ev.RequestType, ev.Status, ev.Err, ev.OSVersion))
+			evmu.Unlock()
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.Enroll(ctx, profile, stack.MintIdentity); err != nil || n != 50 {
+		t.Fatalf("enrolled %d: %v", n, err)
+	}
+	if err := stack.WaitEnrolled(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("enrolled after %v", time.Since(t0))
+	e := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: 4 * 24 * time.Hour})
+	wall, enforceStart := time.Now(), clk.Now()
+	outcomes := e.Run(ctx, f.UDIDs())
+	t.Logf("enforcement took %v of wall time", time.Since(wall))
+	if ctx.Err() != nil {
+		t.Fatalf("the run did not finish: %v", ctx.Err())
+	}
+	rep := refmdm.Summarize(outcomes)
+	t.Logf("report: %+v", rep)
+	evmu.Lock()
+	for udid, evs := range events {
+		for _, ev := range evs {
+			if strings.Contains(ev, "session-error") {
+				t.Logf("%s: %s", udid, ev)
+			}
+		}
+	}
+	evmu.Unlock()
+	if rep.Devices != 50 || rep.Compliant+rep.Noncompliant != 50 {
+		t.Fatalf("report %+v", rep)
+	}
+	// The enforcer sees a device through commands that take wall time, which
+	// the scaled clock turns into virtual minutes (hours on a loaded
+	// machine): a device that updated in the last hours before the deadline
+	// may be reported on what it did before.
+	const grace = 12 * time.Hour
+	deadline := enforceStart.Add(4 * 24 * time.Hour)
+	updated := 0
+	for _, o := range outcomes {
+		d, _ := f.Device(o.UDID)
+		id, st, u, env := d.Identity(), d.UpdateState(), d.UserProfile(), d.Environment()
+		hist := d.UpdateHistory()
+		late := false
+		if len(hist) > 0 {
+			updated++
+			late = hist[len(hist)-1].InstalledAt.After(deadline.Add(-grace))
+		}
+		runs := fmt.Sprintf("%s (%s)", id.OSVersion, id.BuildVersion)
+		if id.SupplementalBuildVersion != "" && id.SupplementalBuildVersion != id.BuildVersion {
+			runs = fmt.Sprintf("%s (%s)", id.OSVersion, id.SupplementalBuildVersion)
+		}
+		where := fmt.Sprintf("%s %s on %s, user %+v, env %+v, update %+v, outcome %+v", id.Model.Identifier, o.Platform, runs, u, env, st, o)
+		if o.Compliant {
+			if o.Target != "" && o.Target != runs {
+				t.Errorf("compliant but not on the target: %s", where)
+			}
+			continue
+		}
+		if o.Target != "" && o.Target == runs && !late {
+			t.Errorf("on the target since long before the deadline but reported %s: %s", o.Reason, where)
+		}
+		ok := true
+		switch o.Reason {
+		case refmdm.ReasonNotSupervised:
+			ok = !id.IsSupervised
+		case refmdm.ReasonNoBootstrapToken:
+			ok = id.Model.AppleSilicon && env.NoBootstrapToken && !d.BootstrapTokenEscrowed()
+		case refmdm.ReasonInsufficientSpace:
+			ok = id.AvailableDeviceCapacity < 20
+		case refmdm.ReasonInsufficientPower:
+			ok = env.OnBattery && id.BatteryLevel < 0.5
+		case refmdm.ReasonInsufficientNetwork, refmdm.ReasonScanFailed:
+			ok = env.NoNetwork
+		case refmdm.ReasonRequiresComputer:
+			ok = env.RequiresComputer
+		case refmdm.ReasonNotNow:
+			ok = env.Locked || u.Passcode && late
+		case "":
+			ok = false
+		}
+		if !ok {
+			t.Errorf("reason %q does not fit the device: %s", o.Reason, where)
+			evmu.Lock()
+			t.Logf("events:\n%s", strings.Join(events[o.UDID], "\n"))
+			evmu.Unlock()
+		}
+	}
+	if updated == 0 || rep.Noncompliant == 0 || rep.Compliant == 0 {
+		t.Errorf("%d devices updated; report %+v: want some of each", updated, rep)
+	}
+	for r := range rep.Reasons {
+		if strings.TrimSpace(r) == "" {
+			t.Errorf("empty reason in %+v", rep)
+		}
+	}
+}
+
+// TestEnforcerReasons: one device per way an update ends, each with the
+// reason the enforcer can see from the server.
+func TestEnforcerReasons(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stack := startStack(t)
+	cat := catalog.Default()
+	clk := clock.NewScaled(cat.LatestPostingDate().AddDate(0, 0, 10).Add(9*time.Hour), 50000)
+	env := simulator.NewEnv(simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
+		simulator.WithClock(clk), simulator.WithCatalog(cat))
+	profile, err := env.FetchProfile(ctx, stack.EnrollURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type setup struct {
+		name, model, version, build string
+		user                        simulator.UserProfile
+		env                         simulator.Environment
+		unsupervised                bool
+		freeGB                      float64
+		want                        string // "" means compliant
+	}
+	cases := []setup{
+		{name: "cooperative Mac", model: "Mac14,2", version: "26.6.1", build: "25G76"},
+		{name: "cooperative iPhone", model: "iPhone15,2", version: "26.6", build: "23G71", user: simulator.UserProfile{Passcode: true}},
+		{name: "Mac user who defers until forced", model: "Mac14,2", version: "26.6.1", build: "25G76",
+			user: simulator.UserProfile{Response: simulator.UserDismisses}},
+		{name: "Mac user who ignores", model: "Mac14,2", version: "26.6.1", build: "25G76",
+			user: simulator.UserProfile{Response: simulator.UserIgnores}, want: refmdm.ReasonUserIgnoredDeferrals},
+		{name: "Mac without bootstrap token or volume owner", model: "Mac14,2", version: "26.6.1", build: "25G76",
+			user: simulator.UserProfile{NoSecureToken: true}, env: simulator.Environment{NoBootstrapToken: true}, want: refmdm.ReasonNoBootstrapToken},
+		{name: "iPhone in a drawer", model: "iPhone15,2", version: "26.6", build: "23G71",
+			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true}, want: refmdm.ReasonNotNow},
+		{name: "iPhone locked for a while", model: "iPhone15,2", version: "26.6", build: "23G71",
+			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true, UnlockAfter: 3 * time.Hour}},
+		{name: "iPhone user who never enters the passcode", model: "iPhone15,2", version: "26.6", build: "23G71",
+			user: simulator.UserProfile{Passcode: true, Response: simulator.UserIgnores}, want: refmdm.ReasonAwaitingUser},
+		{name: "full iPad", model: "iPad13,18", version: "26.6", build: "23G71", freeGB: 0.3, want: refmdm.ReasonInsufficientSpace},
+		{name: "iPhone without a route to Apple", model: "iPhone15,2", version: "26.6", build: "23G71",
+			env: simulator.Environment{NoNetwork: true}, want: refmdm.ReasonScanFailed},
+		{name: "unsupervised Mac", model: "Mac14,2", version: "26.6.1", build: "25G76", unsupervised: true, want: refmdm.ReasonNotSupervised},
+		{name: "Mac on 27", model: "Mac14,2", version: "27.0", build: "26A100", want: refmdm.ReasonCommandsUnsupported},
+	}
+	var udids []string
+	for i, c := range cases {
+		id, err := simulator.NewIdentity(gofakeit.New(int64(100+i)), simulator.IdentityOptions{Model: c.model, Catalog: cat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id.OSVersion, id.BuildVersion, id.IsSupervised = c.version, c.build, !c.unsupervised
+		id.SupplementalBuildVersion, id.SupplementalOSVersionExtra = "", ""
+		id.AvailableDeviceCapacity = 100
+		if c.freeGB > 0 {
+			id.AvailableDeviceCapacity = c.freeGB
+		}
+		d := env.NewDevice(id)
+		d.SetUserProfile(c.user)
+		d.SetEnvironment(c.env)
+		ident, err := stack.MintIdentity(id.UDID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.EnrollWithIdentity(ctx, profile, ident); err != nil {
+			t.Fatal(err)
+		}
+		udids = append(udids, id.UDID)
+	}
+	e := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: 4 * 24 * time.Hour, MaxUserDeferrals: 1})
+	for i, o := range e.Run(ctx, udids) {
+		c := cases[i]
+		have := o.Reason
+		if o.Compliant {
+			have = ""
+		}
+		if have != c.want || (c.want == "" && !o.Compliant) {
+			t.Errorf("%s: have compliant=%v reason %q, want %q (%+v)", c.name, o.Compliant, o.Reason, c.want, o)
+		}
+	}
+}

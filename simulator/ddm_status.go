@@ -1,0 +1,276 @@
+package simulator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Status items every DDM client reports whether or not the server
+// subscribes to them (Apple: "an implicit status subscription for this
+// status item is always present").
+var implicitStatusItems = []string{"management.client-capabilities", "management.declarations"}
+
+// DDMProtocolVersion is the declarative management protocol version the
+// device supports.
+const DDMProtocolVersion = "1.0.0"
+
+// macOSMarketingNames are the names devices report as
+// device.operating-system.marketing-name, as Apple's example does
+// ("Catalina").
+var macOSMarketingNames = map[int]string{11: "Big Sur", 12: "Monterey", 13: "Ventura", 14: "Sonoma", 15: "Sequoia", 26: "Tahoe"}
+
+// osFamily is device.operating-system.family.
+func osFamily(id Identity) string {
+	switch id.Model.Family {
+	case "Mac":
+		return "macOS"
+	case "iPad":
+		return "iPadOS"
+	}
+	return "iOS"
+}
+
+func osMarketingName(id Identity) string {
+	if id.isMac() {
+		if n := macOSMarketingNames[Major(id.OSVersion)]; n != "" {
+			return n
+		}
+		return "macOS"
+	}
+	return osFamily(id)
+}
+
+// batteryHealth follows the schema's note: iPhones and Apple-silicon Mac
+// laptops report their battery; iPads, desktops and Intel Macs
+// "unsupported".
+func batteryHealth(id Identity) string {
+	switch {
+	case id.Model.Family == "iPhone":
+		return "normal"
+	case id.isMac() && id.Model.AppleSilicon && strings.HasPrefix(id.Model.ModelName, "MacBook"):
+		return "normal"
+	}
+	return "unsupported"
+}
+
+func identityItem(name string, value func(Identity) any) StatusItem {
+	return StatusItem{Name: name, Value: func(d *Device) any { return value(d.Identity()) }}
+}
+
+// defaultStatusItems are the status items of a simulated device. The
+// software-update ones report a device with nothing pending until the
+// update engine registers its own.
+func defaultStatusItems() []StatusItem {
+	always := func(Identity) bool { return true }
+	return []StatusItem{
+		identityItem("device.identifier.serial-number", func(id Identity) any { return id.SerialNumber }),
+		identityItem("device.identifier.udid", func(id Identity) any { return id.UDID }),
+		identityItem("device.model.family", func(id Identity) any { return id.Model.Family }),
+		identityItem("device.model.identifier", func(id Identity) any { return id.Model.Identifier }),
+		identityItem("device.model.marketing-name", func(id Identity) any { return id.Model.MarketingName }),
+		identityItem("device.model.number", func(id Identity) any { return id.Model.ModelNumber }),
+		identityItem("device.operating-system.family", func(id Identity) any { return osFamily(id) }),
+		identityItem("device.operating-system.marketing-name", func(id Identity) any { return osMarketingName(id) }),
+		identityItem("device.operating-system.version", func(id Identity) any { return id.OSVersion }),
+		identityItem("device.operating-system.build-version", func(id Identity) any { return id.BuildVersion }),
+		identityItem("device.operating-system.supplemental.build-version", func(id Identity) any {
+			if id.SupplementalBuildVersion != "" {
+				return id.SupplementalBuildVersion
+			}
+			return id.BuildVersion
+		}),
+		identityItem("device.operating-system.supplemental.extra-version", func(id Identity) any {
+			// DeviceInformation says "(a)"; the status item says "a".
+			return strings.Trim(id.SupplementalOSVersionExtra, "() ")
+		}),
+		identityItem("device.power.battery-health", func(id Identity) any { return batteryHealth(id) }),
+		identityItem("softwareupdate.device-id", func(id Identity) any { return id.Model.SoftwareUpdateDeviceID }),
+		identityItem("softwareupdate.beta-enrollment", func(Identity) any { return "" }),
+		identityItem("softwareupdate.install-state", func(Identity) any { return "none" }),
+		identityItem("softwareupdate.pending-version", func(Identity) any {
+			return map[string]any{"os-version": "", "build-version": ""}
+		}),
+		identityItem("softwareupdate.failure-reason", func(Identity) any { return map[string]any{"count": 0} }),
+		identityItem("softwareupdate.install-reason", func(Identity) any { return map[string]any{"reason": []string{}} }),
+		{Name: "management.client-capabilities", Supported: always, Value: clientCapabilities},
+		{Name: "management.declarations", Supported: always, Value: declarationsStatus},
+	}
+}
+
+// clientCapabilities is management.client-capabilities: what the device's
+// client supports, which changes as its OS does.
+func clientCapabilities(d *Device) any {
+	id := d.Identity()
+	types := d.ddmTypes()
+	decls := map[string]any{}
+	items := []string{}
+	if types != nil {
+		byKind := types.supportedTypes(id)
+		for _, k := range []struct{ kind, key string }{
+			{KindActivation, "activations"}, {KindAsset, "assets"}, {KindConfiguration, "configurations"}, {KindManagement, "management"},
+		} {
+			decls[k.key] = append([]string{}, byKind[k.kind]...)
+		}
+		items = types.supportedItems(id)
+	}
+	return map[string]any{
+		"supported-versions": []string{DDMProtocolVersion},
+		"supported-features": map[string]any{},
+		"supported-payloads": map[string]any{"declarations": decls, "status-items": items},
+	}
+}
+
+// declarationsStatus is management.declarations: every declaration the
+// device holds, by kind, sorted by identifier.
+func declarationsStatus(d *Device) any {
+	out := map[string]any{"activations": []any{}, "configurations": []any{}, "assets": []any{}, "management": []any{}}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.ddm
+	if st == nil {
+		return out
+	}
+	for _, dd := range st.sortedDecls() {
+		key := map[string]string{KindActivation: "activations", KindConfiguration: "configurations",
+			KindAsset: "assets", KindManagement: "management"}[dd.kind]
+		e := map[string]any{"identifier": dd.decl.Identifier, "server-token": dd.decl.ServerToken,
+			"active": dd.active, "valid": dd.valid}
+		if len(dd.reasons) > 0 {
+			rs := make([]any, len(dd.reasons))
+			for i, r := range dd.reasons {
+				rs[i] = r.declarationJSON()
+			}
+			e["reasons"] = rs
+		}
+		out[key] = append(out[key].([]any), e)
+	}
+	return out
+}
+
+// nestStatusItems turns dotted item names into the nested dictionaries of
+// a report: softwareupdate.install-state → {"softwareupdate":
+// {"install-state": …}}.
+func nestStatusItems(values map[string]any) map[string]any {
+	root := map[string]any{}
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		parts := strings.Split(name, ".")
+		m := root
+		ok := true
+		for _, p := range parts[:len(parts)-1] {
+			child, isMap := m[p].(map[string]any)
+			if !isMap {
+				if _, taken := m[p]; taken {
+					ok = false // an item is a prefix of another: keep the first
+					break
+				}
+				child = map[string]any{}
+				m[p] = child
+			}
+			m = child
+		}
+		if ok {
+			m[parts[len(parts)-1]] = values[name]
+		}
+	}
+	return root
+}
+
+// fullReportSupported: FullReport exists from iOS 17 and macOS 14.
+func fullReportSupported(id Identity) bool {
+	if id.isMac() {
+		return Major(id.OSVersion) >= 14
+	}
+	return Major(id.OSVersion) >= 17
+}
+
+// ddmReport sends the status items whose values changed since they were
+// last reported (all of them when full), and errors for subscribed items
+// the device cannot report. Nothing changed, nothing sent. The caller
+// holds st.op.
+func (d *Device) ddmReport(ctx context.Context, st *ddmState, enr *enrollment, full bool) error {
+	id := d.Identity()
+	d.mu.Lock()
+	names := map[string]bool{}
+	for _, n := range implicitStatusItems {
+		names[n] = true
+	}
+	for _, n := range st.subscribed {
+		names[n] = true
+	}
+	// An item no longer subscribed is forgotten, so it is reported again
+	// if a subscription brings it back.
+	maps.DeleteFunc(st.reported, func(name string, _ uint64) bool { return !names[name] })
+	maps.DeleteFunc(st.reportedErrors, func(name string, _ bool) bool { return !names[name] })
+	reported := maps.Clone(st.reported)
+	reportedErrors := maps.Clone(st.reportedErrors)
+	d.mu.Unlock()
+
+	values := map[string]any{}
+	encoded := map[string]uint64{}
+	errs := []any{}
+	var errNames []string
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		si, known := st.types.StatusItem(name)
+		if !known || !si.supported(id) {
+			if full || !reportedErrors[name] {
+				reason := StatusReason{Code: ReasonStatusItemNotSupported, Description: "The status item is not supported on this device."}
+				if !known {
+					reason = StatusReason{Code: ReasonUnknownStatusItem, Description: "The status item is unknown."}
+				}
+				errs = append(errs, map[string]any{"StatusItem": name, "Reasons": []any{reason.errorJSON()}})
+				errNames = append(errNames, name)
+			}
+			continue
+		}
+		v := si.Value(d)
+		b, err := json.Marshal(v)
+		if err != nil {
+			d.env.Logger.Error("DDM: status item value does not encode", "item", name, "err", err)
+			continue
+		}
+		// A hash, not the JSON, is kept per item: a fleet of devices
+		// each remembering its client capabilities adds up.
+		h := fnv.New64a()
+		h.Write(b)
+		if prev, ok := reported[name]; full || !ok || prev != h.Sum64() {
+			values[name] = v
+			encoded[name] = h.Sum64()
+		}
+	}
+	if !full && len(values) == 0 && len(errs) == 0 {
+		return nil
+	}
+	report := map[string]any{"StatusItems": nestStatusItems(values), "Errors": errs}
+	if fullReportSupported(id) {
+		report["FullReport"] = full
+	}
+	data, err := json.Marshal(report)
+	if err != nil {
+		return fmt.Errorf("simulator: DDM status report: %w", err)
+	}
+	if _, err := d.ddmCheckin(ctx, enr, "status", data); err != nil {
+		d.mu.Lock()
+		st.stats.ReportErrors++
+		d.mu.Unlock()
+		return fmt.Errorf("simulator: DDM status report: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, sum := range encoded {
+		st.reported[name] = sum
+		delete(st.reportedErrors, name)
+	}
+	for _, n := range errNames {
+		st.reportedErrors[n] = true
+	}
+	st.stats.Reports++
+	if full {
+		st.stats.FullReports++
+	}
+	return nil
+}

@@ -1,0 +1,615 @@
+package simulator
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// The software-update engine of a device.
+//
+// A device holds a softwareUpdate value, a few words while nothing is in
+// progress, and an *updateJob only while an update is. Progress is computed
+// from the clock (start, size, bandwidth), never ticked; every state change
+// happens on a command or on one of the job's clock timers, so an idle
+// device holds no goroutine and a downloading one holds a runtime timer.
+//
+// The install machinery is an internal API that both command paths use: the
+// legacy commands (update_commands.go) and declarative enforcement. A caller
+// picks a release, starts it with startJobLocked and a plan, asks for the
+// install with requestInstallLocked, and reads the state with
+// updateStateLocked or statusItemLocked. plan.notify, if set, hears every
+// phase change. All of these run with d.mu held; network work (bootstrap
+// token, the check-in after the restart) is queued on d.sw.io and runs once
+// the lock is released (see withLock).
+
+// softwareUpdate is a device's software-update state.
+type softwareUpdate struct {
+	user      UserProfile
+	env       Environment
+	quirkFlip uint32 // bit i set: quirkTable[i] is the opposite of its default
+
+	job       *updateJob  // the update in progress; nil when none
+	avail     *availCache // macOS: what the last scan found; nil until one runs after boot
+	scan      clock.Timer // a pending ScheduleOSUpdateScan
+	scanGen   uint32
+	unlock    clock.Timer    // a pending unlock (Environment.UnlockAfter)
+	installed *installedMark // the update whose restart came last: the reboot gap
+	history   []UpdateRecord
+	escrowed  bool // SetBootstrapToken sent
+	tokenNag  int  // sessions that still start with GetBootstrapToken (quirk)
+
+	io []func() // network work queued under d.mu, run after it is released
+
+	// Test seams: a check-in and a poll without a server.
+	checkinHook func(ctx context.Context, m protocol.CheckinMessage) ([]byte, error)
+	pollHook    func()
+}
+
+type installedMark struct {
+	key, version, build, action string
+}
+
+// installAction is what a job does once its update is downloaded.
+type installAction uint8
+
+const (
+	actDownloadOnly installAction = iota
+	actInstallASAP                // install, with the restart countdown on macOS and the user's passcode on iOS
+	actForceRestart               // install and restart without waiting for anyone
+	actInstallLater               // prompts, the night, MaxUserDeferrals
+	actNotifyOnly                 // one notification
+)
+
+// installMode is how an install that has been asked for proceeds.
+type installMode uint8
+
+const (
+	modeCountdown installMode = iota // macOS: the dismissible restart countdown
+	modeForce                        // restart now; apps with unsaved work lose it
+	modeNight                        // unattended: no countdown, but apps with unsaved work block it
+	modeUser                         // the user chose "Restart Now": they quit their apps
+)
+
+// installPlan says what a job is for.
+type installPlan struct {
+	action       installAction
+	reported     string // the InstallAction UpdateResults shows
+	maxDeferrals int    // -1: no MaxUserDeferrals
+	highPriority bool
+	reason       string // "mdm", or the caller's
+	notify       func(UpdateState)
+}
+
+// updateJob is one update in progress.
+type updateJob struct {
+	rel         catalog.Release
+	key         string
+	from        catalog.Version
+	major, rsr  bool
+	size        int64 // DownloadSize
+	installSize int64
+	plan        installPlan
+
+	phase      UpdatePhase
+	since      time.Time
+	dlStart    time.Time
+	dlDur      time.Duration
+	downloaded bool
+	timers     [2]clock.Timer // 0: the phase timer; 1: the night (InstallLater, tonight)
+	gens       [2]uint64
+
+	requested  bool        // an install has been asked for
+	mode       installMode // how
+	authorized bool        // a bootstrap token or a volume owner (macOS), the passcode (iOS)
+	waiting    string      // what a prepared update waits for; "" while it moves on
+	blocker    string      // the UpdateResults status of the condition that stopped it
+	tonight    bool        // the user (or MaxUserDeferrals) chose the night
+	dataLoss   bool
+
+	deferralsLeft int
+	dismissals    int
+	prompts       int
+	nextInstall   time.Time
+	notifications []time.Time
+	stuck         bool // quirk auto-download-conflict
+}
+
+const maxNotifications = 32
+
+const (
+	slotPhase = 0
+	slotNight = 1
+)
+
+// withLock runs f with d.mu held, then the network work f queued.
+func (d *Device) withLock(f func()) {
+	d.mu.Lock()
+	f()
+	io := d.sw.io
+	d.sw.io = nil
+	d.mu.Unlock()
+	for _, g := range io {
+		g()
+	}
+}
+
+// armLocked replaces a job's timer in slot: step runs with d.mu held after
+// the clock has moved by after, unless the job has been replaced or the
+// timer re-armed since.
+func (d *Device) armLocked(j *updateJob, slot int, after time.Duration, step func(*updateJob)) {
+	if t := j.timers[slot]; t != nil {
+		t.Stop()
+	}
+	j.gens[slot]++
+	gen := j.gens[slot]
+	j.timers[slot] = d.env.Clock.AfterFunc(after, func() {
+		d.withLock(func() {
+			if d.sw.job != j || j.gens[slot] != gen {
+				return
+			}
+			j.timers[slot] = nil
+			step(j)
+		})
+	})
+}
+
+func (j *updateJob) stopTimers() {
+	for i, t := range j.timers {
+		if t != nil {
+			t.Stop()
+			j.timers[i] = nil
+		}
+		j.gens[i]++
+	}
+}
+
+// draw picks a duration in r from the device's seeded generator.
+func (d *Device) draw(r Range) time.Duration {
+	if r.Max <= r.Min {
+		return r.Min
+	}
+	return r.Min + time.Duration(d.rng.Int64N(int64(r.Max-r.Min)+1))
+}
+
+func (d *Device) chance(p float64) bool { return p > 0 && d.rng.Float64() < p }
+
+func (d *Device) timings() *UpdateTimings { return &d.env.UpdateTimings }
+
+func (d *Device) installedVersion() catalog.Version {
+	v, _ := catalog.ParseVersion(d.id.OSVersion)
+	return v
+}
+
+func (d *Device) appleSiliconMac() bool {
+	return d.id.isMac() && d.id.Model.AppleSilicon && Major(d.id.OSVersion) >= 11
+}
+
+// freeBytes is the space the device reports, in bytes (GB are base 10).
+func (d *Device) freeBytes() int64 { return int64(d.id.AvailableDeviceCapacity * 1e9) }
+
+// lowPower reports whether the device is on battery below level (desktop
+// Macs report -1 and are always on power).
+func (d *Device) lowPower(level float64) bool {
+	if d.id.isMac() && !strings.HasPrefix(d.id.Model.ModelName, "MacBook") {
+		return false // as DeviceInformation says, only MacBooks have a battery
+	}
+	return d.sw.env.OnBattery && d.id.BatteryLevel >= 0 && d.id.BatteryLevel < level
+}
+
+func (d *Device) responseDelay() time.Duration {
+	if d.sw.user.ResponseDelay > 0 {
+		return d.sw.user.ResponseDelay
+	}
+	return d.draw(d.timings().UserResponse)
+}
+
+// givesIn reports whether a dismissing user has had enough.
+func (d *Device) givesIn(j *updateJob) bool {
+	return d.sw.user.DismissLimit > 0 && j.dismissals >= d.sw.user.DismissLimit
+}
+
+// startJobLocked starts an update: the download begins after the accept
+// latency.
+func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPlan) *updateJob {
+	if old := d.sw.job; old != nil {
+		old.stopTimers()
+	}
+	now := d.env.Clock.Now()
+	from := d.installedVersion()
+	j := &updateJob{
+		rel: rel, key: key, from: from, major: rel.IsMajorFrom(from), rsr: rel.SecurityImprovement,
+		size: rel.DownloadSize(d.id.Model, from), installSize: rel.InstallSize(d.id.Model, from),
+		plan: plan, phase: PhaseQueued, since: now, deferralsLeft: plan.maxDeferrals,
+	}
+	if plan.reason == "" {
+		j.plan.reason = "mdm"
+	}
+	d.sw.job = j
+	d.sw.installed = nil
+	lat := d.timings().AcceptLatencyIOS
+	if d.id.isMac() {
+		lat = d.timings().AcceptLatencyMac
+	}
+	d.armLocked(j, slotPhase, d.draw(lat), d.beginDownload)
+	d.notifyLocked(j)
+	return j
+}
+
+// cancelJobLocked drops the job in progress.
+func (d *Device) cancelJobLocked() {
+	if j := d.sw.job; j != nil {
+		j.stopTimers()
+		d.sw.job = nil
+	}
+}
+
+func (d *Device) setPhase(j *updateJob, p UpdatePhase) {
+	j.phase = p
+	j.since = d.env.Clock.Now()
+	d.notifyLocked(j)
+}
+
+func (d *Device) notifyLocked(j *updateJob) {
+	if j.plan.notify != nil {
+		st, fn := d.updateStateLocked(), j.plan.notify
+		d.sw.io = append(d.sw.io, func() { fn(st) })
+	}
+}
+
+func (d *Device) beginDownload(j *updateJob) {
+	t := d.timings()
+	bw := t.IOSBandwidth
+	if d.id.isMac() {
+		bw = t.MacBandwidth
+	}
+	if t.BandwidthJitter > 0 {
+		bw *= 1 + t.BandwidthJitter*(2*d.rng.Float64()-1)
+	}
+	if j.plan.highPriority {
+		bw *= t.HighPrioritySpeedup
+	}
+	if d.id.isMac() && d.quirk(QuirkSlowBackgroundDownload) {
+		bw /= t.SlowDownloadFactor
+	}
+	j.dlDur = time.Duration(float64(j.size) / bw * float64(time.Second))
+	j.dlStart = d.env.Clock.Now()
+	d.setPhase(j, PhaseDownloading)
+	d.armLocked(j, slotPhase, j.dlDur, d.downloadDone)
+}
+
+func (d *Device) downloadDone(j *updateJob) {
+	t := d.timings()
+	mac := d.id.isMac()
+	if mac && d.quirk(QuirkSlowBackgroundDownload) && j.plan.action == actDownloadOnly && d.chance(t.SlowDownloadFailure) {
+		// The download failed in the background: nothing is left in
+		// progress, and the server learns only from an empty OSUpdateStatus.
+		d.cancelJobLocked()
+		return
+	}
+	r := t.PrepareIOS
+	switch {
+	case j.rsr:
+		r = t.PrepareRSR
+	case mac:
+		r = t.PrepareMac
+	}
+	prep := d.draw(r)
+	if j.plan.highPriority {
+		prep = time.Duration(float64(prep) / t.HighPrioritySpeedup)
+	}
+	if mac && d.quirk(QuirkPrepareStall) {
+		prep = t.PrepareStall
+	}
+	d.setPhase(j, PhasePreparing)
+	d.armLocked(j, slotPhase, prep, d.preparedStep)
+}
+
+func (d *Device) preparedStep(j *updateJob) {
+	j.downloaded = true
+	d.setPhase(j, PhasePrepared)
+	if j.requested {
+		// The install was asked for while the update downloaded.
+		d.requestInstallLocked(j, j.mode)
+		return
+	}
+	d.proceedLocked(j)
+}
+
+// proceedLocked does what the job's action says once the update is
+// prepared.
+func (d *Device) proceedLocked(j *updateJob) {
+	if j.stuck || j.phase != PhasePrepared {
+		return
+	}
+	switch j.plan.action {
+	case actInstallASAP:
+		d.requestInstallLocked(j, modeCountdown)
+	case actForceRestart:
+		d.requestInstallLocked(j, modeForce)
+	case actInstallLater, actNotifyOnly:
+		j.waiting = "user"
+		d.armLocked(j, slotPhase, 0, d.promptStep)
+	default:
+		j.waiting = "server"
+	}
+}
+
+// requestInstallLocked asks for the install of a prepared update (or of one
+// still downloading, once it is prepared).
+func (d *Device) requestInstallLocked(j *updateJob, mode installMode) {
+	j.requested, j.mode, j.blocker = true, mode, ""
+	if j.stuck || j.phase != PhasePrepared {
+		return
+	}
+	if status, waiting := d.installBlockerLocked(j); status != "" {
+		j.blocker, j.waiting = status, waiting
+		return
+	}
+	j.waiting = ""
+	switch {
+	case d.appleSiliconMac() && !j.authorized:
+		j.waiting = "volume-owner"
+		d.armLocked(j, slotPhase, 0, d.authorizeStep)
+	case !d.id.isMac() && d.sw.user.Passcode && !j.authorized:
+		d.iosPromptLocked(j)
+	default:
+		d.beginInstallLocked(j)
+	}
+}
+
+// installBlockerLocked returns the UpdateResults status of a condition that
+// stops the install, and what the update then waits for.
+func (d *Device) installBlockerLocked(j *updateJob) (status, waiting string) {
+	switch {
+	case d.freeBytes() < j.size+j.installSize:
+		// "A device needs DownloadSize + InstallSize bytes free."
+		return "InstallInsufficientSpace", "space"
+	case d.lowPower(d.timings().MinInstallBattery):
+		return "InstallInsufficientPower", "power"
+	case !d.id.isMac() && d.sw.env.PhoneCall:
+		return "InstallPhoneCallInProgress", "phone-call"
+	}
+	return "", ""
+}
+
+// downloadBlockerLocked returns the UpdateResults status of a condition that
+// stops a download of rel from starting.
+func (d *Device) downloadBlockerLocked(rel catalog.Release) string {
+	size := rel.DownloadSize(d.id.Model, d.installedVersion())
+	switch {
+	case d.sw.env.NoNetwork:
+		return "DownloadInsufficientNetwork"
+	case !d.id.isMac() && d.sw.env.RequiresComputer:
+		return "DownloadRequiresComputer"
+	case d.freeBytes() < size:
+		return "DownloadInsufficientSpace"
+	case d.lowPower(d.timings().MinDownloadBattery):
+		return "DownloadInsufficientPower"
+	}
+	return ""
+}
+
+// authorizeStep: an Apple-silicon Mac needs a volume owner's authorisation.
+// It asks the server for the bootstrap token; without one, a volume owner
+// must authenticate, and one may never come.
+func (d *Device) authorizeStep(j *updateJob) {
+	d.sw.io = append(d.sw.io, func() {
+		token := d.fetchBootstrapToken()
+		d.withLock(func() {
+			if d.sw.job != j || j.phase != PhasePrepared || !j.requested {
+				return
+			}
+			if token != nil && !d.quirk(QuirkBootstrapTokenNag) {
+				j.authorized, j.waiting = true, ""
+				d.beginInstallLocked(j)
+				return
+			}
+			u := d.sw.user
+			resp := u.Response
+			if resp == UserDismisses && d.givesIn(j) {
+				resp = UserActs
+			}
+			j.prompts++
+			switch {
+			case u.NoSecureToken || resp == UserIgnores:
+				j.waiting = "volume-owner"
+			case resp == UserDismisses:
+				j.dismissals++
+				j.waiting = "volume-owner"
+			default:
+				j.waiting = "volume-owner"
+				d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) {
+					j.authorized, j.waiting = true, ""
+					d.beginInstallLocked(j)
+				})
+			}
+		})
+	})
+}
+
+// beginInstallLocked starts the install proper: the restart countdown on
+// macOS, or straight away.
+func (d *Device) beginInstallLocked(j *updateJob) {
+	if !d.id.isMac() {
+		d.installLocked(j)
+		return
+	}
+	apps := d.sw.user.BlockingApps
+	switch j.mode {
+	case modeForce:
+		j.dataLoss = apps
+		d.installLocked(j)
+	case modeNight:
+		if apps {
+			// Unsaved work holds the night's restart up: the next night.
+			j.waiting = "apps"
+			d.armNightLocked(j)
+			return
+		}
+		d.installLocked(j)
+	case modeUser:
+		d.installLocked(j)
+	default:
+		j.waiting = ""
+		d.setPhase(j, PhaseCountdown)
+		d.armLocked(j, slotPhase, d.timings().Countdown, d.countdownDone)
+	}
+}
+
+func (d *Device) countdownDone(j *updateJob) {
+	u := d.sw.user
+	resp := u.Response
+	if resp == UserDismisses && d.givesIn(j) {
+		resp = UserActs
+	}
+	back := func(waiting string) {
+		j.phase = PhasePrepared
+		j.waiting = waiting
+		d.notifyLocked(j)
+		if r := d.timings().CountdownRepeat; r > 0 {
+			d.armLocked(j, slotPhase, r, func(j *updateJob) { d.beginInstallLocked(j) })
+		}
+	}
+	switch {
+	case resp == UserDismisses:
+		j.dismissals++
+		j.prompts++
+		back("user")
+	case u.BlockingApps && resp == UserIgnores:
+		back("apps")
+	case u.BlockingApps:
+		// The user quits the apps that hold the restart up.
+		j.waiting = "apps"
+		d.armLocked(j, slotPhase, d.responseDelay(), d.installLocked)
+	default:
+		d.installLocked(j)
+	}
+}
+
+func (d *Device) installLocked(j *updateJob) {
+	j.waiting = ""
+	d.setPhase(j, PhaseInstalling)
+	r := d.timings().ApplyIOS
+	if d.id.isMac() {
+		r = d.timings().ApplyMac
+	}
+	d.armLocked(j, slotPhase, d.draw(r), d.restartStep)
+}
+
+// restartStep takes the device offline: it answers nothing and ignores
+// pushes until it is back on the new OS.
+func (d *Device) restartStep(j *updateJob) {
+	d.setPhase(j, PhaseRestarting)
+	if t := j.timers[slotNight]; t != nil {
+		t.Stop()
+		j.timers[slotNight] = nil
+	}
+	d.off = true
+	r := d.timings().RestartIOS
+	if d.id.isMac() {
+		r = d.timings().RestartMac
+	}
+	d.armLocked(j, slotPhase, d.draw(r), d.backOnline)
+}
+
+// backOnline finishes the update: the new OS, an empty OSUpdateStatus, and
+// the check-in a device sends when it comes back.
+func (d *Device) backOnline(j *updateJob) {
+	now := d.env.Clock.Now()
+	rec := UpdateRecord{
+		FromVersion: d.id.OSVersion, FromBuild: d.id.BuildVersion, ProductKey: j.key,
+		Action: j.plan.reported, Reason: j.plan.reason, DataLoss: j.dataLoss, InstalledAt: now,
+	}
+	if d.id.SupplementalBuildVersion != "" {
+		rec.FromBuild = d.id.SupplementalBuildVersion
+	}
+	if j.rsr {
+		d.id.SupplementalBuildVersion = j.rel.Build
+		d.id.SupplementalOSVersionExtra = j.rel.ProductVersionExtra
+		rec.ToVersion, rec.ToBuild = d.id.OSVersion, j.rel.Build
+	} else {
+		d.id.OSVersion, d.id.BuildVersion = j.rel.ProductVersion, j.rel.Build
+		d.id.SupplementalBuildVersion, d.id.SupplementalOSVersionExtra = "", ""
+		rec.ToVersion, rec.ToBuild = j.rel.ProductVersion, j.rel.Build
+	}
+	d.sw.history = append(d.sw.history, rec)
+	if len(d.sw.history) > maxHistory {
+		d.sw.history = d.sw.history[len(d.sw.history)-maxHistory:]
+	}
+	d.sw.installed = &installedMark{key: j.key, version: j.rel.ProductVersion, build: j.rel.Build, action: j.plan.reported}
+	j.phase = PhaseNone
+	d.sw.job = nil
+	d.notifyLocked(j)
+	// Software Update detects updates again after a restart.
+	d.sw.avail = nil
+	d.off = false
+	if d.appleSiliconMac() && d.quirk(QuirkBootstrapTokenNag) {
+		d.sw.tokenNag = 3
+	}
+	udid, version, build := d.id.UDID, d.id.OSVersion, d.id.BuildVersion
+	d.sw.io = append(d.sw.io, func() {
+		d.env.emit(Event{Kind: EventOSUpdated, UDID: udid, OSVersion: version, BuildVersion: build})
+		d.checkinAfterRestart()
+		d.pollServer()
+	})
+}
+
+// percentLocked is DownloadPercentComplete: the share of the download done,
+// from the clock, in hundredths (never 1.0 before the download is done).
+func (d *Device) percentLocked(j *updateJob) float64 {
+	switch j.phase {
+	case PhaseQueued:
+		return 0
+	case PhaseDownloading:
+		if j.dlDur <= 0 {
+			return 0.99
+		}
+		f := float64(d.env.Clock.Since(j.dlStart)) / float64(j.dlDur)
+		return math.Min(math.Floor(f*100)/100, 0.99)
+	}
+	return 1
+}
+
+// statusLocked is the OSUpdateStatus Status of a job.
+func (d *Device) statusLocked(j *updateJob) string {
+	switch j.phase {
+	case PhaseDownloading, PhasePreparing:
+		return "Downloading"
+	case PhaseCountdown, PhaseInstalling, PhaseRestarting:
+		return "Installing"
+	case PhasePrepared:
+		if !d.id.isMac() && j.tonight && d.quirk(QuirkLaterReportsInstalling) {
+			return "Installing"
+		}
+		if installUnderway(j) {
+			return "Installing"
+		}
+	}
+	return "Idle"
+}
+
+// installUnderway: a prepared update whose install has been asked for and
+// is going ahead (a bootstrap token being fetched counts), not waiting on
+// anyone.
+func installUnderway(j *updateJob) bool {
+	return j.requested && j.blocker == "" && (j.waiting == "" || j.waiting == "volume-owner" && j.prompts == 0)
+}
+
+func (d *Device) updateStateLocked() UpdateState {
+	j := d.sw.job
+	if j == nil {
+		return UpdateState{MaxDeferral: -1}
+	}
+	return UpdateState{
+		Phase: j.phase, ProductKey: j.key, Version: j.rel.ProductVersion, Build: j.rel.Build,
+		Action: j.plan.reported, Downloaded: j.downloaded, Percent: d.percentLocked(j), WaitingFor: j.waiting,
+		MaxDeferral: j.plan.maxDeferrals, Deferrals: j.deferralsLeft, Dismissals: j.dismissals, Prompts: j.prompts,
+		NextInstall: j.nextInstall, Reason: j.plan.reason,
+	}
+}
