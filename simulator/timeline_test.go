@@ -1,0 +1,69 @@
+package simulator
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/mockgdmf"
+)
+
+// TestReleasePostedMidRun: the catalog's timeline posts a release on day 3.
+// The mock GDMF, serving the same catalog on the device's clock, lists it
+// from day 3 and not before; the Mac offers it after its first scan from day
+// 3, and not after a scan on day 1.
+func TestReleasePostedMidRun(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, mac26)
+	id := r.d.Identity()
+	day3 := r.start.Add(72 * time.Hour)
+	r.d.env.Catalog.Post(catalog.Release{Platform: catalog.MacOS, ProductVersion: "26.6.3", Build: "25G90", Public: true,
+		SupportedDevices: []string{id.Model.SoftwareUpdateDeviceID}}, day3)
+	gdmf := mockgdmf.NewServer(mockgdmf.WithCatalog(r.d.env.Catalog), mockgdmf.WithNow(r.clk.Now))
+	defer gdmf.Close()
+	served := func() bool {
+		t.Helper()
+		resp, err := gdmf.Client().Get(gdmf.URL + "/v2/pmv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc struct {
+			AssetSets map[string][]struct{ Build string }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range doc.AssetSets["macOS"] {
+			if a.Build == "25G90" {
+				return true
+			}
+		}
+		return false
+	}
+	scan := func() string {
+		r.send(RequestScheduleOSUpdateScan, map[string]any{"Force": true})
+		r.clk.Advance(time.Minute)
+		return availableKeys(r)
+	}
+
+	r.clk.Advance(24 * time.Hour)
+	if served() {
+		t.Error("GDMF lists the release on day 1")
+	}
+	if have := scan(); strings.Contains(have, "25G90") {
+		t.Errorf("day 1 scan offers the release posted on day 3: %s", have)
+	}
+	r.clk.Set(day3.Add(time.Hour))
+	if !served() {
+		t.Error("GDMF does not list the release on day 3")
+	}
+	if have := availableKeys(r); strings.Contains(have, "25G90") {
+		t.Errorf("offered before the next scan: %s", have)
+	}
+	if have := scan(); have != "MSU_UPDATE_25G90_patch_26.6.3_minor" {
+		t.Errorf("day 3 scan: have %s, want the new release", have)
+	}
+}
