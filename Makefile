@@ -30,6 +30,11 @@ build: ## build bin/mdmsim
 bench: ## run the benchmarks (long; prints their figures)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
 
-fuzz: ## run each fuzz target for FUZZTIME
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./simulator/protocol
-	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalCheckin$$' -fuzztime $(FUZZTIME) ./simulator/protocol
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do \
+		dir=$$(dirname "$$f"); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$f" | cut -d' ' -f2); do \
+			echo "== $$dir $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) "$$dir"; \
+		done; \
+	done

@@ -10,4 +10,14 @@
 // mockapns) reached through NanoMDM's own nanopush client, so the pushes that
 // wake simulated devices are sent by the server's real push code and every
 // APNs failure can be injected on the way.
+//
+// KMFDDM runs beside NanoMDM (NanoHUB's ddmadapter answers the devices'
+// DeclarativeManagement check-ins); its API is mounted under /ddm/v1 behind
+// the same API key (user "kmfddm"), so declarations are set as a real
+// deployment sets them.
+//
+// Enforcer is the reference legacy software-update enforcer: the flow an MDM
+// server runs with ScheduleOSUpdateScan, AvailableOSUpdates,
+// ScheduleOSUpdate and OSUpdateStatus, small enough to compare a server's
+// own logic with.
 package refmdm
