@@ -239,6 +239,9 @@ func NewPushClient(baseURL string, roots *x509.CertPool, cert *tls.Certificate) 
 	return redirectClient(hc, baseURL, cert)
 }
 
+// pushClientMaxConns bounds the connections of a PushClient.
+const pushClientMaxConns = 4
+
 func redirectClient(base *http.Client, baseURL string, cert *tls.Certificate) (*http.Client, error) {
 	tr, ok := base.Transport.(*http.Transport)
 	if !ok {
@@ -249,6 +252,10 @@ func redirectClient(base *http.Client, baseURL string, cert *tls.Certificate) (*
 		return nil, fmt.Errorf("mockapns: bad base URL %q", baseURL)
 	}
 	tr = tr.Clone()
+	// A provider keeps a few connections to APNs and multiplexes streams on
+	// them; without a bound, a burst of pushes beyond one connection's
+	// stream limit opens a connection each and runs out of descriptors.
+	tr.MaxConnsPerHost = pushClientMaxConns
 	if cert != nil {
 		if tr.TLSClientConfig == nil {
 			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}

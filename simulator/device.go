@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -46,6 +47,7 @@ type Device struct {
 	busy     bool // a session is running
 	again    bool // a push arrived during the session: run another
 	restarts int
+	retries  uint8 // consecutive failed sessions with a retry pending
 	stats    Stats
 	// lastStatus is the last status the device sent before the server's
 	// empty answer: a device whose session ended on NotNow polls again
@@ -161,11 +163,23 @@ func (d *Device) wake(push bool) {
 	go d.drain()
 }
 
+// Session retries: a device whose session failed on the way (network, a
+// server error) tries again later on its own clock, so a command is not
+// stranded until the next push. The delays are the simulator's choice; Apple
+// documents none.
+const (
+	sessionRetryFirst = time.Minute
+	sessionRetryMax   = 30 * time.Minute
+	sessionRetryLimit = 6
+)
+
 func (d *Device) drain() {
 	for {
-		if err := d.session(context.Background()); err != nil {
+		err := d.session(context.Background())
+		if err != nil {
 			d.env.Logger.Debug("session", "udid", d.UDID(), "err", err)
 		}
+		d.scheduleRetry(err)
 		d.mu.Lock()
 		if d.again && !d.off {
 			d.again = false
@@ -199,3 +213,38 @@ func (d *Device) enrollmentSnapshot() (*enrollment, error) {
 
 // Env returns the environment the device shares with its fleet.
 func (d *Device) Env() *Env { return d.env }
+
+// scheduleRetry arms a retry after a failed session, with exponential,
+// jittered backoff, and forgets past failures after a good session.
+func (d *Device) scheduleRetry(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil || !retryable(err) {
+		d.retries = 0
+		return
+	}
+	if d.retries >= sessionRetryLimit || d.off || d.enr == nil {
+		return
+	}
+	delay := sessionRetryFirst << d.retries
+	if delay > sessionRetryMax {
+		delay = sessionRetryMax
+	}
+	delay += time.Duration(d.rng.Int64N(int64(delay / 4)))
+	d.retries++
+	d.env.Clock.AfterFunc(delay, func() { d.wake(false) })
+}
+
+// retryable says whether a failed session is worth another try: transport
+// failures and server errors are; a refusal (4xx) or a device that is off or
+// unenrolled is not.
+func retryable(err error) bool {
+	if errors.Is(err, ErrOffline) || errors.Is(err, ErrNotEnrolled) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var he *protocol.HTTPError
+	if errors.As(err, &he) {
+		return he.StatusCode >= 500
+	}
+	return true
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/micromdm/nanomdm/cryptoutil"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -32,6 +33,7 @@ type scriptedServer struct {
 	checkins []protocol.CheckinMessage
 	results  []*protocol.Result
 	badSig   int
+	failNext int // answer this many command polls with 503
 }
 
 func newScriptedServer(t *testing.T) *scriptedServer {
@@ -54,6 +56,11 @@ func newScriptedServer(t *testing.T) *scriptedServer {
 				return
 			}
 			s.checkins = append(s.checkins, m)
+			return
+		}
+		if s.failNext > 0 {
+			s.failNext--
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		res, err := protocol.DecodeResult(body)
@@ -324,5 +331,41 @@ func TestWakeCoalesces(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let a second, coalesced session finish
 	if st := d.Stats(); st.Pushes != 20 || st.Sessions < 1 || st.Sessions > 2 {
 		t.Fatalf("20 pushes gave %+v, want 1 or 2 sessions", st)
+	}
+}
+
+// TestSessionRetry: a session that fails on a server error is retried on
+// the device's clock, and the queued command gets its answer without a push.
+func TestSessionRetry(t *testing.T) {
+	t.Parallel()
+	srv := newScriptedServer(t)
+	clk := clock.NewManual(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))
+	d, _ := enrolledDevice(t, srv, simulator.AccessAll, catalog.MacOS, simulator.WithClock(clk))
+	srv.mu.Lock()
+	srv.failNext = 2
+	srv.mu.Unlock()
+	srv.enqueue(t, "c1", "SecurityInfo", nil)
+	d.Wake()
+	waitFor(t, func() bool { return d.Stats().SessionErrors == 1 && clk.Pending() == 1 })
+	clk.Advance(2 * time.Minute) // first retry: 1 min + up to 25 % jitter
+	waitFor(t, func() bool { return d.Stats().SessionErrors == 2 && clk.Pending() == 1 })
+	clk.Advance(3 * time.Minute) // second retry: 2 min + jitter
+	waitFor(t, func() bool { return d.Stats().Acknowledged == 1 })
+	if st := d.Stats(); st.Pushes != 1 || st.Sessions != 3 {
+		t.Fatalf("stats %+v, want one push and three sessions", st)
+	}
+	if clk.Pending() != 0 {
+		t.Fatalf("%d timers pending after a good session", clk.Pending())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -186,6 +186,15 @@ func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ru
 		return sum, err
 	}
 	sum.CommandsSent = len(res.Status)
+	pushErrors := map[string]int{}
+	for _, st := range res.Status {
+		if st.PushError != "" {
+			pushErrors[st.PushError]++
+		}
+	}
+	if len(pushErrors) > 0 {
+		fmt.Fprintf(stderr, "mdmsim run: the server's pushes failed for %d devices: %v\n", sumValues(pushErrors), pushErrors)
+	}
 	waitErr := stack.WaitResults(ctx, commandUUID, sum.CommandsSent)
 	for _, r := range stack.ResultsFor(commandUUID) {
 		switch r.Status {
@@ -200,7 +209,10 @@ func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ru
 	say("DeviceInformation: sent %d with a push, %d acknowledged, %d errors, %d not now in %.2fs",
 		sum.CommandsSent, sum.Acknowledged, sum.Errors, sum.NotNow, time.Since(cmdStart).Seconds())
 	if waitErr != nil {
-		return sum, fmt.Errorf("waiting for answers: %w", waitErr)
+		c := f.Counters()
+		st := stack.APNs().Stats()
+		return sum, fmt.Errorf("waiting for answers: %w (APNs accepted %d, delivered %d, refused %v; device sessions failed %d)",
+			waitErr, st.Accepted, st.Delivered(), st.Reasons, c.SessionErrors.Load())
 	}
 	say("done in %.2fs", time.Since(start).Seconds())
 	return sum, nil
@@ -220,3 +232,11 @@ func mixString(m map[string]int) string {
 }
 
 func roundSeconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
+
+func sumValues(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
