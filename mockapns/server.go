@@ -226,7 +226,9 @@ func (s *Server) PushClient(cert *tls.Certificate) (*http.Client, error) {
 	if s.URL == "" {
 		return nil, errors.New("mockapns: PushClient called before Start")
 	}
-	return redirectClient(s.client, s.URL, cert)
+	// A fresh base transport: cloning the shared one while it is in use
+	// elsewhere races with its lazy HTTP/2 set-up.
+	return redirectClient(s.newClient(), s.URL, cert)
 }
 
 // NewPushClient is PushClient for a server in another process: baseURL is the

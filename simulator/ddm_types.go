@@ -217,6 +217,7 @@ func DefaultDDMTypes() *DDMTypes {
 	for _, si := range defaultStatusItems() {
 		t.HandleStatusItem(si)
 	}
+	RegisterEnforcement(t, EnforcementOptions{})
 	return t
 }
 

@@ -127,6 +127,11 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		mac = d.id.isMac()
 		installed = d.installedVersion()
 		rels := d.availableLocked()
+		if d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+			// The managed OS update is left out; the simulated devices
+			// have no other (Xcode, CLT) items.
+			rels = nil
+		}
 		if mac {
 			rels = d.filterAvailableLocked(rels, installed)
 		}

@@ -112,6 +112,15 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 			d.armUnlockLocked()
 			return
 		}
+		if d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+			// Declarative enforcement owns OS updates: the command is
+			// ignored with an informational error per item.
+			for _, it := range p.Updates {
+				results = append(results, updateResult(requestedKeyOr(it.ProductKey, it.ProductVersion), ActionError, "Idle",
+					declarationActiveError()))
+			}
+			return
+		}
 		items := p.Updates
 		if items == nil {
 			// "If this value is missing, the device applies the default
@@ -144,6 +153,17 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 		results = []any{}
 	}
 	return Acknowledged(map[string]any{"UpdateResults": results})
+}
+
+// codeDeclarationActive is the informational MCMDMErrorDomain code a device
+// answers ScheduleOSUpdate with while an enforcement declaration is active
+// (U: Apple documents the behaviour, not the code).
+const codeDeclarationActive = 12090
+
+func declarationActiveError() protocol.ErrorChainItem {
+	msg := "Software updates are managed by a declaration; the command is ignored."
+	return protocol.ErrorChainItem{ErrorCode: codeDeclarationActive, ErrorDomain: protocol.DomainMCMDM,
+		LocalizedDescription: msg, USEnglishDescription: msg}
 }
 
 func (d *Device) isMac() bool {
@@ -452,7 +472,9 @@ func handleOSUpdateStatus(_ context.Context, d *Device, cmd *protocol.Command) *
 	var items []any
 	d.withLock(func() {
 		j := d.sw.job
-		if j == nil {
+		if j == nil || d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+			// Under an enforcement declaration only non-OS items show,
+			// and the simulated devices have none.
 			return
 		}
 		if d.id.isMac() && d.quirk(QuirkSlowBackgroundDownload) && j.phase == PhaseDownloading && d.chance(0.5) {

@@ -46,6 +46,8 @@ type softwareUpdate struct {
 
 	io []func() // network work queued under d.mu, run after it is released
 
+	enforce *enforcement // DDM enforcement (ddm_enforce.go); nil until a declaration
+
 	// Test seams: a check-in and a poll without a server.
 	checkinHook func(ctx context.Context, m protocol.CheckinMessage) ([]byte, error)
 	pollHook    func()

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/mdmsim/mdmsim/clock"
 )
 
 // subcommand is one verb of the CLI: it parses its own flags from args and
@@ -20,6 +22,10 @@ type subcommand struct {
 }
 
 var subcommands = map[string]subcommand{}
+
+// wall measures how long a job took on the wall clock, whatever virtual
+// clock its devices run on.
+var wall = clock.Real()
 
 // register adds a subcommand; it is called from init functions only.
 func register(name, summary string, run func(args []string, stdout, stderr io.Writer) int) {

@@ -37,6 +37,7 @@ type runOptions struct {
 	// (scenario_legacy.go).
 	scenario string
 	legacy   *legacyOptions
+	ddm      *ddmOptions
 }
 
 // scepAutoLimit is the largest fleet that enrolls over SCEP with
@@ -65,8 +66,10 @@ func (o *runOptions) validate() error {
 	case "", "default":
 	case scenarioLegacyUpdate:
 		return o.legacy.validate()
+	case scenarioDDMDeadline:
+		return o.ddm.validate()
 	default:
-		return fmt.Errorf("--scenario must be default or %s, have %q", scenarioLegacyUpdate, o.scenario)
+		return fmt.Errorf("--scenario must be default, %s or %s, have %q", scenarioLegacyUpdate, scenarioDDMDeadline, o.scenario)
 	}
 	return nil
 }
@@ -93,8 +96,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.mtls, "mtls", false, "devices authenticate with mutual TLS instead of Mdm-Signature")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.BoolVar(&o.verbose, "v", false, "log the stack's and devices' activity to stderr")
-	fs.StringVar(&o.scenario, "scenario", "", "job to run: default (DeviceInformation to every device) or "+scenarioLegacyUpdate)
+	fs.StringVar(&o.scenario, "scenario", "", "job to run: default (DeviceInformation to every device), "+scenarioLegacyUpdate+" or "+scenarioDDMDeadline)
 	o.legacy = legacyFlags(fs)
+	o.ddm = ddmFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -106,12 +110,15 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	if o.scenario == scenarioLegacyUpdate {
+	switch o.scenario {
+	case scenarioLegacyUpdate:
 		return runLegacy(ctx, o, stdout, stderr)
+	case scenarioDDMDeadline:
+		return runDDM(ctx, o, stdout, stderr)
 	}
-	start := time.Now()
+	start := wall.Now()
 	sum, err := runDefault(ctx, o, stdout, stderr)
-	sum.WallSeconds = roundSeconds(time.Since(start))
+	sum.WallSeconds = roundSeconds(wall.Since(start))
 	if o.json {
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(stdout, string(b))
@@ -130,7 +137,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 // enroll the fleet, send DeviceInformation to every device through
 // NanoMDM's API with a push, and wait for every answer.
 func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (runSummary, error) {
-	start := time.Now()
+	start := wall.Now()
 	sum := runSummary{Devices: o.devices}
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
@@ -167,18 +174,18 @@ func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ru
 	if o.enroll == "fast" {
 		mint = stack.MintIdentity
 	}
-	enrollStart := time.Now()
+	enrollStart := wall.Now()
 	n, enrollErr := f.Enroll(ctx, profile, mint)
 	if err := stack.WaitEnrolled(ctx, n); err != nil {
 		return sum, fmt.Errorf("waiting for the server to record %d enrollments: %w", n, err)
 	}
 	sum.Enrolled = stack.Enrolled()
-	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, mixString(f.Mix()), o.enroll, time.Since(enrollStart).Seconds())
+	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, mixString(f.Mix()), o.enroll, wall.Since(enrollStart).Seconds())
 	if enrollErr != nil {
 		return sum, enrollErr
 	}
 
-	cmdStart := time.Now()
+	cmdStart := wall.Now()
 	const commandUUID = "mdmsim-run-deviceinformation"
 	res, err := stack.Enqueue(ctx, f.UDIDs(), commandUUID, "DeviceInformation",
 		map[string]any{"Queries": []string{"UDID", "DeviceName", "OSVersion", "BuildVersion", "ProductName", "SerialNumber", "SoftwareUpdateDeviceID"}})
@@ -207,14 +214,14 @@ func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ru
 		}
 	}
 	say("DeviceInformation: sent %d with a push, %d acknowledged, %d errors, %d not now in %.2fs",
-		sum.CommandsSent, sum.Acknowledged, sum.Errors, sum.NotNow, time.Since(cmdStart).Seconds())
+		sum.CommandsSent, sum.Acknowledged, sum.Errors, sum.NotNow, wall.Since(cmdStart).Seconds())
 	if waitErr != nil {
 		c := f.Counters()
 		st := stack.APNs().Stats()
 		return sum, fmt.Errorf("waiting for answers: %w (APNs accepted %d, delivered %d, refused %v; device sessions failed %d)",
 			waitErr, st.Accepted, st.Delivered(), st.Reasons, c.SessionErrors.Load())
 	}
-	say("done in %.2fs", time.Since(start).Seconds())
+	say("done in %.2fs", wall.Since(start).Seconds())
 	return sum, nil
 }
 

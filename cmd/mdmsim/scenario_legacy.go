@@ -38,7 +38,7 @@ type legacyOptions struct {
 
 func legacyFlags(fs *flag.FlagSet) *legacyOptions {
 	o := &legacyOptions{}
-	fs.Float64Var(&o.speed, "speed", defaultLegacySpeed, scenarioLegacyUpdate+": virtual seconds per wall-clock second")
+	fs.Float64Var(&o.speed, "speed", defaultLegacySpeed, "virtual seconds per wall-clock second ("+scenarioLegacyUpdate+" default; ddm-deadline defaults to 20000)")
 	fs.DurationVar(&o.deadline, "deadline", refmdm.DefaultEnforceDeadline, scenarioLegacyUpdate+": how long (virtual) the enforcer tries each device")
 	fs.DurationVar(&o.escalate, "escalate", 0, scenarioLegacyUpdate+": switch to InstallForceRestart after this long (virtual); 0 never does")
 	fs.StringVar(&o.quirks, "quirks", "", scenarioLegacyUpdate+": quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05")
@@ -85,9 +85,9 @@ type legacySummary struct {
 }
 
 func runLegacy(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
-	wall := time.Now()
+	began := wall.Now()
 	sum, err := legacyUpdate(ctx, o, stdout, stderr)
-	sum.WallSeconds = roundSeconds(time.Since(wall))
+	sum.WallSeconds = roundSeconds(wall.Since(began))
 	if o.json {
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(stdout, string(b))

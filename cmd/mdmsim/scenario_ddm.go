@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/simulator"
+)
+
+// scenarioDDMDeadline enforces an OS update on the fleet with a
+// declaration whose local deadline is a week away, through KMFDDM, and
+// checks that every able device updates by its own deadline plus an hour.
+//
+// Every device of the fleet is counted. Devices that cannot take the
+// declaration (before macOS 14 / iOS 17, or an unsupervised Mac) are
+// non-compliant under ddm-unsupported, as a server sees them; the summary
+// also says how many devices were DDM-capable. A share of devices (--off)
+// is switched off for good two hours into the week with ShutDownDevice: they
+// never report again and end up unreachable.
+const scenarioDDMDeadline = "ddm-deadline"
+
+// defaultDDMOff is the share of devices switched off for good.
+const defaultDDMOff = 0.02
+
+// defaultDDMSpeed runs the week and its last time zone's deadline in about
+// half a minute. Faster, an hour of device time is a few tens of
+// milliseconds of wall time, and a burst of devices reaching the same
+// deadline at once can delay a forced install by that much.
+const defaultDDMSpeed = 20000
+
+// ddmOffAfter is when, into the run, those devices are switched off: after
+// the declaration reached them, before most could install.
+const ddmOffAfter = 2 * time.Hour
+
+// ddmOptions are the flags only --scenario ddm-deadline reads (it also
+// reads --speed, with its own default, and --cooperative).
+type ddmOptions struct {
+	off   float64
+	lead  time.Duration
+	speed float64 // --speed, or defaultDDMSpeed when not given
+
+	fs *flag.FlagSet
+}
+
+func ddmFlags(fs *flag.FlagSet) *ddmOptions {
+	o := &ddmOptions{fs: fs, speed: defaultDDMSpeed}
+	fs.Float64Var(&o.off, "off", defaultDDMOff, scenarioDDMDeadline+": share of devices switched off for good during the week")
+	fs.DurationVar(&o.lead, "lead", refmdm.DefaultDDMLead, scenarioDDMDeadline+": how far ahead the local deadline is")
+	return o
+}
+
+func (o *ddmOptions) validate() error {
+	if o.off < 0 || o.off > 1 {
+		return fmt.Errorf("--off must be in [0,1], have %v", o.off)
+	}
+	if o.lead < time.Hour {
+		return fmt.Errorf("--lead must be at least an hour, have %v", o.lead)
+	}
+	o.fs.Visit(func(f *flag.Flag) {
+		if f.Name == "speed" {
+			o.speed, _ = strconv.ParseFloat(f.Value.String(), 64)
+		}
+	})
+	if !(o.speed >= 1) {
+		return fmt.Errorf("--speed must be at least 1, have %v", o.speed)
+	}
+	return nil
+}
+
+// ddmSummary is the JSON line `mdmsim run --scenario ddm-deadline --json`
+// prints last.
+type ddmSummary struct {
+	refmdm.Report
+	// Late counts devices that reached their target later than their local
+	// deadline plus an hour.
+	Late                int            `json:"late"`
+	Enrolled            int            `json:"enrolled"`
+	DDMCapable          int            `json:"ddm_capable"`
+	SwitchedOff         int            `json:"switched_off"`
+	TimeZones           int            `json:"time_zones"`
+	TargetLocalDateTime string         `json:"target_local_date_time"`
+	Mix                 map[string]int `json:"mix"`
+	VirtualSeconds      float64        `json:"virtual_seconds"`
+	WallSeconds         float64        `json:"wall_seconds"`
+}
+
+func runDDM(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
+	began := wall.Now()
+	sum, err := ddmDeadline(ctx, o, stdout, stderr)
+	sum.WallSeconds = roundSeconds(wall.Since(began))
+	if o.json {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stdout, string(b))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "mdmsim run:", err)
+		return 1
+	}
+	if sum.Compliant+sum.Noncompliant != sum.Devices || sum.Late > 0 {
+		return 1
+	}
+	return 0
+}
+
+// ddmDeadline starts the stack, enrolls a fleet on a scaled clock and lets
+// the DDM enforcer bring it to its targets.
+func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ddmSummary, error) {
+	sum := ddmSummary{Report: refmdm.Report{Devices: o.devices, Reasons: map[string]int{}}}
+	logger := slog.New(slog.DiscardHandler)
+	if o.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	say := func(format string, a ...any) {
+		if !o.json {
+			fmt.Fprintf(stdout, format+"\n", a...)
+		}
+	}
+
+	cat := catalog.Default()
+	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
+	clk := clock.NewScaled(start, o.ddm.speed)
+
+	stackOpts := []refmdm.Option{refmdm.WithLogger(logger)}
+	if o.mtls {
+		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
+	}
+	stack, err := refmdm.Start(ctx, stackOpts...)
+	if err != nil {
+		return sum, err
+	}
+	defer stack.Close()
+
+	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat}
+	if !o.legacy.noProfile {
+		pop := fleet.DefaultPopulation()
+		cfg.Population = &pop
+	}
+	f, err := fleet.New(cfg, simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
+		simulator.WithLogger(logger), simulator.WithClock(clk))
+	if err != nil {
+		return sum, err
+	}
+	sum.Mix = f.Mix()
+	zones := map[string]bool{}
+	for _, d := range f.Devices() {
+		zones[d.Identity().TimeZone] = true
+	}
+	sum.TimeZones = len(zones)
+	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
+	if err != nil {
+		return sum, err
+	}
+	var mint fleet.IdentitySource
+	if o.enroll == "fast" {
+		mint = stack.MintIdentity
+	}
+	n, err := f.Enroll(ctx, profile, mint)
+	if err != nil {
+		return sum, err
+	}
+	if err := stack.WaitEnrolled(ctx, n); err != nil {
+		return sum, err
+	}
+	sum.Enrolled = n
+
+	// The devices switched off for good, drawn from the seed.
+	rng := rand.New(rand.NewPCG(uint64(o.seed), 0xdd))
+	var off []string
+	for _, udid := range f.UDIDs() {
+		if rng.Float64() < o.ddm.off {
+			off = append(off, udid)
+		}
+	}
+	sum.SwitchedOff = len(off)
+	if len(off) > 0 {
+		t := clk.AfterFunc(ddmOffAfter, func() {
+			uuid := fmt.Sprintf("%08X-0000-4000-8000-%012X", rng.Uint32(), rng.Uint64()&0xffffffffffff)
+			if _, err := stack.Enqueue(context.Background(), off, uuid, "ShutDownDevice", nil); err != nil {
+				fmt.Fprintln(stderr, "mdmsim run: ShutDownDevice:", err)
+			}
+		})
+		defer t.Stop()
+	}
+
+	enforcer := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat, Lead: o.ddm.lead})
+	sum.TargetLocalDateTime = enforcer.Deadline()
+	say("enrolled %d devices (%s) in %d time zones; enforcing by declaration at %gx, local deadline %s",
+		n, mixString(sum.Mix), sum.TimeZones, o.ddm.speed, sum.TargetLocalDateTime)
+	virtual := clk.Now()
+	outcomes := enforcer.Run(ctx, f.UDIDs())
+	sum.VirtualSeconds = float64(clk.Since(virtual).Round(time.Second) / time.Second)
+	if err := ctx.Err(); err != nil {
+		return sum, fmt.Errorf("enforcement: %w", err)
+	}
+	sum.Report = refmdm.SummarizeDDM(outcomes)
+	for _, out := range outcomes {
+		if out.Reason != refmdm.ReasonDDMUnsupported && out.Reason != refmdm.ReasonUnknownModel {
+			sum.DDMCapable++
+		}
+		d, ok := f.Device(out.UDID)
+		if !ok || !out.Compliant || out.Target == "" {
+			continue
+		}
+		if late(d, out) {
+			sum.Late++
+		}
+	}
+
+	say("compliant %d, not compliant %d, late %d, after %s of virtual time (%d DDM-capable, %d switched off)",
+		sum.Compliant, sum.Noncompliant, sum.Late, time.Duration(sum.VirtualSeconds)*time.Second, sum.DDMCapable, sum.SwitchedOff)
+	for _, r := range sum.SortReasons() {
+		say("  %-24s %d", r, sum.Reasons[r])
+	}
+	return sum, nil
+}
+
+// late reports whether a device installed its target after its local
+// deadline plus an hour, from the device's own record.
+func late(d *simulator.Device, out refmdm.DDMOutcome) bool {
+	version, _, _ := strings.Cut(out.Target, " ")
+	deadline, err := time.ParseInLocation(simulator.LocalDateTimeLayout, out.TargetLocalDateTime, d.Identity().Location())
+	if err != nil {
+		return true
+	}
+	for _, rec := range d.UpdateHistory() {
+		if rec.ToVersion == version {
+			return rec.InstalledAt.After(deadline.Add(time.Hour))
+		}
+	}
+	return false
+}

@@ -1,0 +1,484 @@
+package refmdm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/micromdm/plist"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+)
+
+// DDMEnforcer is the reference declarative update enforcer: the loop Apple
+// recommends now that the legacy update commands are deprecated.
+//
+//  1. DeviceInformation: the model, the OS, supervision. Devices before
+//     macOS 14 / iOS 17, and unsupervised Macs, cannot take the
+//     declaration: they are reported ddm-unsupported.
+//  2. The target comes from the catalog, not the device: the newest
+//     release of the installed major, or of the newest major when the
+//     device is already on the latest of its own.
+//  3. Through KMFDDM, a set per target holds a status subscription
+//     (softwareupdate.* and device.operating-system.*), the enforcement
+//     declaration with TargetOSVersion and a TargetLocalDateTime Lead ahead
+//     (local: every device reads it in its own time zone), and the
+//     activation; assigning the set to the enrollment makes KMFDDM send
+//     the DeclarativeManagement command and a push.
+//  4. Compliance is read from what the devices report: every PollInterval
+//     the OS versions KMFDDM extracted from status reports; when the last
+//     deadline plus LateWindow has passed, the declaration status and the
+//     raw reports (softwareupdate.failure-reason, install-state) of every
+//     device still behind say why.
+type DDMEnforcer struct {
+	stack  *Stack
+	cfg    DDMEnforcerConfig
+	legacy *Enforcer
+
+	mu       sync.Mutex
+	sets     map[string]bool
+	deadline string
+}
+
+// DDMEnforcerConfig tunes a DDMEnforcer; zero fields take the defaults.
+type DDMEnforcerConfig struct {
+	// Clock times every wait; devices' timers must run on the same clock.
+	Clock clock.Clock
+	// Catalog is where targets come from; nil means catalog.Default().
+	Catalog *catalog.Catalog
+	// Lead puts the deadline this far ahead (rounded down to the hour) as
+	// a local date and time.
+	Lead time.Duration
+	// PollInterval is how often compliance is read.
+	PollInterval time.Duration
+	// LateWindow is how long after the last time zone's deadline the
+	// enforcer keeps watching.
+	LateWindow time.Duration
+	// Prefix starts the identifiers of the declarations and sets.
+	Prefix string
+}
+
+// Defaults of DDMEnforcerConfig.
+const (
+	DefaultDDMLead         = 7 * 24 * time.Hour
+	DefaultDDMPollInterval = time.Hour
+	DefaultDDMLateWindow   = 3 * time.Hour
+	DefaultDDMPrefix       = "mdmsim.softwareupdate"
+)
+
+// Reasons the DDMEnforcer gives besides the legacy enforcer's.
+const (
+	ReasonDDMUnsupported     = "ddm-unsupported"
+	ReasonDeclarationInvalid = "declaration-invalid"
+	ReasonNoStatus           = "no-status"
+	ReasonWaiting            = "waiting"
+	ReasonDownloading        = "downloading"
+	ReasonInstalling         = "installing"
+	ReasonUnknownModel       = "unknown-model"
+)
+
+// latestZone is the furthest a local time lies behind UTC (UTC-12): the
+// last device to reach a local deadline does so that much after UTC.
+const latestZone = 12 * time.Hour
+
+// DDMOutcome is what enforcing one device came to.
+type DDMOutcome struct {
+	Outcome
+	// Declaration is the enforcement declaration's Identifier.
+	Declaration string
+	// TargetLocalDateTime is the deadline as sent.
+	TargetLocalDateTime string
+	// Seen is when the enforcer first saw the target reported.
+	Seen time.Time
+	// InstallState and FailureReason are the last reported values.
+	InstallState  string
+	FailureReason string
+}
+
+// NewDDMEnforcer returns an enforcer that drives devices through stack's
+// NanoMDM and KMFDDM.
+func NewDDMEnforcer(stack *Stack, cfg DDMEnforcerConfig) *DDMEnforcer {
+	if stack == nil {
+		panic("refmdm: NewDDMEnforcer with a nil stack")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Catalog == nil {
+		cfg.Catalog = catalog.Default()
+	}
+	if cfg.Lead <= 0 {
+		cfg.Lead = DefaultDDMLead
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultDDMPollInterval
+	}
+	if cfg.LateWindow <= 0 {
+		cfg.LateWindow = DefaultDDMLateWindow
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultDDMPrefix
+	}
+	return &DDMEnforcer{stack: stack, cfg: cfg, legacy: NewEnforcer(stack, EnforcerConfig{Clock: cfg.Clock}), sets: map[string]bool{}}
+}
+
+// Deadline is the TargetLocalDateTime the enforcer sends: Lead after the
+// first time it is asked for (or Run starts), in UTC wall time.
+func (e *DDMEnforcer) Deadline() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.deadline == "" {
+		e.deadline = e.cfg.Clock.Now().UTC().Add(e.cfg.Lead).Truncate(time.Hour).Format("2006-01-02T15:04:05")
+	}
+	return e.deadline
+}
+
+// SummarizeDDM counts outcomes.
+func SummarizeDDM(outcomes []DDMOutcome) Report {
+	plain := make([]Outcome, len(outcomes))
+	for i, o := range outcomes {
+		plain[i] = o.Outcome
+	}
+	return Summarize(plain)
+}
+
+// Run enforces every device and returns their outcomes in the order of
+// udids. Devices are watched as soon as they have their declaration; one
+// that does not answer before the last deadline has passed is unreachable.
+func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
+	runStart := e.cfg.Clock.Now()
+	local := e.Deadline()
+	wall, _ := time.Parse("2006-01-02T15:04:05", local)
+	end := wall.Add(latestZone + time.Hour + e.cfg.LateWindow)
+
+	out := make([]DDMOutcome, len(udids))
+	targets := make([]string, len(udids))
+	var (
+		mu      sync.Mutex
+		pending = map[string]int{}
+		left    = len(udids)
+		wg      sync.WaitGroup
+	)
+	for i, udid := range udids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stop := e.cfg.Clock.AfterFunc(e.cfg.Clock.Until(end), cancel)
+			defer stop.Stop()
+			o, target := e.start(sctx, udid, local)
+			mu.Lock()
+			defer mu.Unlock()
+			out[i], targets[i] = o, target
+			if !o.Compliant && o.Reason == "" {
+				pending[udid] = i
+			}
+			left--
+		}()
+	}
+	for ctx.Err() == nil {
+		mu.Lock()
+		snapshot := make(map[string]string, len(pending))
+		for id, i := range pending {
+			snapshot[id] = targets[i]
+		}
+		done := left == 0 && len(pending) == 0
+		mu.Unlock()
+		if done {
+			break
+		}
+		now := e.cfg.Clock.Now()
+		reached := e.poll(ctx, snapshot)
+		mu.Lock()
+		for _, id := range reached {
+			i := pending[id]
+			out[i].Compliant, out[i].Reason, out[i].Seen = true, "", now
+			delete(pending, id)
+		}
+		mu.Unlock()
+		if !e.cfg.Clock.Now().Before(end) {
+			break
+		}
+		wait := min(e.cfg.PollInterval, e.cfg.Clock.Until(end))
+		if err := e.cfg.Clock.Sleep(ctx, max(wait, time.Second)); err != nil {
+			break
+		}
+	}
+	wg.Wait()
+	e.explain(ctx, out, pending)
+	for i := range out {
+		out[i].Elapsed = e.cfg.Clock.Since(runStart)
+		if !out[i].Seen.IsZero() {
+			out[i].Elapsed = out[i].Seen.Sub(runStart)
+		}
+	}
+	return out
+}
+
+// ddmDevice is what DeviceInformation says of a device.
+type ddmDevice struct {
+	model                   catalog.Model
+	os, build               string
+	supervised, mac, modelK bool
+}
+
+// start finds the device's target and assigns it the declarations.
+func (e *DDMEnforcer) start(ctx context.Context, udid, local string) (DDMOutcome, string) {
+	o := DDMOutcome{Outcome: Outcome{UDID: udid}, TargetLocalDateTime: local}
+	dev, err := e.deviceInformation(ctx, &o.Outcome)
+	if err != nil {
+		o.Reason = ReasonUnreachable
+		return o, ""
+	}
+	o.From, o.Platform = dev.os, "iOS"
+	if dev.mac {
+		o.Platform = "macOS"
+	}
+	if !dev.modelK {
+		o.Reason = ReasonUnknownModel
+		return o, ""
+	}
+	major := majorOf(dev.os)
+	if dev.mac && (major < 14 || !dev.supervised) || !dev.mac && major < 17 {
+		o.Reason = ReasonDDMUnsupported
+		return o, ""
+	}
+	now := e.cfg.Clock.Now()
+	target, ok := e.cfg.Catalog.Latest(dev.model, major, -1, now)
+	if ok && compareVersion(target.ProductVersion, dev.os) <= 0 {
+		ok = false
+	}
+	if !ok {
+		for _, r := range e.cfg.Catalog.ReleasesFor(dev.model, now) {
+			if !r.SecurityImprovement && compareVersion(r.ProductVersion, dev.os) > 0 {
+				target, ok = r, true
+				break
+			}
+		}
+	}
+	if !ok {
+		o.Compliant = true // nothing newer
+		return o, ""
+	}
+	o.Target = target.ProductVersion + " (" + target.Build + ")"
+	set, decl, err := e.declare(ctx, o.Platform, target.ProductVersion, local)
+	if err != nil {
+		o.Reason = ReasonCommandError
+		return o, ""
+	}
+	o.Declaration = decl
+	if err := e.stack.AssignSet(ctx, udid, set); err != nil {
+		o.Reason = ReasonCommandError
+		return o, ""
+	}
+	return o, target.ProductVersion
+}
+
+// declare puts the declarations and the set of one target, once.
+func (e *DDMEnforcer) declare(ctx context.Context, platform, version, local string) (set, decl string, err error) {
+	key := strings.ToLower(platform) + "-" + strings.ReplaceAll(version, ".", "-")
+	set = e.cfg.Prefix + "." + key
+	decl = set + ".enforcement"
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sets[set] {
+		return set, decl, nil
+	}
+	subs := e.cfg.Prefix + ".subscriptions"
+	act := set + ".activation"
+	items := []any{}
+	for _, n := range []string{"softwareupdate.install-state", "softwareupdate.pending-version", "softwareupdate.failure-reason",
+		"softwareupdate.install-reason", "device.operating-system.version", "device.operating-system.build-version"} {
+		items = append(items, map[string]any{"Name": n})
+	}
+	for _, d := range []Declaration{
+		{Type: "com.apple.configuration.management.status-subscriptions", Identifier: subs, Payload: map[string]any{"StatusItems": items}},
+		{Type: "com.apple.configuration.softwareupdate.enforcement.specific", Identifier: decl,
+			Payload: map[string]any{"TargetOSVersion": version, "TargetLocalDateTime": local}},
+		{Type: "com.apple.activation.simple", Identifier: act, Payload: map[string]any{"StandardConfigurations": []string{subs, decl}}},
+	} {
+		if _, err := e.stack.PutDeclaration(ctx, d); err != nil {
+			return "", "", fmt.Errorf("refmdm: put %s: %w", d.Identifier, err)
+		}
+	}
+	if err := e.stack.SetDeclarations(ctx, set, subs, decl, act); err != nil {
+		return "", "", err
+	}
+	e.sets[set] = true
+	return set, decl, nil
+}
+
+// pollChunk bounds the enrollment IDs of one KMFDDM query.
+const pollChunk = 100
+
+// poll returns the devices, of those pending with their targets, that
+// report their target or newer.
+func (e *DDMEnforcer) poll(ctx context.Context, pending map[string]string) []string {
+	ids := make([]string, 0, len(pending))
+	for id := range pending {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var reached []string
+	for c := range slices.Chunk(ids, pollChunk) {
+		vals, err := e.stack.DDM().StatusValues(ctx, ".StatusItems.device.operating-system.version", c...)
+		if err != nil {
+			continue
+		}
+		for _, id := range c {
+			for _, v := range vals[id] {
+				if v.Path == ".StatusItems.device.operating-system.version" && compareVersion(v.Value, pending[id]) >= 0 {
+					reached = append(reached, id)
+					break
+				}
+			}
+		}
+	}
+	return reached
+}
+
+// explain finds out why the devices still pending did not update.
+func (e *DDMEnforcer) explain(ctx context.Context, out []DDMOutcome, pending map[string]int) {
+	ids := make([]string, 0, len(pending))
+	for id := range pending {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for c := range slices.Chunk(ids, pollChunk) {
+		st, _ := e.stack.DeclarationStatus(ctx, c...)
+		for _, id := range c {
+			o := &out[pending[id]]
+			for _, ds := range st[id] {
+				if ds.Identifier == o.Declaration && ds.Valid == "invalid" {
+					o.Reason = ReasonDeclarationInvalid
+				}
+			}
+			if o.Reason != "" {
+				continue
+			}
+			o.InstallState, o.FailureReason = e.lastReported(ctx, id)
+			o.Reason = ddmReason(o.InstallState, o.FailureReason)
+		}
+	}
+}
+
+// maxReportsRead bounds how far back the raw reports are read.
+const maxReportsRead = 48
+
+// lastReported reads an enrollment's raw reports, newest first, for the
+// last install-state and failure-reason (reports carry only what changed).
+func (e *DDMEnforcer) lastReported(ctx context.Context, id string) (state, failure string) {
+	for i := 0; i < maxReportsRead && (state == "" || failure == ""); i++ {
+		raw, err := e.stack.DDM().StatusReport(ctx, id, i)
+		if err != nil || len(raw) == 0 {
+			break
+		}
+		var rep struct {
+			StatusItems struct {
+				SoftwareUpdate struct {
+					InstallState  *string `json:"install-state"`
+					FailureReason *struct {
+						Count  int    `json:"count"`
+						Reason string `json:"reason"`
+					} `json:"failure-reason"`
+				} `json:"softwareupdate"`
+			}
+		}
+		if json.Unmarshal(raw, &rep) != nil {
+			continue
+		}
+		su := rep.StatusItems.SoftwareUpdate
+		if state == "" && su.InstallState != nil {
+			state = *su.InstallState
+		}
+		if failure == "" && su.FailureReason != nil {
+			failure = "-"
+			if su.FailureReason.Count > 0 {
+				failure = su.FailureReason.Reason
+			}
+		}
+	}
+	if failure == "-" {
+		failure = ""
+	}
+	return state, failure
+}
+
+// ddmReason turns what a device last reported into a reason.
+func ddmReason(state, failure string) string {
+	f := strings.ToLower(failure)
+	switch {
+	case state == "" && failure == "":
+		return ReasonNoStatus
+	case state == "failed" && strings.Contains(f, "space"):
+		return ReasonInsufficientSpace
+	case state == "failed" && (strings.Contains(f, "battery") || strings.Contains(f, "power")):
+		return ReasonInsufficientPower
+	case state == "failed" && strings.Contains(f, "reach"):
+		return ReasonInsufficientNetwork
+	case state == "failed" && strings.Contains(f, "computer"):
+		return ReasonRequiresComputer
+	case state == "failed" && strings.Contains(f, "phone"):
+		return ReasonPhoneCall
+	case state == "failed":
+		return ReasonUpdateFailed
+	case state == "waiting":
+		return ReasonWaiting
+	case state == "downloading":
+		return ReasonDownloading
+	case state == "prepared":
+		return ReasonAwaitingUser
+	case state == "installing":
+		return ReasonInstalling
+	}
+	// install-state none with the target not reached: the device went
+	// silent (off) before it could install.
+	return ReasonUnreachable
+}
+
+// deviceInformation asks for what choosing a target needs.
+func (e *DDMEnforcer) deviceInformation(ctx context.Context, o *Outcome) (ddmDevice, error) {
+	res, err := e.legacy.send(ctx, o, "DeviceInformation", map[string]any{"Queries": []string{
+		"OSVersion", "BuildVersion", "IsSupervised", "ProductName",
+	}})
+	if err != nil {
+		return ddmDevice{}, err
+	}
+	var body struct {
+		QueryResponses struct {
+			OSVersion    string `plist:"OSVersion"`
+			BuildVersion string `plist:"BuildVersion"`
+			IsSupervised bool   `plist:"IsSupervised"`
+			ProductName  string `plist:"ProductName"`
+		} `plist:"QueryResponses"`
+	}
+	if err := plist.Unmarshal(res.Raw, &body); err != nil {
+		return ddmDevice{}, fmt.Errorf("%w: DeviceInformation: %v", errRefused, err)
+	}
+	q := body.QueryResponses
+	m, ok := catalog.LookupModel(q.ProductName)
+	return ddmDevice{model: m, modelK: ok, os: q.OSVersion, build: q.BuildVersion, supervised: q.IsSupervised,
+		mac: m.Family == "Mac"}, nil
+}
+
+func majorOf(v string) int {
+	n := 0
+	fmt.Sscanf(v, "%d", &n)
+	return n
+}
+
+// compareVersion compares dotted versions numerically.
+func compareVersion(a, b string) int {
+	va, errA := catalog.ParseVersion(a)
+	vb, errB := catalog.ParseVersion(b)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
+	}
+	return va.Compare(vb)
+}

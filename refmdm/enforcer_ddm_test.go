@@ -1,0 +1,111 @@
+package refmdm_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brianvoe/gofakeit/v6"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/simulator"
+)
+
+// TestDDMEnforcerDeadline: through KMFDDM on the embedded stack, devices in
+// several time zones receive a declaration whose local deadline is a week
+// away; every able one reaches its target before its own deadline plus an
+// hour, the one without space reports why it cannot, and the old Mac is
+// left out as unsupported.
+//
+// It does not run in parallel: its scaled clock makes lateness a matter of
+// wall-clock milliseconds, and with other stacks pushing at the same time
+// the race detector has reported a race inside net/http's HTTP/2 set-up of
+// the stacks' push clients.
+func TestDDMEnforcerDeadline(t *testing.T) {
+	stack := startStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cat := catalog.Default()
+	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
+	clk := clock.NewScaled(start, 60000)
+	env := simulator.NewEnv(simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
+		simulator.WithClock(clk), simulator.WithCatalog(cat))
+	profile, err := env.FetchProfile(ctx, stack.EnrollURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type spec struct {
+		model, version, build, zone string
+		user                        simulator.UserProfile
+		diskFull                    bool
+	}
+	ignores := simulator.UserProfile{Response: simulator.UserIgnores}
+	specs := []spec{
+		{"Mac14,2", "15.7.1", "24G231", "America/Los_Angeles", ignores, false},
+		{"iPhone15,2", "18.6", "22G86", "Asia/Tokyo", simulator.UserProfile{Response: simulator.UserIgnores, Passcode: true}, false},
+		{"Mac14,2", "15.7.1", "24G231", "Europe/Paris", simulator.UserProfile{Response: simulator.UserActs}, false},
+		{"iPhone15,2", "18.6", "22G86", "Australia/Sydney", simulator.UserProfile{Response: simulator.UserTonight}, false},
+		{"iPhone15,2", "18.6", "22G86", "Pacific/Honolulu", ignores, false},
+		{"iPhone15,2", "18.6", "22G86", "Europe/London", ignores, true},
+		{"Mac14,2", "13.7.8", "22H730", "America/New_York", ignores, false},
+	}
+	var devices []*simulator.Device
+	var udids []string
+	for i, s := range specs {
+		id, err := simulator.NewIdentity(gofakeit.New(int64(300+i)), simulator.IdentityOptions{Model: s.model})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id.OSVersion, id.BuildVersion, id.IsSupervised, id.TimeZone = s.version, s.build, true, s.zone
+		d := env.NewDevice(id)
+		d.SetUserProfile(s.user)
+		if s.diskFull {
+			d.SetAvailableCapacity(0.3)
+		}
+		ident, err := stack.MintIdentity(d.UDID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.EnrollWithIdentity(ctx, profile, ident); err != nil {
+			t.Fatal(err)
+		}
+		devices = append(devices, d)
+		udids = append(udids, d.UDID())
+	}
+	if err := stack.WaitEnrolled(ctx, len(devices)); err != nil {
+		t.Fatal(err)
+	}
+
+	enf := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat})
+	local := enf.Deadline()
+	out := enf.Run(ctx, udids)
+	if err := ctx.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rep := refmdm.SummarizeDDM(out)
+	if rep.Compliant != 5 || rep.Reasons[refmdm.ReasonInsufficientSpace] != 1 || rep.Reasons[refmdm.ReasonDDMUnsupported] != 1 {
+		t.Errorf("report %+v", rep)
+	}
+	for i, o := range out {
+		d := devices[i]
+		if !o.Compliant {
+			continue
+		}
+		if o.TargetLocalDateTime != local || o.Target == "" {
+			t.Errorf("%s: outcome %+v", o.UDID, o)
+			continue
+		}
+		deadline, _ := time.ParseInLocation(simulator.LocalDateTimeLayout, local, d.Identity().Location())
+		version, _, _ := strings.Cut(o.Target, " ")
+		h := d.UpdateHistory()
+		if len(h) != 1 || h[0].ToVersion != version || h[0].InstalledAt.After(deadline.Add(time.Hour)) {
+			t.Errorf("%s (%s): history %+v, local deadline %v", o.UDID, d.Identity().TimeZone, h, deadline)
+		}
+	}
+	if o := out[5]; o.FailureReason != simulator.FailureInsufficientSpace || o.InstallState != "failed" {
+		t.Errorf("disk-full device: %+v", o)
+	}
+}
