@@ -16,6 +16,8 @@ type Catalog struct {
 	entries  []*entry // never modified once stored; Post replaces the pointer
 	index    map[string]int
 	expiries map[buildKey]time.Time
+	// shipped caches ShippedBuilds per model; adding a release clears it.
+	shipped sync.Map // Model.Identifier -> []Release
 }
 
 type entry struct {
@@ -47,6 +49,7 @@ func (e *entry) supports(id string) bool {
 func (c *Catalog) add(rels []Release) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.shipped.Clear()
 	if c.index == nil {
 		c.index = map[string]int{}
 	}
@@ -108,6 +111,7 @@ func (c *Catalog) Post(r Release, at time.Time) {
 	if c.index == nil {
 		c.index = map[string]int{}
 	}
+	c.shipped.Clear()
 	e := newEntry(r, at)
 	k := r.key()
 	if i, ok := c.index[k]; ok {
@@ -239,14 +243,20 @@ func (c *Catalog) FindBuild(m Model, build string, at time.Time) (Release, bool)
 // shipped for its model. Security improvements are not included: they are
 // applied on top of a base build.
 func (c *Catalog) ShippedBuilds(m Model) []Release {
+	// Drawing a fleet asks this once per device: cache it per model. The
+	// cache is filled under the read lock, so no Post can slip between the
+	// computation and the store.
 	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v, ok := c.shipped.Load(m.Identifier); ok {
+		return slices.Clone(v.([]Release))
+	}
 	var all []Release
 	for _, e := range c.entries {
 		if e.Platform == m.Platform && !e.SecurityImprovement && e.supports(m.SoftwareUpdateDeviceID) {
 			all = append(all, e.Release)
 		}
 	}
-	c.mu.RUnlock()
 	slices.SortFunc(all, newestFirst)
 	var out []Release
 	for _, r := range all {
@@ -255,7 +265,8 @@ func (c *Catalog) ShippedBuilds(m Model) []Release {
 		}
 		out = append(out, r)
 	}
-	return out
+	c.shipped.Store(m.Identifier, out)
+	return slices.Clone(out)
 }
 
 // LatestPostingDate is the newest PostingDate in the catalog (timeline

@@ -265,3 +265,21 @@ func TestConcurrentTimeline(t *testing.T) {
 		t.Errorf("posted releases missing: %+v %v", r, ok)
 	}
 }
+
+// TestShippedBuildsSeesPost: the per-model cache of ShippedBuilds is not
+// stale after a release is posted, and callers cannot corrupt it.
+func TestShippedBuildsSeesPost(t *testing.T) {
+	t.Parallel()
+	c := Default().Clone()
+	m, _ := LookupModel("Mac14,2")
+	before := c.ShippedBuilds(m)
+	before[0].Build = "scribbled"
+	if c.ShippedBuilds(m)[0].Build == "scribbled" {
+		t.Fatal("a caller's change reached the cache")
+	}
+	c.Post(Release{Platform: MacOS, ProductVersion: "26.9", Build: "25J99", SupportedDevices: []string{m.SoftwareUpdateDeviceID}},
+		c.LatestPostingDate())
+	if have := c.ShippedBuilds(m)[0]; have.Build != "25J99" {
+		t.Fatalf("newest shipped build after Post: have %s, want 25J99", have.Build)
+	}
+}
