@@ -116,21 +116,10 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case scenarioDDMDeadline:
 		return runDDM(ctx, o, stdout, stderr)
 	}
-	start := wall.Now()
-	sum, err := runDefault(ctx, o, stdout, stderr)
-	sum.WallSeconds = roundSeconds(wall.Since(start))
-	if o.json {
-		b, _ := json.Marshal(sum)
-		fmt.Fprintln(stdout, string(b))
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "mdmsim run:", err)
-		return 1
-	}
-	if sum.Acknowledged != sum.CommandsSent || sum.Enrolled != sum.Devices {
-		return 1
-	}
-	return 0
+	return runJob(o, stdout, stderr,
+		func() (runSummary, error) { return runDefault(ctx, o, stdout, stderr) },
+		func(s *runSummary, w float64) { s.WallSeconds = w },
+		func(s runSummary) bool { return s.Acknowledged == s.CommandsSent && s.Enrolled == s.Devices })
 }
 
 // runDefault is the main job on the embedded default: start the stack,
@@ -246,4 +235,25 @@ func sumValues(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// runJob runs a job, times it on the wall clock, prints its JSON summary as
+// the last line of stdout when asked, and turns the outcome into the exit
+// code: 1 on error or when ok says the summary is not what it must be.
+func runJob[S any](o runOptions, stdout, stderr io.Writer, job func() (S, error), setWall func(*S, float64), ok func(S) bool) int {
+	began := wall.Now()
+	sum, err := job()
+	setWall(&sum, roundSeconds(wall.Since(began)))
+	if o.json {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stdout, string(b))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "mdmsim run:", err)
+		return 1
+	}
+	if !ok(sum) {
+		return 1
+	}
+	return 0
 }

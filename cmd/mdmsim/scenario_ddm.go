@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -97,21 +96,10 @@ type ddmSummary struct {
 }
 
 func runDDM(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
-	began := wall.Now()
-	sum, err := ddmDeadline(ctx, o, stdout, stderr)
-	sum.WallSeconds = roundSeconds(wall.Since(began))
-	if o.json {
-		b, _ := json.Marshal(sum)
-		fmt.Fprintln(stdout, string(b))
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "mdmsim run:", err)
-		return 1
-	}
-	if sum.Compliant+sum.Noncompliant != sum.Devices || sum.Late > 0 {
-		return 1
-	}
-	return 0
+	return runJob(o, stdout, stderr,
+		func() (ddmSummary, error) { return ddmDeadline(ctx, o, stdout, stderr) },
+		func(s *ddmSummary, w float64) { s.WallSeconds = w },
+		func(s ddmSummary) bool { return s.Compliant+s.Noncompliant == s.Devices && s.Late == 0 })
 }
 
 // ddmDeadline starts the stack, enrolls a fleet on a scaled clock and lets

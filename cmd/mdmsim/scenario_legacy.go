@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -85,21 +84,10 @@ type legacySummary struct {
 }
 
 func runLegacy(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
-	began := wall.Now()
-	sum, err := legacyUpdate(ctx, o, stdout, stderr)
-	sum.WallSeconds = roundSeconds(wall.Since(began))
-	if o.json {
-		b, _ := json.Marshal(sum)
-		fmt.Fprintln(stdout, string(b))
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "mdmsim run:", err)
-		return 1
-	}
-	if sum.Compliant+sum.Noncompliant != sum.Devices {
-		return 1
-	}
-	return 0
+	return runJob(o, stdout, stderr,
+		func() (legacySummary, error) { return legacyUpdate(ctx, o, stdout, stderr) },
+		func(s *legacySummary, w float64) { s.WallSeconds = w },
+		func(s legacySummary) bool { return s.Compliant+s.Noncompliant == s.Devices })
 }
 
 // legacyUpdate starts the stack, draws and enrolls a fleet on a scaled
