@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/fleet"
-	"github.com/mdmsim/mdmsim/refmdm"
-	"github.com/mdmsim/mdmsim/simulator"
 )
 
 func init() {
@@ -128,50 +125,22 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (runSummary, error) {
 	start := wall.Now()
 	sum := runSummary{Devices: o.devices}
-	logger := slog.New(slog.DiscardHandler)
-	if o.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	say := func(format string, a ...any) {
-		if !o.json {
-			fmt.Fprintf(stdout, format+"\n", a...)
-		}
-	}
+	logger := jobLogger(o, stderr)
+	say := sayer(o, stdout)
 
-	var stackOpts []refmdm.Option
-	stackOpts = append(stackOpts, refmdm.WithLogger(logger))
-	if o.mtls {
-		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
+	ef, err := enrollFleet(ctx, o, logger, fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction}, nil)
+	if ef != nil {
+		defer ef.stack.Close()
 	}
-	stack, err := refmdm.Start(ctx, stackOpts...)
-	if err != nil {
+	if ef == nil || ef.fleet == nil {
 		return sum, err
 	}
-	defer stack.Close()
-	say("reference stack: NanoMDM + SCEP CA at %s, push topic %s", stack.URL, stack.Topic)
-
-	f, err := fleet.New(fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction},
-		simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()), simulator.WithLogger(logger))
-	if err != nil {
-		return sum, err
-	}
-	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
-	if err != nil {
-		return sum, err
-	}
-	var mint fleet.IdentitySource
-	if o.enroll == "fast" {
-		mint = stack.MintIdentity
-	}
-	enrollStart := wall.Now()
-	n, enrollErr := f.Enroll(ctx, profile, mint)
-	if err := stack.WaitEnrolled(ctx, n); err != nil {
-		return sum, fmt.Errorf("waiting for the server to record %d enrollments: %w", n, err)
-	}
+	stack, f := ef.stack, ef.fleet
+	say("reference stack: NanoMDM + KMFDDM + SCEP CA at %s, push topic %s", stack.URL, stack.Topic)
 	sum.Enrolled = stack.Enrolled()
-	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, mixString(f.Mix()), o.enroll, wall.Since(enrollStart).Seconds())
-	if enrollErr != nil {
-		return sum, enrollErr
+	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, mixString(f.Mix()), o.enroll, wall.Since(start).Seconds())
+	if err != nil {
+		return sum, err
 	}
 
 	cmdStart := wall.Now()

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -106,62 +105,33 @@ func runDDM(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
 // the DDM enforcer bring it to its targets.
 func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ddmSummary, error) {
 	sum := ddmSummary{Report: refmdm.Report{Devices: o.devices, Reasons: map[string]int{}}}
-	logger := slog.New(slog.DiscardHandler)
-	if o.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	say := func(format string, a ...any) {
-		if !o.json {
-			fmt.Fprintf(stdout, format+"\n", a...)
-		}
-	}
+	logger := jobLogger(o, stderr)
+	say := sayer(o, stdout)
 
 	cat := catalog.Default()
 	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
 	clk := clock.NewScaled(start, o.ddm.speed)
-
-	stackOpts := []refmdm.Option{refmdm.WithLogger(logger)}
-	if o.mtls {
-		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
-	}
-	stack, err := refmdm.Start(ctx, stackOpts...)
-	if err != nil {
-		return sum, err
-	}
-	defer stack.Close()
 
 	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat}
 	if !o.legacy.noProfile {
 		pop := fleet.DefaultPopulation()
 		cfg.Population = &pop
 	}
-	f, err := fleet.New(cfg, simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
-		simulator.WithLogger(logger), simulator.WithClock(clk))
+	ef, err := enrollFleet(ctx, o, logger, cfg, clk)
+	if ef != nil {
+		defer ef.stack.Close()
+	}
 	if err != nil {
 		return sum, err
 	}
+	stack, f := ef.stack, ef.fleet
 	sum.Mix = f.Mix()
 	zones := map[string]bool{}
 	for _, d := range f.Devices() {
 		zones[d.Identity().TimeZone] = true
 	}
 	sum.TimeZones = len(zones)
-	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
-	if err != nil {
-		return sum, err
-	}
-	var mint fleet.IdentitySource
-	if o.enroll == "fast" {
-		mint = stack.MintIdentity
-	}
-	n, err := f.Enroll(ctx, profile, mint)
-	if err != nil {
-		return sum, err
-	}
-	if err := stack.WaitEnrolled(ctx, n); err != nil {
-		return sum, err
-	}
-	sum.Enrolled = n
+	sum.Enrolled = ef.enrolled
 
 	// The devices switched off for good, drawn from the seed.
 	rng := rand.New(rand.NewPCG(uint64(o.seed), 0xdd))
@@ -185,7 +155,7 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 	enforcer := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat, Lead: o.ddm.lead})
 	sum.TargetLocalDateTime = enforcer.Deadline()
 	say("enrolled %d devices (%s) in %d time zones; enforcing by declaration at %gx, local deadline %s",
-		n, mixString(sum.Mix), sum.TimeZones, o.ddm.speed, sum.TargetLocalDateTime)
+		ef.enrolled, mixString(sum.Mix), sum.TimeZones, o.ddm.speed, sum.TargetLocalDateTime)
 	virtual := clk.Now()
 	outcomes := enforcer.Run(ctx, f.UDIDs())
 	sum.VirtualSeconds = float64(clk.Since(virtual).Round(time.Second) / time.Second)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -95,15 +94,8 @@ func runLegacy(ctx context.Context, o runOptions, stdout, stderr io.Writer) int 
 func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (legacySummary, error) {
 	lo := o.legacy
 	sum := legacySummary{Report: refmdm.Report{Devices: o.devices, Reasons: map[string]int{}}}
-	logger := slog.New(slog.DiscardHandler)
-	if o.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	say := func(format string, a ...any) {
-		if !o.json {
-			fmt.Fprintf(stdout, format+"\n", a...)
-		}
-	}
+	logger := jobLogger(o, stderr)
+	say := sayer(o, stdout)
 
 	// Devices' time and the enforcer's: a weekday morning ten days after
 	// the newest release of the catalog, running lo.speed times faster than
@@ -112,42 +104,20 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
 	clk := clock.NewScaled(start, lo.speed)
 
-	stackOpts := []refmdm.Option{refmdm.WithLogger(logger)}
-	if o.mtls {
-		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
-	}
-	stack, err := refmdm.Start(ctx, stackOpts...)
-	if err != nil {
-		return sum, err
-	}
-	defer stack.Close()
-
 	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Quirks: lo.quirkMap}
 	if !lo.noProfile {
 		pop := fleet.DefaultPopulation()
 		cfg.Population = &pop
 	}
-	f, err := fleet.New(cfg, simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
-		simulator.WithLogger(logger), simulator.WithClock(clk))
+	ef, err := enrollFleet(ctx, o, logger, cfg, clk)
+	if ef != nil {
+		defer ef.stack.Close()
+	}
 	if err != nil {
 		return sum, err
 	}
+	stack, f, n := ef.stack, ef.fleet, ef.enrolled
 	sum.Mix = f.Mix()
-	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
-	if err != nil {
-		return sum, err
-	}
-	var mint fleet.IdentitySource
-	if o.enroll == "fast" {
-		mint = stack.MintIdentity
-	}
-	n, err := f.Enroll(ctx, profile, mint)
-	if err != nil {
-		return sum, err
-	}
-	if err := stack.WaitEnrolled(ctx, n); err != nil {
-		return sum, err
-	}
 	sum.Enrolled = n
 	say("enrolled %d devices (%s); enforcing an OS update at %gx, deadline %v", n, mixString(sum.Mix), lo.speed, lo.deadline)
 
