@@ -16,14 +16,24 @@ type Catalog struct {
 	entries  []*entry // never modified once stored; Post replaces the pointer
 	index    map[string]int
 	expiries map[buildKey]time.Time
-	// shipped caches ShippedBuilds per model; adding a release clears it.
-	shipped sync.Map // Model.Identifier -> []Release
+	// byModel caches, per model, what every device lookup starts from;
+	// adding or posting a release clears it, the timeline (visibility) is
+	// applied on each lookup.
+	byModel sync.Map // Model.Identifier -> *modelView
+}
+
+// modelView is the catalog seen from one model: the entries it may install,
+// newest first, and ShippedBuilds' answer.
+type modelView struct {
+	entries []*entry
+	shipped []Release
 }
 
 type entry struct {
 	Release
 	from    time.Time // visible from here on
 	devices map[string]struct{}
+	ver     Version // ProductVersion, parsed once
 }
 
 type buildKey struct {
@@ -32,7 +42,7 @@ type buildKey struct {
 }
 
 func newEntry(r Release, from time.Time) *entry {
-	e := &entry{Release: r, from: from, devices: make(map[string]struct{}, len(r.SupportedDevices))}
+	e := &entry{Release: r, from: from, devices: make(map[string]struct{}, len(r.SupportedDevices)), ver: r.Version()}
 	for _, d := range r.SupportedDevices {
 		e.devices[d] = struct{}{}
 	}
@@ -49,7 +59,7 @@ func (e *entry) supports(id string) bool {
 func (c *Catalog) add(rels []Release) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.shipped.Clear()
+	c.byModel.Clear()
 	if c.index == nil {
 		c.index = map[string]int{}
 	}
@@ -111,7 +121,7 @@ func (c *Catalog) Post(r Release, at time.Time) {
 	if c.index == nil {
 		c.index = map[string]int{}
 	}
-	c.shipped.Clear()
+	c.byModel.Clear()
 	e := newEntry(r, at)
 	k := r.key()
 	if i, ok := c.index[k]; ok {
@@ -168,14 +178,39 @@ func (c *Catalog) Releases(at time.Time) []Release {
 func (c *Catalog) ReleasesFor(m Model, at time.Time) []Release {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []Release
-	for _, e := range c.entries {
-		if e.Platform == m.Platform && e.supports(m.SoftwareUpdateDeviceID) && c.visible(e, at) {
+	idx := c.indexLocked(m)
+	out := make([]Release, 0, len(idx.entries))
+	for _, e := range idx.entries {
+		if c.visible(e, at) {
 			out = append(out, e.Release)
 		}
 	}
-	slices.SortFunc(out, newestFirst)
 	return out
+}
+
+// indexLocked returns m's index, building it on first use. Callers hold at
+// least the read lock, so no Post can land between building and storing.
+func (c *Catalog) indexLocked(m Model) *modelView {
+	if v, ok := c.byModel.Load(m.Identifier); ok {
+		return v.(*modelView)
+	}
+	idx := &modelView{}
+	for _, e := range c.entries {
+		if e.Platform == m.Platform && e.supports(m.SoftwareUpdateDeviceID) {
+			idx.entries = append(idx.entries, e)
+		}
+	}
+	slices.SortFunc(idx.entries, func(a, b *entry) int { return compareNewest(a.Release, b.Release, a.ver, b.ver) })
+	var last *entry
+	for _, e := range idx.entries {
+		if e.SecurityImprovement || (last != nil && last.ver == e.ver) {
+			continue
+		}
+		last = e
+		idx.shipped = append(idx.shipped, e.Release)
+	}
+	c.byModel.Store(m.Identifier, idx)
+	return idx
 }
 
 // Installable returns what AvailableOSUpdates should list for m running
@@ -243,30 +278,9 @@ func (c *Catalog) FindBuild(m Model, build string, at time.Time) (Release, bool)
 // shipped for its model. Security improvements are not included: they are
 // applied on top of a base build.
 func (c *Catalog) ShippedBuilds(m Model) []Release {
-	// Drawing a fleet asks this once per device: cache it per model. The
-	// cache is filled under the read lock, so no Post can slip between the
-	// computation and the store.
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if v, ok := c.shipped.Load(m.Identifier); ok {
-		return slices.Clone(v.([]Release))
-	}
-	var all []Release
-	for _, e := range c.entries {
-		if e.Platform == m.Platform && !e.SecurityImprovement && e.supports(m.SoftwareUpdateDeviceID) {
-			all = append(all, e.Release)
-		}
-	}
-	slices.SortFunc(all, newestFirst)
-	var out []Release
-	for _, r := range all {
-		if n := len(out); n > 0 && out[n-1].Version() == r.Version() {
-			continue
-		}
-		out = append(out, r)
-	}
-	c.shipped.Store(m.Identifier, out)
-	return slices.Clone(out)
+	return slices.Clone(c.indexLocked(m).shipped)
 }
 
 // LatestPostingDate is the newest PostingDate in the catalog (timeline
@@ -391,11 +405,14 @@ func (c *Catalog) Document(at time.Time) Document {
 // newestFirst orders by platform, then version (newest first), a security
 // improvement before its base version, then build (lowest first), then
 // posting date, then device list, so every order is deterministic.
-func newestFirst(a, b Release) int {
+func newestFirst(a, b Release) int { return compareNewest(a, b, a.Version(), b.Version()) }
+
+// compareNewest is newestFirst with the versions already parsed.
+func compareNewest(a, b Release, va, vb Version) int {
 	if c := strings.Compare(string(a.Platform), string(b.Platform)); c != 0 {
 		return c
 	}
-	if c := b.Version().Compare(a.Version()); c != 0 {
+	if c := vb.Compare(va); c != 0 {
 		return c
 	}
 	if a.SecurityImprovement != b.SecurityImprovement {
