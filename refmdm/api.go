@@ -14,18 +14,70 @@ import (
 // APIClient talks to NanoMDM's /v1 API (pushcert, enqueue, push) with HTTP
 // Basic authentication as user "nanomdm". It works against the embedded
 // stack and against any NanoMDM server.
-type APIClient struct {
-	base   string
-	key    string
-	client *http.Client
-}
+type APIClient struct{ basicAuthAPI }
 
 // NewAPIClient returns a client for the API rooted at base (…/v1).
 func NewAPIClient(base, apiKey string, client *http.Client) *APIClient {
+	return &APIClient{newBasicAuthAPI("api", base, DefaultUser, apiKey, client)}
+}
+
+// basicAuthAPI is what NanoMDM's and KMFDDM's APIs have in common: a base
+// URL, HTTP Basic authentication, JSON answers.
+type basicAuthAPI struct {
+	name, base, user, key string
+	contentType           string // of request bodies; "" sends none
+	client                *http.Client
+}
+
+func newBasicAuthAPI(name, base, user, key string, client *http.Client) basicAuthAPI {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &APIClient{base: strings.TrimSuffix(base, "/"), key: apiKey, client: client}
+	return basicAuthAPI{name: name, base: strings.TrimSuffix(base, "/"), user: user, key: key, client: client}
+}
+
+// maxAPIAnswer bounds an API answer the client reads.
+const maxAPIAnswer = 64 << 20
+
+// do sends one request and returns the status code. 2xx, 207 (some IDs
+// failed) and 304 (nothing changed) are answers; anything else is an error,
+// with the body still decoded into out when it is JSON (NanoMDM explains
+// per-ID failures there). out may be nil, a *[]byte for the raw body, or a
+// value to decode JSON into.
+func (c basicAuthAPI) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("refmdm: %s: %w", c.name, err)
+	}
+	req.SetBasicAuth(c.user, c.key)
+	if body != nil && c.contentType != "" {
+		req.Header.Set("Content-Type", c.contentType)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("refmdm: %s %s %s: %w", c.name, method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIAnswer))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("refmdm: %s %s %s: %w", c.name, method, path, err)
+	}
+	failed := resp.StatusCode >= 300 && resp.StatusCode != http.StatusMultiStatus && resp.StatusCode != http.StatusNotModified
+	switch o := out.(type) {
+	case nil:
+	case *[]byte:
+		*o = data
+	default:
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, out); err != nil && !failed {
+				return resp.StatusCode, fmt.Errorf("refmdm: %s %s %s: decode: %w", c.name, method, path, err)
+			}
+		}
+	}
+	if failed {
+		return resp.StatusCode, fmt.Errorf("refmdm: %s %s %s: HTTP %d: %s", c.name, method, path, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	return resp.StatusCode, nil
 }
 
 // APIStatus is one enrollment's outcome in an enqueue or push answer.
@@ -47,35 +99,6 @@ type APIResult struct {
 
 // maxBatch keeps the comma-separated ID list of one push request to a sane URL length.
 const maxBatch = 1000
-
-func (c *APIClient) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, fmt.Errorf("refmdm: api: %w", err)
-	}
-	req.SetBasicAuth(DefaultUser, c.key)
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("refmdm: api %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("refmdm: api %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusMultiStatus {
-		if out != nil {
-			_ = json.Unmarshal(data, out)
-		}
-		return resp.StatusCode, fmt.Errorf("refmdm: api %s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
-	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("refmdm: api %s %s: decode: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
 
 // UploadPushCert stores a push certificate and key (PEM) and returns its topic.
 func (c *APIClient) UploadPushCert(ctx context.Context, certPEM, keyPEM []byte) (string, error) {

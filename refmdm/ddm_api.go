@@ -1,15 +1,12 @@
 package refmdm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -49,55 +46,13 @@ type StatusValue struct {
 // DDMClient talks to KMFDDM's /v1 API with HTTP Basic authentication as
 // user DDMUser. It works against the embedded stack (at PathDDMAPI) and
 // against a standalone KMFDDM (at its /v1).
-type DDMClient struct {
-	base   string
-	key    string
-	client *http.Client
-}
+type DDMClient struct{ basicAuthAPI }
 
 // NewDDMClient returns a client for the API rooted at base (…/v1).
 func NewDDMClient(base, apiKey string, client *http.Client) *DDMClient {
-	if client == nil {
-		client = http.DefaultClient
-	}
-	return &DDMClient{base: strings.TrimSuffix(base, "/"), key: apiKey, client: client}
-}
-
-// do sends one request; it returns the status code, and an error for
-// anything but 2xx and 304.
-func (c *DDMClient) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, fmt.Errorf("refmdm: ddm api: %w", err)
-	}
-	req.SetBasicAuth(DDMUser, c.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("refmdm: ddm api %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("refmdm: ddm api %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotModified {
-		return resp.StatusCode, fmt.Errorf("refmdm: ddm api %s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
-	}
-	switch o := out.(type) {
-	case nil:
-	case *[]byte:
-		*o = data
-	default:
-		if len(data) > 0 {
-			if err := json.Unmarshal(data, out); err != nil {
-				return resp.StatusCode, fmt.Errorf("refmdm: ddm api %s %s: decode: %w", method, path, err)
-			}
-		}
-	}
-	return resp.StatusCode, nil
+	api := newBasicAuthAPI("ddm api", base, DDMUser, apiKey, client)
+	api.contentType = "application/json"
+	return &DDMClient{api}
 }
 
 // change runs a request that answers 204 when it changed something and 304
