@@ -201,11 +201,23 @@ func TestScaledSleepWallTime(t *testing.T) {
 func TestScaledConcurrentUse(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewScaled(start, 1_000_000)
-	var wg sync.WaitGroup
+	var wg, fired sync.WaitGroup
+	var early, calls atomic.Int64
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 300 {
 				d := time.Duration(i%5+g) * time.Millisecond * 100 // up to 1.2s virtual, ~1µs wall
+				deadline := clk.Now().Add(d)
+				fired.Add(1)
+				// The callback must run exactly once and never see a time
+				// before its deadline, whatever the other goroutines do.
+				clk.AfterFunc(d, func() {
+					defer fired.Done()
+					calls.Add(1)
+					if clk.Now().Before(deadline) {
+						early.Add(1)
+					}
+				})
 				a := clk.AfterFunc(d, func() { _ = clk.Now() })
 				b := clk.NewTimer(d)
 				if i%2 == 0 {
@@ -221,6 +233,10 @@ func TestScaledConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	fired.Wait()
+	if calls.Load() != 8*300 || early.Load() != 0 {
+		t.Fatalf("callbacks: %d of %d ran, %d saw Now before their deadline", calls.Load(), 8*300, early.Load())
+	}
 }
 
 func TestNewScaledRejectsBadFactor(t *testing.T) {
