@@ -17,17 +17,25 @@ var (
 	ErrOffline         = errors.New("simulator: device is off")
 )
 
-// enrollment is what a device keeps of its MDM enrollment.
+// enrollment is what a device keeps of its MDM enrollment: its own identity
+// and push credentials, and the settings of the profile it enrolled with,
+// which every device enrolled from that profile shares.
 type enrollment struct {
+	*profileSettings
+	identity  *protocol.Identity
+	token     []byte
+	pushMagic string
+}
+
+// profileSettings is what an enrollment profile tells a device, kept once
+// per profile however many devices a fleet enrolls with it.
+type profileSettings struct {
 	serverURL    string
 	checkInURL   string
 	topic        string
 	mode         protocol.AuthMode
 	accessRights int
 	checkOut     bool
-	identity     *protocol.Identity
-	token        []byte
-	pushMagic    string
 	transport    *protocol.Transport
 	profileID    string
 	profileUUID  string

@@ -67,17 +67,8 @@ func (d *Device) EnrollWithIdentity(ctx context.Context, p *protocol.EnrollmentP
 	magic := uuidFrom(d.rng.Uint64(), d.rng.Uint64())
 	d.mu.Unlock()
 
-	mode := protocol.MdmSignature
-	if !p.MDM.SignMessage {
-		mode = protocol.MutualTLS
-	}
-	enr := &enrollment{
-		serverURL: p.MDM.ServerURL, checkInURL: p.CheckInURL(), topic: p.MDM.Topic, mode: mode,
-		accessRights: p.MDM.AccessRights, checkOut: p.MDM.CheckOutWhenRemoved,
-		identity: ident, token: token, pushMagic: magic, transport: d.env.transportFor(p),
-		profileID: p.PayloadIdentifier, profileUUID: p.PayloadUUID, anchors: p.Certificates,
-	}
-	sess := enr.transport.Session(ident, mode)
+	enr := &enrollment{profileSettings: d.env.settingsFor(p), identity: ident, token: token, pushMagic: magic}
+	sess := enr.transport.Session(ident, enr.mode)
 	defer sess.Close()
 	auth := &protocol.Authenticate{
 		Enrollment: protocol.Enrollment{UDID: id.UDID}, Topic: enr.topic,
@@ -225,6 +216,25 @@ func (e *Env) transportFor(p *protocol.EnrollmentProfile) *protocol.Transport {
 		return e.Transport
 	}
 	return e.trustFor(p).transport
+}
+
+// settingsFor returns the settings of profile p, shared by every device
+// enrolled with the same parsed profile.
+func (e *Env) settingsFor(p *protocol.EnrollmentProfile) *profileSettings {
+	if v, ok := e.profiles.Load(p); ok {
+		return v.(*profileSettings)
+	}
+	mode := protocol.MdmSignature
+	if !p.MDM.SignMessage {
+		mode = protocol.MutualTLS
+	}
+	ps := &profileSettings{
+		serverURL: p.MDM.ServerURL, checkInURL: p.CheckInURL(), topic: p.MDM.Topic, mode: mode,
+		accessRights: p.MDM.AccessRights, checkOut: p.MDM.CheckOutWhenRemoved, transport: e.transportFor(p),
+		profileID: p.PayloadIdentifier, profileUUID: p.PayloadUUID, anchors: p.Certificates,
+	}
+	v, _ := e.profiles.LoadOrStore(p, ps)
+	return v.(*profileSettings)
 }
 
 func (e *Env) anchorClient(p *protocol.EnrollmentProfile) *http.Client { return e.trustFor(p).client }

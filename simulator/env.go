@@ -3,6 +3,7 @@ package simulator
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
@@ -89,6 +90,7 @@ type Env struct {
 
 	sessions chan struct{}
 	anchors  anchors
+	profiles sync.Map // *protocol.EnrollmentProfile -> *profileSettings
 }
 
 // DefaultMaxSessions bounds how many devices of one Env talk to the server at

@@ -131,7 +131,7 @@ func TestCommandGates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRig(t, tt.c)
-			r.d.enr = &enrollment{accessRights: tt.rights}
+			r.d.enr = &enrollment{profileSettings: &profileSettings{accessRights: tt.rights}}
 			payload := map[string]any{}
 			if tt.request == RequestScheduleOSUpdate {
 				payload["Updates"] = []any{item("Default", "ProductVersion", "99.0")}

@@ -118,7 +118,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 	if c.timings != nil {
 		c.timings(&tm)
 	}
-	r := &rig{t: t, clk: clock.NewManual(rigStart), start: rigStart, enr: &enrollment{accessRights: AccessAll}}
+	r := &rig{t: t, clk: clock.NewManual(rigStart), start: rigStart, enr: &enrollment{profileSettings: &profileSettings{accessRights: AccessAll}}}
 	env := NewEnv(WithClock(r.clk), WithCatalog(cat), WithUpdateTimings(tm))
 	r.d = env.NewDevice(id)
 	r.d.SetUserProfile(c.user)

@@ -39,7 +39,7 @@ func BenchmarkScheduleAndStatus(b *testing.B) {
 	m, _ := catalog.LookupModel("iPhone15,2")
 	clk := clock.NewManual(rigStart)
 	env := NewEnv(WithClock(clk))
-	enr := &enrollment{accessRights: AccessAll}
+	enr := &enrollment{profileSettings: &profileSettings{accessRights: AccessAll}}
 	sched, _ := newCommandBody("ScheduleOSUpdate", map[string]any{"Updates": []any{map[string]any{"ProductKey": "iOSUpdate23G83", "InstallAction": "InstallASAP"}}})
 	status, _ := newCommandBody("OSUpdateStatus", nil)
 	b.ReportAllocs()
