@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/appleschema"
 )
 
 func TestDDMSchemaLoads(t *testing.T) {
@@ -35,7 +36,7 @@ func TestDDMSchemaLoads(t *testing.T) {
 			t.Errorf("status item %s has no schema", si.Name)
 		}
 	}
-	if !inRangelist(s.status["softwareupdate.install-state"].PayloadKeys[0].Rangelist, "waiting") {
+	if !appleschema.InRangelist(s.status["softwareupdate.install-state"].PayloadKeys[0].Rangelist, "waiting") {
 		t.Error("install-state does not accept waiting")
 	}
 }
@@ -227,7 +228,7 @@ func TestSupportedOn(t *testing.T) {
 	s := ddmSchemas()
 	tests := []struct {
 		name string
-		os   map[string]schemaOS
+		os   map[string]appleschema.OS
 		id   Identity
 		want bool
 	}{

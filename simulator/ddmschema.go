@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	"gopkg.in/yaml.v3"
+	"github.com/mdmsim/mdmsim/simulator/appleschema"
 )
 
 // Apple's declarative schema (ddmschema/SOURCE.txt) is embedded and read
@@ -27,46 +26,11 @@ import (
 //go:embed ddmschema/declarative
 var ddmSchemaFS embed.FS
 
-// schemaKey is one key of Apple's YAML schema format (docs/schema.md of
-// apple/device-management).
-type schemaKey struct {
-	Key         string              `yaml:"key"`
-	Type        string              `yaml:"type"`
-	Presence    string              `yaml:"presence"`
-	Rangelist   []any               `yaml:"rangelist"`
-	Range       *schemaRange        `yaml:"range"`
-	Subkeys     []schemaKey         `yaml:"subkeys"`
-	SupportedOS map[string]schemaOS `yaml:"supportedOS"`
-	CombineType string              `yaml:"combinetype"`
-}
-
-type schemaRange struct {
-	Min *float64 `yaml:"min"`
-	Max *float64 `yaml:"max"`
-}
-
-type schemaOS struct {
-	Introduced         string   `yaml:"introduced"`
-	AllowedEnrollments []string `yaml:"allowed-enrollments"`
-}
-
-type schemaDoc struct {
-	Title   string `yaml:"title"`
-	Payload struct {
-		DeclarationType string              `yaml:"declarationtype"`
-		StatusItemType  string              `yaml:"statusitemtype"`
-		RequestType     string              `yaml:"requesttype"`
-		SupportedOS     map[string]schemaOS `yaml:"supportedOS"`
-		Apply           string              `yaml:"apply"`
-	} `yaml:"payload"`
-	PayloadKeys []schemaKey `yaml:"payloadkeys"`
-}
-
 type ddmSchemaSet struct {
-	base         *schemaDoc
-	declarations map[string]*schemaDoc // by declaration type
-	status       map[string]*schemaDoc // by status item name
-	protocol     map[string]*schemaDoc // by request type (TokensResponse, …)
+	base         *appleschema.Doc
+	declarations map[string]*appleschema.Doc // by declaration type
+	status       map[string]*appleschema.Doc // by status item name
+	protocol     map[string]*appleschema.Doc // by request type (TokensResponse, …)
 }
 
 // schemaQuirks widens Apple's rangelists where Apple's own prose and devices
@@ -77,24 +41,13 @@ var schemaQuirks = map[string][]any{
 }
 
 var loadDDMSchemas = sync.OnceValues(func() (*ddmSchemaSet, error) {
-	set := &ddmSchemaSet{declarations: map[string]*schemaDoc{}, status: map[string]*schemaDoc{}, protocol: map[string]*schemaDoc{}}
-	err := fs.WalkDir(ddmSchemaFS, "ddmschema/declarative", func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".yaml") {
-			return err
-		}
-		data, err := ddmSchemaFS.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		doc := new(schemaDoc)
-		if err := yaml.Unmarshal(data, doc); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+	set := &ddmSchemaSet{declarations: map[string]*appleschema.Doc{}, status: map[string]*appleschema.Doc{}, protocol: map[string]*appleschema.Doc{}}
+	err := appleschema.Walk(ddmSchemaFS, "ddmschema/declarative", func(path string, doc *appleschema.Doc) error {
 		switch p := doc.Payload; {
 		case p.DeclarationType == "any":
 			set.base = doc
 		case p.StatusItemType != "":
-			if len(doc.PayloadKeys) != 1 || doc.PayloadKeys[0].Key != p.StatusItemType {
+			if len(doc.PayloadKeys) != 1 || doc.PayloadKeys[0].Name != p.StatusItemType {
 				return fmt.Errorf("%s: status item schema without its value key", path)
 			}
 			if extra := schemaQuirks[p.StatusItemType]; extra != nil {
@@ -185,23 +138,23 @@ func decodeJSON(data []byte) (any, error) {
 // validateKeys checks a dictionary against the keys that may appear in it.
 // A key named ANY accepts any other key; with no keys at all any content is
 // allowed, as Apple's format says for an unstructured <dictionary>.
-func validateKeys(keys []schemaKey, m map[string]any, path string, is *schemaIssues) {
+func validateKeys(keys []appleschema.Key, m map[string]any, path string, is *schemaIssues) {
 	if len(keys) == 0 {
 		return
 	}
-	var anyKey *schemaKey
-	known := make(map[string]*schemaKey, len(keys))
+	var anyKey *appleschema.Key
+	known := make(map[string]*appleschema.Key, len(keys))
 	for i := range keys {
-		if keys[i].Key == "ANY" {
+		if keys[i].Name == "ANY" {
 			anyKey = &keys[i]
 			continue
 		}
-		known[keys[i].Key] = &keys[i]
+		known[keys[i].Name] = &keys[i]
 	}
 	for _, k := range keys {
-		if k.Key != "ANY" && k.Presence == "required" {
-			if _, ok := m[k.Key]; !ok {
-				is.add(path, "missing required key %s", k.Key)
+		if k.Name != "ANY" && k.Presence == "required" {
+			if _, ok := m[k.Name]; !ok {
+				is.add(path, "missing required key %s", k.Name)
 			}
 		}
 	}
@@ -222,8 +175,8 @@ func validateKeys(keys []schemaKey, m map[string]any, path string, is *schemaIss
 
 // validateValue checks one value against its key's type, range list, range
 // and sub-keys.
-func validateValue(k *schemaKey, v any, path string, is *schemaIssues) {
-	if !schemaTypeOK(k.Type, v) {
+func validateValue(k *appleschema.Key, v any, path string, is *schemaIssues) {
+	if !appleschema.TypeOK(k.Type, v, appleschema.JSON) {
 		is.add(path, "%s is not of type %s", describeJSON(v), k.Type)
 		return
 	}
@@ -233,7 +186,7 @@ func validateValue(k *schemaKey, v any, path string, is *schemaIssues) {
 	case []any:
 		for i, el := range x {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			if len(k.Rangelist) > 0 && !inRangelist(k.Rangelist, el) {
+			if len(k.Rangelist) > 0 && !appleschema.InRangelist(k.Rangelist, el) {
 				is.add(p, "%s is not one of %v", describeJSON(el), k.Rangelist)
 			}
 			if len(k.Subkeys) > 0 {
@@ -241,7 +194,7 @@ func validateValue(k *schemaKey, v any, path string, is *schemaIssues) {
 			}
 		}
 	default:
-		if len(k.Rangelist) > 0 && !inRangelist(k.Rangelist, v) {
+		if len(k.Rangelist) > 0 && !appleschema.InRangelist(k.Rangelist, v) {
 			is.add(path, "%s is not one of %v", describeJSON(v), k.Rangelist)
 		}
 		if n, ok := v.(json.Number); ok && k.Range != nil {
@@ -254,62 +207,6 @@ func validateValue(k *schemaKey, v any, path string, is *schemaIssues) {
 			}
 		}
 	}
-}
-
-func schemaTypeOK(t string, v any) bool {
-	switch t {
-	case "<string>", "<date>", "<data>":
-		// JSON has no date or data type: both travel as strings.
-		_, ok := v.(string)
-		return ok
-	case "<integer>":
-		n, ok := v.(json.Number)
-		if !ok {
-			return false
-		}
-		_, err := strconv.ParseInt(string(n), 10, 64)
-		return err == nil
-	case "<real>":
-		_, ok := v.(json.Number)
-		return ok
-	case "<boolean>":
-		_, ok := v.(bool)
-		return ok
-	case "<dictionary>":
-		_, ok := v.(map[string]any)
-		return ok
-	case "<array>":
-		_, ok := v.([]any)
-		return ok
-	}
-	// <any>: every standard value, which null is not.
-	return v != nil
-}
-
-func inRangelist(list []any, v any) bool {
-	for _, want := range list {
-		switch w := want.(type) {
-		case string:
-			if s, ok := v.(string); ok && s == w {
-				return true
-			}
-		case bool:
-			if b, ok := v.(bool); ok && b == w {
-				return true
-			}
-		case int:
-			if n, ok := v.(json.Number); ok && string(n) == strconv.Itoa(w) {
-				return true
-			}
-		case float64:
-			if n, ok := v.(json.Number); ok {
-				if f, err := n.Float64(); err == nil && f == w {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func describeJSON(v any) string {
@@ -336,7 +233,7 @@ func describeJSON(v any) string {
 // supportedOn reports whether an OS entry of Apple's supportedOS covers the
 // device: introduced at or before its OS version ("n/a" never) and, when the
 // entry lists allowed enrollments, one the device's enrollment is.
-func supportedOn(os map[string]schemaOS, id Identity) bool {
+func supportedOn(os map[string]appleschema.OS, id Identity) bool {
 	e, ok := os[schemaPlatform(id)]
 	if !ok || e.Introduced == "" || e.Introduced == "n/a" {
 		return false
@@ -382,27 +279,8 @@ func enrollmentKinds(id Identity) []string {
 	return []string{"device"}
 }
 
-// compareVersions compares dotted numeric versions ("14.4" < "14.10");
-// missing components count as zero and non-numeric ones as zero.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := range max(len(as), len(bs)) {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
+// compareVersions compares dotted numeric versions ("14.4" < "14.10").
+func compareVersions(a, b string) int { return appleschema.CompareVersions(a, b) }
 
 // ValidateStatusReport checks a status report (the JSON a device sends to
 // the "status" endpoint) against Apple's schema: the report's own keys,

@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/micromdm/plist"
-	"gopkg.in/yaml.v3"
+
+	"github.com/mdmsim/mdmsim/simulator/appleschema"
 )
 
 //go:embed schemas/mdm/commands/*.yaml schemas/mdm/checkin/*.yaml
@@ -25,38 +23,17 @@ var embedded embed.FS
 // Schema is one of Apple's YAML schemas: an MDM command or a check-in
 // message, with its request (payload) keys and response keys.
 type Schema struct {
-	Title   string `yaml:"title"`
-	Payload struct {
-		RequestType string               `yaml:"requesttype"`
-		SupportedOS map[string]OSSupport `yaml:"supportedOS"`
-	} `yaml:"payload"`
-	PayloadKeys  []Key `yaml:"payloadkeys"`
-	ResponseKeys []Key `yaml:"responsekeys"`
+	appleschema.Doc `yaml:",inline"`
 }
 
 // Key is one key of a schema, with its nested keys.
-type Key struct {
-	Name        string               `yaml:"key"`
-	Type        string               `yaml:"type"`
-	Presence    string               `yaml:"presence"`
-	Rangelist   []any                `yaml:"rangelist"`
-	Range       *Bounds              `yaml:"range"`
-	SupportedOS map[string]OSSupport `yaml:"supportedOS"`
-	Subkeys     []Key                `yaml:"subkeys"`
-}
+type Key = appleschema.Key
 
 // Bounds is a key's numeric range.
-type Bounds struct {
-	Min *float64 `yaml:"min"`
-	Max *float64 `yaml:"max"`
-}
+type Bounds = appleschema.Range
 
 // OSSupport is a schema's supportedOS entry for one OS.
-type OSSupport struct {
-	Introduced string `yaml:"introduced"`
-	Deprecated string `yaml:"deprecated"`
-	Removed    string `yaml:"removed"`
-}
+type OSSupport = appleschema.OS
 
 // Target is the device a message is checked for: "iOS", "macOS", "tvOS",
 // "visionOS" or "watchOS", and its OS version.
@@ -94,30 +71,19 @@ var ErrNoSchema = errors.New("schemacheck: no schema")
 
 // Parse reads one YAML schema.
 func Parse(data []byte) (*Schema, error) {
-	var s Schema
-	if err := yaml.Unmarshal(data, &s); err != nil {
+	d, err := appleschema.Parse(data)
+	if err != nil {
 		return nil, fmt.Errorf("schemacheck: %w", err)
 	}
-	return &s, nil
+	return &Schema{Doc: *d}, nil
 }
 
 // Load reads every *.yaml file under dir of fsys, keyed by request type.
 func Load(fsys fs.FS, dir string) (map[string]*Schema, error) {
 	out := map[string]*Schema{}
-	err := fs.WalkDir(fsys, dir, func(p string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() || path.Ext(p) != ".yaml" {
-			return err
-		}
-		data, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		s, err := Parse(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		if s.Payload.RequestType != "" {
-			out[s.Payload.RequestType] = s
+	err := appleschema.Walk(fsys, dir, func(_ string, d *appleschema.Doc) error {
+		if d.Payload.RequestType != "" {
+			out[d.Payload.RequestType] = &Schema{Doc: *d}
 		}
 		return nil
 	})
@@ -254,10 +220,10 @@ func (c *checker) supported(sup map[string]OSSupport) (bool, string) {
 	if o.Introduced == "n/a" {
 		return false, "not available on " + c.t.OS
 	}
-	if compareVersions(c.t.Version, o.Introduced) < 0 {
+	if appleschema.CompareVersions(c.t.Version, o.Introduced) < 0 {
 		return false, fmt.Sprintf("not available before %s %s", c.t.OS, o.Introduced)
 	}
-	if o.Removed != "" && o.Removed != "n/a" && compareVersions(c.t.Version, o.Removed) >= 0 {
+	if o.Removed != "" && o.Removed != "n/a" && appleschema.CompareVersions(c.t.Version, o.Removed) >= 0 {
 		return false, fmt.Sprintf("removed in %s %s", c.t.OS, o.Removed)
 	}
 	return true, ""
@@ -357,154 +323,58 @@ func (c *checker) value(p, generic string, k Key, v any, sup map[string]OSSuppor
 		c.add(p, "nil value")
 		return
 	}
-	rv := reflect.ValueOf(v)
+	if k.Type != "" && !appleschema.KnownType(k.Type) {
+		c.add(p, "schema type "+k.Type+" not understood")
+		return
+	}
+	if !appleschema.TypeOK(k.Type, v, appleschema.Plist) {
+		c.add(p, fmt.Sprintf("want %s, have %T", typeNames[k.Type], v))
+		return
+	}
 	switch k.Type {
-	case "<string>":
-		if rv.Kind() != reflect.String {
-			c.add(p, fmt.Sprintf("want a string, have %T", v))
-			return
-		}
-	case "<integer>":
-		if !isInt(rv) {
-			c.add(p, fmt.Sprintf("want an integer, have %T", v))
-			return
-		}
-	case "<real>":
-		if rv.Kind() != reflect.Float32 && rv.Kind() != reflect.Float64 {
-			c.add(p, fmt.Sprintf("want a real, have %T", v))
-			return
-		}
-	case "<boolean>":
-		if rv.Kind() != reflect.Bool {
-			c.add(p, fmt.Sprintf("want a boolean, have %T", v))
-			return
-		}
-	case "<date>":
-		if _, ok := v.(time.Time); !ok {
-			c.add(p, fmt.Sprintf("want a date, have %T", v))
-			return
-		}
-	case "<data>":
-		if _, ok := v.([]byte); !ok {
-			c.add(p, fmt.Sprintf("want data, have %T", v))
-			return
-		}
 	case "<array>":
-		if (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) || rv.Type().Elem().Kind() == reflect.Uint8 {
-			c.add(p, fmt.Sprintf("want an array, have %T", v))
-			return
-		}
 		if len(k.Subkeys) == 0 {
 			return
 		}
+		rv := reflect.ValueOf(v)
 		for i := 0; i < rv.Len(); i++ {
 			c.value(fmt.Sprintf("%s[%d]", p, i), generic+"[]", k.Subkeys[0], rv.Index(i).Interface(), merge(sup, k.Subkeys[0].SupportedOS))
 		}
 		return
 	case "<dictionary>":
-		m, ok := asMap(rv)
-		if !ok {
-			c.add(p, fmt.Sprintf("want a dictionary, have %T", v))
-			return
-		}
 		if len(k.Subkeys) > 0 {
-			c.dict(p, generic, k.Subkeys, m, sup, false)
+			c.dict(p, generic, k.Subkeys, asMap(reflect.ValueOf(v)), sup, false)
 		}
 		return
 	case "<any>", "":
 		return
-	default:
-		c.add(p, "schema type "+k.Type+" not understood")
-		return
 	}
-	if len(k.Rangelist) > 0 && !inRange(k.Rangelist, v) {
+	if len(k.Rangelist) > 0 && !appleschema.InRangelist(k.Rangelist, v) {
 		c.add(p, fmt.Sprintf("%v is not one of %v", v, k.Rangelist))
 	}
 	if k.Range != nil {
-		f, ok := toFloat(rv)
+		f, ok := appleschema.Number(v)
 		if ok && ((k.Range.Min != nil && f < *k.Range.Min) || (k.Range.Max != nil && f > *k.Range.Max)) {
 			c.add(p, fmt.Sprintf("%v is outside the range", v))
 		}
 	}
 }
 
-func isInt(rv reflect.Value) bool {
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return true
-	}
-	return false
+// typeNames name the schema's value types in violations.
+var typeNames = map[string]string{
+	"<string>": "a string", "<integer>": "an integer", "<real>": "a real", "<boolean>": "a boolean",
+	"<date>": "a date", "<data>": "data", "<array>": "an array", "<dictionary>": "a dictionary",
 }
 
-func toFloat(rv reflect.Value) (float64, bool) {
-	switch {
-	case rv.CanInt():
-		return float64(rv.Int()), true
-	case rv.CanUint():
-		return float64(rv.Uint()), true
-	case rv.CanFloat():
-		return rv.Float(), true
-	}
-	return 0, false
-}
-
-func asMap(rv reflect.Value) (map[string]any, bool) {
-	if rv.Kind() != reflect.Map || rv.Type().Key().Kind() != reflect.String {
-		return nil, false
-	}
+// asMap reads a string-keyed map of any type as a dictionary.
+func asMap(rv reflect.Value) map[string]any {
 	if m, ok := rv.Interface().(map[string]any); ok {
-		return m, true
+		return m
 	}
 	m := make(map[string]any, rv.Len())
 	it := rv.MapRange()
 	for it.Next() {
 		m[it.Key().String()] = it.Value().Interface()
 	}
-	return m, true
-}
-
-// inRange compares a value with a rangelist as YAML parsed it.
-func inRange(list []any, v any) bool {
-	rv := reflect.ValueOf(v)
-	for _, item := range list {
-		if rv.Kind() == reflect.String {
-			if s, ok := item.(string); ok && s == rv.String() {
-				return true
-			}
-			continue
-		}
-		if f, ok := toFloat(rv); ok {
-			if g, ok := toFloat(reflect.ValueOf(item)); ok && f == g {
-				return true
-			}
-			continue
-		}
-		if fmt.Sprint(item) == fmt.Sprint(v) {
-			return true
-		}
-	}
-	return false
-}
-
-// compareVersions orders dotted versions ("10.11.5" < "11.0"); missing
-// parts are zero and non-numeric parts compare as zero.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+	return m
 }
