@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -91,6 +92,11 @@ type Env struct {
 	sessions chan struct{}
 	anchors  anchors
 	profiles sync.Map // *protocol.EnrollmentProfile -> *profileSettings
+
+	// Test seams, set before any device uses the Env: a check-in and a poll
+	// without a server.
+	checkinHook func(ctx context.Context, m protocol.CheckinMessage) ([]byte, error)
+	pollHook    func()
 }
 
 // DefaultMaxSessions bounds how many devices of one Env talk to the server at

@@ -49,10 +49,7 @@ func (d *Device) checkinAfterRestart() {
 
 // checkin sends a check-in message on the device's enrollment.
 func (d *Device) checkin(ctx context.Context, m protocol.CheckinMessage) ([]byte, error) {
-	d.mu.Lock()
-	hook := d.sw.checkinHook
-	d.mu.Unlock()
-	if hook != nil {
+	if hook := d.env.checkinHook; hook != nil {
 		return hook(ctx, m)
 	}
 	enr, err := d.enrollmentSnapshot()
@@ -67,10 +64,7 @@ func (d *Device) checkin(ctx context.Context, m protocol.CheckinMessage) ([]byte
 // pollServer opens a session without a push, as a device does after a
 // restart or when conditions change after a NotNow.
 func (d *Device) pollServer() {
-	d.mu.Lock()
-	hook := d.sw.pollHook
-	d.mu.Unlock()
-	if hook != nil {
+	if hook := d.env.pollHook; hook != nil {
 		hook()
 		return
 	}

@@ -1,14 +1,12 @@
 package simulator
 
 import (
-	"context"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
-	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
 // The software-update engine of a device.
@@ -47,10 +45,6 @@ type softwareUpdate struct {
 	io []func() // network work queued under d.mu, run after it is released
 
 	enforce *enforcement // DDM enforcement (ddm_enforce.go); nil until a declaration
-
-	// Test seams: a check-in and a poll without a server.
-	checkinHook func(ctx context.Context, m protocol.CheckinMessage) ([]byte, error)
-	pollHook    func()
 }
 
 type installedMark struct {

@@ -131,8 +131,8 @@ func newRig(t *testing.T, c rigConfig) *rig {
 	if c.token {
 		r.token = []byte("bootstrap-token")
 	}
-	r.d.sw.checkinHook = r.checkin
-	r.d.sw.pollHook = func() { r.mu.Lock(); r.polls++; r.mu.Unlock() }
+	env.checkinHook = r.checkin
+	env.pollHook = func() { r.mu.Lock(); r.polls++; r.mu.Unlock() }
 	return r
 }
 
