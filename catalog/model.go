@@ -54,6 +54,17 @@ type Model struct {
 // appears in the default catalog.
 func Models() []Model { return slices.Clone(models) }
 
+// ModelRef returns the population's own copy of a model, shared by every
+// device of that model (a simulated fleet holds a pointer, not a copy). It
+// must not be modified.
+func ModelRef(identifier string) (*Model, bool) {
+	i, ok := modelIndex[identifier]
+	if !ok {
+		return nil, false
+	}
+	return &models[i], true
+}
+
 // LookupModel finds a model of the population by its Identifier.
 func LookupModel(identifier string) (Model, bool) {
 	i, ok := modelIndex[identifier]

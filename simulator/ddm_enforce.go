@@ -271,7 +271,7 @@ func (d *Device) resolveTargetLocked(p SoftwareUpdateEnforcementSpecific) (catal
 		return catalog.Release{}, false
 	}
 	now := d.env.Clock.Now()
-	m := d.id.Model
+	m := *d.id.Model
 	if p.TargetBuildVersion != "" {
 		if r, ok := c.FindBuild(m, p.TargetBuildVersion, now); ok && versionMatches(r.ProductVersion, p.TargetOSVersion) {
 			return r, true
@@ -340,7 +340,7 @@ func (d *Device) stepReleaseLocked(r catalog.Release) (catalog.Release, bool) {
 		// Before 18/15 the base takes a declaration of its own.
 		return catalog.Release{}, false
 	}
-	return d.env.Catalog.FindBuild(d.id.Model, r.PrerequisiteBuild, d.env.Clock.Now())
+	return d.env.Catalog.FindBuild(*d.id.Model, r.PrerequisiteBuild, d.env.Clock.Now())
 }
 
 // enforceEvalLocked picks the declaration to enforce and sets the update

@@ -75,7 +75,7 @@ func testMacIdentity(t testing.TB, version, build string) Identity {
 	if !ok {
 		t.Fatal("no Mac14,2")
 	}
-	return Identity{UDID: "UDID-1", SerialNumber: "SERIAL1", Model: m, OSVersion: version, BuildVersion: build, IsSupervised: true}
+	return Identity{UDID: "UDID-1", SerialNumber: "SERIAL1", Model: &m, OSVersion: version, BuildVersion: build, IsSupervised: true}
 }
 
 func TestDeclarationFixtures(t *testing.T) {
@@ -223,7 +223,7 @@ func TestSupportedOn(t *testing.T) {
 	}
 	phone, _ := catalog.LookupModel("iPhone15,2")
 	ios := func(v string, supervised bool) Identity {
-		return Identity{Model: phone, OSVersion: v, IsSupervised: supervised}
+		return Identity{Model: &phone, OSVersion: v, IsSupervised: supervised}
 	}
 	s := ddmSchemas()
 	tests := []struct {
@@ -264,7 +264,7 @@ func TestCompareVersions(t *testing.T) {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", tt.a, tt.b, have, tt.want)
 		}
 	}
-	if !slices.Equal(enrollmentKinds(Identity{Model: catalog.Model{Family: "iPad"}, IsSupervised: true}), []string{"supervised", "device"}) {
+	if !slices.Equal(enrollmentKinds(Identity{Model: &catalog.Model{Family: "iPad"}, IsSupervised: true}), []string{"supervised", "device"}) {
 		t.Error("supervised iPad kinds")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // devices live in every time zone, whatever the host has installed
 
@@ -24,9 +25,11 @@ type Identity struct {
 	ProvisioningUDID string
 	SerialNumber     string
 	DeviceName       string
-	Model            catalog.Model
-	OSVersion        string
-	BuildVersion     string
+	// Model points to the catalog's entry for the model, shared by every
+	// device of that model; it is never modified.
+	Model        *catalog.Model
+	OSVersion    string
+	BuildVersion string
 	// SupplementalBuildVersion and SupplementalOSVersionExtra are set while a
 	// security response (Background Security Improvement) is installed.
 	SupplementalBuildVersion   string
@@ -76,15 +79,12 @@ func NewIdentity(f *gofakeit.Faker, opts IdentityOptions) (Identity, error) {
 	if cat == nil {
 		cat = catalog.Default()
 	}
-	var pool []catalog.Model
-	for _, m := range catalog.Models() {
-		if opts.Model != "" && m.Identifier != opts.Model {
-			continue
+	pool := modelPool()[opts.Platform]
+	if opts.Model != "" {
+		pool = nil
+		if m, ok := catalog.ModelRef(opts.Model); ok && (opts.Platform == "" || m.Platform == opts.Platform) {
+			pool = []*catalog.Model{m}
 		}
-		if opts.Platform != "" && m.Platform != opts.Platform {
-			continue
-		}
-		pool = append(pool, m)
 	}
 	if len(pool) == 0 {
 		return Identity{}, fmt.Errorf("%w: %+v", ErrNoModel, opts)
@@ -92,7 +92,7 @@ func NewIdentity(f *gofakeit.Faker, opts IdentityOptions) (Identity, error) {
 	m := pool[f.Number(0, len(pool)-1)]
 	id := Identity{Model: m, Seed: f.Int64(), IsSupervised: f.Rand.Float64() < 0.9}
 
-	rel, ok := pickRelease(f, cat.ShippedBuilds(m))
+	rel, ok := pickRelease(f, cat.ShippedBuilds(*m))
 	if !ok {
 		return Identity{}, fmt.Errorf("simulator: no release of the catalog supports %s (%s)", m.Identifier, m.SoftwareUpdateDeviceID)
 	}
@@ -126,6 +126,18 @@ func NewIdentity(f *gofakeit.Faker, opts IdentityOptions) (Identity, error) {
 	id.TimeZone = timeZone(f)
 	return id, nil
 }
+
+// modelPool is the population by platform ("" for all), in the catalog's
+// order, built once: drawing a device allocates no model list.
+var modelPool = sync.OnceValue(func() map[catalog.Platform][]*catalog.Model {
+	pools := map[catalog.Platform][]*catalog.Model{}
+	for _, m := range catalog.Models() {
+		ref, _ := catalog.ModelRef(m.Identifier)
+		pools[""] = append(pools[""], ref)
+		pools[m.Platform] = append(pools[m.Platform], ref)
+	}
+	return pools
+})
 
 // pickRelease chooses a starting OS for a model, favouring recent releases
 // as a real fleet does, among the builds that shipped for it. Security
@@ -170,7 +182,7 @@ const serialAlphabet = "0123456789BCDFGHJKLMNPQRSTVWXYZ"
 // (manufacturing location, year, week, unique id, model code) for Intel
 // Macs and devices designed before 2021, and the randomised 10-character one
 // since.
-func serialNumber(f *gofakeit.Faker, m catalog.Model) string {
+func serialNumber(f *gofakeit.Faker, m *catalog.Model) string {
 	pick := func(alphabet string, n int) string {
 		var b strings.Builder
 		for range n {
@@ -190,7 +202,7 @@ func serialNumber(f *gofakeit.Faker, m catalog.Model) string {
 
 // modelCode is the last four characters of an old-format serial: fixed per
 // model, as Apple's are.
-func modelCode(m catalog.Model) string {
+func modelCode(m *catalog.Model) string {
 	h := fnv.New32a()
 	h.Write([]byte(m.Identifier))
 	v := h.Sum32()
@@ -203,7 +215,7 @@ func modelCode(m catalog.Model) string {
 	return string(b[:])
 }
 
-func legacySerial(m catalog.Model) bool {
+func legacySerial(m *catalog.Model) bool {
 	if m.Family == "Mac" {
 		return m.T2 || strings.Contains(m.MarketingName, "2020")
 	}
@@ -228,7 +240,7 @@ func identifierMajor(id string) (string, int) {
 }
 
 // chipID is the SoC's chip ID, the first half of an ECID-style UDID.
-func chipID(m catalog.Model) string {
+func chipID(m *catalog.Model) string {
 	name := m.MarketingName
 	for _, c := range []struct{ chip, id string }{
 		{"M1 Pro", "6000"}, {"M1 Max", "6001"}, {"M1 Ultra", "6002"},

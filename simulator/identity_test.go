@@ -63,7 +63,7 @@ func TestIdentityCoherent(t *testing.T) {
 		}
 		families[id.Model.Family]++
 		m, ok := catalog.LookupModel(id.Model.Identifier)
-		if !ok || m != id.Model {
+		if !ok || m != *id.Model {
 			t.Fatalf("model %q is not the catalog's", id.Model.Identifier)
 		}
 		shipped := false
@@ -121,7 +121,7 @@ func TestIdentityOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	if id.Model.BoardID != "J413AP" || id.Model.ModelName != "MacBook Air" || id.Model.SoftwareUpdateDeviceID != "J413AP" {
-		t.Fatalf("Mac14,2: %+v", id.Model)
+		t.Fatalf("Mac14,2: %+v", *id.Model)
 	}
 	if _, err := simulator.NewIdentity(gofakeit.New(1), simulator.IdentityOptions{Model: "Mac99,9"}); err == nil {
 		t.Fatal("unknown model accepted")
@@ -129,7 +129,7 @@ func TestIdentityOptions(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		id, err := simulator.NewIdentity(gofakeit.New(int64(i)), simulator.IdentityOptions{Platform: catalog.MacOS})
 		if err != nil || id.Model.Platform != catalog.MacOS {
-			t.Fatalf("platform macOS gave %+v, %v", id.Model, err)
+			t.Fatalf("platform macOS gave %+v, %v", *id.Model, err)
 		}
 	}
 }

@@ -19,7 +19,7 @@ type availCache struct {
 
 // installableLocked is what the catalog offers the device now, newest first.
 func (d *Device) installableLocked() []catalog.Release {
-	rels := d.env.Catalog.Installable(d.id.Model, d.installedVersion(), d.id.BuildVersion, d.env.Clock.Now())
+	rels := d.env.Catalog.Installable(*d.id.Model, d.installedVersion(), d.id.BuildVersion, d.env.Clock.Now())
 	applied := d.id.SupplementalBuildVersion
 	if applied == "" || applied == d.id.BuildVersion {
 		return rels
@@ -185,10 +185,10 @@ func (d *Device) availableItemLocked(r catalog.Release, installed catalog.Versio
 	major := r.IsMajorFrom(installed)
 	m := map[string]any{
 		"ProductKey":         r.ProductKey(installed, id.BuildVersion),
-		"HumanReadableName":  r.HumanReadableName(id.Model),
+		"HumanReadableName":  r.HumanReadableName(*id.Model),
 		"Version":            r.ProductVersion,
 		"Build":              r.Build,
-		"DownloadSize":       r.DownloadSize(id.Model, installed),
+		"DownloadSize":       r.DownloadSize(*id.Model, installed),
 		"IsCritical":         false,
 		"RestartRequired":    true,
 		"AllowsInstallLater": mac && !major && !r.SecurityImprovement,
@@ -204,7 +204,7 @@ func (d *Device) availableItemLocked(r catalog.Release, installed catalog.Versio
 		}
 	} else {
 		m["ProductName"] = "iOS"
-		m["InstallSize"] = r.InstallSize(id.Model, installed)
+		m["InstallSize"] = r.InstallSize(*id.Model, installed)
 	}
 	if (mac && versionAtLeast(id.OSVersion, "13.1")) || (!mac && versionAtLeast(id.OSVersion, "16.2")) {
 		m["IsSecurityResponse"] = r.SecurityImprovement

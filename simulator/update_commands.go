@@ -284,7 +284,7 @@ func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[st
 		if mark != nil && it.ProductKey == mark.key {
 			return catalog.Release{}, "", nil
 		}
-		for _, r := range d.env.Catalog.ReleasesFor(d.id.Model, now) {
+		for _, r := range d.env.Catalog.ReleasesFor(*d.id.Model, now) {
 			if !d.offerableLocked(r, installed, build) {
 				continue
 			}
@@ -304,7 +304,7 @@ func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[st
 		if v.Compare(installed) < 0 {
 			return catalog.Release{}, "", updateResult("", ActionError, "Idle", scheduleError(mac, errDowngrade, it.ProductVersion))
 		}
-		for _, r := range d.env.Catalog.ReleasesFor(d.id.Model, now) {
+		for _, r := range d.env.Catalog.ReleasesFor(*d.id.Model, now) {
 			if !r.SecurityImprovement && r.Version() == v && v.Compare(installed) > 0 {
 				return r, r.ProductKey(installed, d.id.BuildVersion), nil
 			}

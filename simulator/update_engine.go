@@ -220,7 +220,7 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 	from := d.installedVersion()
 	j := &updateJob{
 		rel: rel, key: key, from: from, major: rel.IsMajorFrom(from), rsr: rel.SecurityImprovement,
-		size: rel.DownloadSize(d.id.Model, from), installSize: rel.InstallSize(d.id.Model, from),
+		size: rel.DownloadSize(*d.id.Model, from), installSize: rel.InstallSize(*d.id.Model, from),
 		plan: plan, phase: PhaseQueued, since: now, deferralsLeft: plan.maxDeferrals,
 	}
 	if plan.reason == "" {
@@ -377,7 +377,7 @@ func (d *Device) installBlockerLocked(j *updateJob) (status, waiting string) {
 // downloadBlockerLocked returns the UpdateResults status of a condition that
 // stops a download of rel from starting.
 func (d *Device) downloadBlockerLocked(rel catalog.Release) string {
-	size := rel.DownloadSize(d.id.Model, d.installedVersion())
+	size := rel.DownloadSize(*d.id.Model, d.installedVersion())
 	switch {
 	case d.sw.env.NoNetwork:
 		return "DownloadInsufficientNetwork"

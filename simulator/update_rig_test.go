@@ -100,7 +100,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 	}
 	id := Identity{
 		UDID: "RIG-" + c.model, ProvisioningUDID: "RIG-" + c.model, SerialNumber: "RIG0000001", DeviceName: "Rig",
-		Model: m, OSVersion: c.version, BuildVersion: build, TimeZone: "Europe/Paris",
+		Model: &m, OSVersion: c.version, BuildVersion: build, TimeZone: "Europe/Paris",
 		DeviceCapacity: 512, AvailableDeviceCapacity: c.freeGB, BatteryLevel: c.battery,
 		IsSupervised: !c.unsupervised, Seed: 42 + c.seed,
 	}
