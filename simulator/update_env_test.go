@@ -12,14 +12,7 @@ import (
 // condition is gone.
 func TestEnvironment(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name   string
-		c      rigConfig
-		script []scripted
-		limit  time.Duration
-		want   []string
-		after  func(t *testing.T, r *rig)
-	}{
+	tests := []transcriptCase{
 		{name: "low battery stops the download",
 			c:      with(mac26, func(c *rigConfig) { c.env.OnBattery = true; c.battery = 0.1 }),
 			script: []scripted{{atStart, item("InstallASAP")}},
@@ -56,7 +49,7 @@ func TestEnvironment(t *testing.T) {
 				"+12m40s Idle 1.00 downloaded",
 				"version 26.6.1 (25G76)",
 			},
-			after: func(t *testing.T, r *rig) {
+			check: func(t *testing.T, r *rig) {
 				// Plugged in, a resend installs.
 				r.d.SetEnvironment(Environment{})
 				if have := results(r.schedule(item("InstallASAP", "ProductKey", "MSU_UPDATE_25G83_patch_26.6.2_minor"))); have != "InstallASAP Installing" {
@@ -139,7 +132,7 @@ func TestEnvironment(t *testing.T) {
 				"+0s []",
 				"version 26.6 (23G71)",
 			},
-			after: func(t *testing.T, r *rig) {
+			check: func(t *testing.T, r *rig) {
 				// The session ended on NotNow: the unlock (an hour in) made
 				// the device poll, and the command is the server's to send.
 				if r.polls != 1 {
@@ -150,22 +143,9 @@ func TestEnvironment(t *testing.T) {
 				}
 			}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t, tt.c)
-			if tt.c.env.Locked {
-				r.d.lastStatus = protocol.StatusNotNow // the rig has no session: as if it ended on NotNow
-			}
-			limit := tt.limit
-			if limit == 0 {
-				limit = 24 * time.Hour
-			}
-			have := r.run(limit, tt.script)
-			compareTranscript(t, have, tt.want)
-			if tt.after != nil {
-				tt.after(t, r)
-			}
-		})
-	}
+	runTranscripts(t, tests, 24*time.Hour, func(r *rig, tt transcriptCase) {
+		if tt.c.env.Locked {
+			r.d.lastStatus = protocol.StatusNotNow // the rig has no session: as if it ended on NotNow
+		}
+	})
 }

@@ -43,14 +43,7 @@ var (
 // Apple's schema (rig.send).
 func TestInstallActions(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name   string
-		c      rigConfig
-		script []scripted
-		limit  time.Duration
-		want   []string
-		check  func(t *testing.T, r *rig)
-	}{
+	tests := []transcriptCase{
 		{name: "macOS 26/Default is InstallASAP", c: mac26, script: []scripted{{atStart, item("Default")}},
 			want: []string{
 				"+0s schedule Default: InstallASAP Downloading",
@@ -505,13 +498,34 @@ func TestInstallActions(t *testing.T) {
 			},
 		},
 	}
+	runTranscripts(t, tests, 5*24*time.Hour, nil)
+}
+
+// transcriptCase is one scripted run of a rig and the transcript it must
+// produce; check, if set, looks at the rig afterwards.
+type transcriptCase struct {
+	name   string
+	c      rigConfig
+	script []scripted
+	limit  time.Duration // 0: the table's default
+	want   []string
+	check  func(t *testing.T, r *rig)
+}
+
+// runTranscripts runs each case on its own rig, in parallel; prepare, if
+// set, adjusts a rig before its script runs.
+func runTranscripts(t *testing.T, tests []transcriptCase, defaultLimit time.Duration, prepare func(r *rig, tt transcriptCase)) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRig(t, tt.c)
+			if prepare != nil {
+				prepare(r, tt)
+			}
 			limit := tt.limit
 			if limit == 0 {
-				limit = 5 * 24 * time.Hour
+				limit = defaultLimit
 			}
 			compareTranscript(t, r.run(limit, tt.script), tt.want)
 			if tt.check != nil {
