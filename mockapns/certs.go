@@ -11,9 +11,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"time"
+
+	"github.com/mdmsim/mdmsim/internal/pki"
 )
 
 // OIDUserID is the X.500 UID attribute (0.9.2342.19200300.100.1.1). Apple
@@ -38,59 +39,24 @@ func (s *Server) makeCerts() error {
 	if err != nil {
 		return fmt.Errorf("generate CA key: %w", err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "mdmsim mock APNs CA", Organization: []string{"mdmsim"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := pki.NewCA("mdmsim mock APNs CA", caKey, now.Add(-time.Hour), now.AddDate(10, 0, 0))
 	if err != nil {
-		return fmt.Errorf("create CA certificate: %w", err)
+		return err
 	}
-	if s.ca, err = x509.ParseCertificate(caDER); err != nil {
-		return fmt.Errorf("parse CA certificate: %w", err)
-	}
-	s.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	s.ca, s.caPEM = ca.Cert, ca.PEM
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("generate server key: %w", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: "api.push.apple.com", Organization: []string{"mdmsim"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     append(append([]string(nil), apnsHostnames...), s.cfg.hostnames...),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
+	hosts := append(append([]string{"127.0.0.1", "::1"}, apnsHostnames...), s.cfg.hostnames...)
 	if s.Listener != nil {
 		if ta, ok := s.Listener.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() && !ta.IP.IsLoopback() {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ta.IP)
+			hosts = append(hosts, ta.IP.String())
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.ca, &key.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("create server certificate: %w", err)
-	}
-	s.tlsCert = tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}
-	return nil
-}
-
-func randomSerial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		// crypto/rand does not fail on supported platforms.
-		panic(err)
-	}
-	return n
+	s.tlsCert, err = ca.ServerCertificate("api.push.apple.com", hosts, key, now.Add(-time.Hour), now.AddDate(10, 0, 0))
+	return err
 }
 
 // TopicFromCertificate returns the push topic in cert's Subject UID
@@ -119,7 +85,7 @@ func NewPushCertificate(topic string, notBefore, notAfter time.Time) (tls.Certif
 		return tls.Certificate{}, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
+		SerialNumber: pki.Serial(),
 		Subject: pkix.Name{
 			CommonName: "APSP:" + topic,
 			ExtraNames: []pkix.AttributeTypeAndValue{{Type: OIDUserID, Value: topic}},

@@ -6,12 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"time"
+
+	"github.com/mdmsim/mdmsim/internal/pki"
 )
 
 // Certificates are valid over a fixed, wide window so that creating them
@@ -34,68 +32,17 @@ func newAuthority(hosts []string) (*authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mockgdmf: CA key: %w", err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "mdmsim mock GDMF CA", Organization: []string{"mdmsim"}},
-		NotBefore:             certNotBefore,
-		NotAfter:              certNotAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := pki.NewCA("mdmsim mock GDMF CA", caKey, certNotBefore, certNotAfter)
 	if err != nil {
-		return nil, fmt.Errorf("mockgdmf: CA certificate: %w", err)
+		return nil, fmt.Errorf("mockgdmf: %w", err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("mockgdmf: CA certificate: %w", err)
-	}
-
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("mockgdmf: server key: %w", err)
 	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "gdmf.apple.com", Organization: []string{"mdmsim"}},
-		NotBefore:    certNotBefore,
-		NotAfter:     certNotAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			leafTmpl.IPAddresses = append(leafTmpl.IPAddresses, ip)
-		} else if h != "" {
-			leafTmpl.DNSNames = append(leafTmpl.DNSNames, h)
-		}
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	leaf, err := ca.ServerCertificate("gdmf.apple.com", hosts, leafKey, certNotBefore, certNotAfter)
 	if err != nil {
-		return nil, fmt.Errorf("mockgdmf: server certificate: %w", err)
+		return nil, fmt.Errorf("mockgdmf: %w", err)
 	}
-	leafCert, err := x509.ParseCertificate(leafDER)
-	if err != nil {
-		return nil, fmt.Errorf("mockgdmf: server certificate: %w", err)
-	}
-	return &authority{
-		caCert: caCert,
-		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		leaf: tls.Certificate{
-			Certificate: [][]byte{leafDER, caDER},
-			PrivateKey:  leafKey,
-			Leaf:        leafCert,
-		},
-	}, nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		// crypto/rand does not fail on supported platforms.
-		panic("mockgdmf: serial number: " + err.Error())
-	}
-	return n.Add(n, big.NewInt(1))
+	return &authority{caCert: ca.Cert, caPEM: ca.PEM, leaf: leaf}, nil
 }

@@ -9,13 +9,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"sync/atomic"
 	"time"
 
+	"github.com/mdmsim/mdmsim/internal/pki"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -23,10 +20,8 @@ import (
 // certificate, the devices' identities (over SCEP or directly) and nothing
 // else. SCEP requires an RSA CA key.
 type authority struct {
-	cert   *x509.Certificate
-	key    *rsa.PrivateKey
-	pem    []byte
-	serial atomic.Int64
+	*pki.CA
+	key *rsa.PrivateKey // the CA key, as SCEP wants it
 	// now is the signing time source; certificates are valid from an hour
 	// before it so small clock differences never reject a fresh identity.
 	now func() time.Time
@@ -38,40 +33,20 @@ func newAuthority(name string, now func() time.Time) (*authority, error) {
 		return nil, fmt.Errorf("refmdm: CA key: %w", err)
 	}
 	t := now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"mdmsim"}},
-		NotBefore:             t.Add(-time.Hour),
-		NotAfter:              t.Add(10 * 365 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ca, err := pki.NewCA(name, key, t.Add(-time.Hour), t.Add(10*365*24*time.Hour))
 	if err != nil {
-		return nil, fmt.Errorf("refmdm: CA certificate: %w", err)
+		return nil, fmt.Errorf("refmdm: %w", err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	a := &authority{cert: cert, key: key, now: now,
-		pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	a.serial.Store(1)
-	return a, nil
+	return &authority{CA: ca, key: key, now: now}, nil
 }
 
-// sign issues a certificate for pub from tmpl, filling serial and validity.
+// sign issues a certificate for pub from tmpl, valid from an hour ago for
+// validity.
 func (a *authority) sign(tmpl *x509.Certificate, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, error) {
 	t := a.now()
-	tmpl.SerialNumber = big.NewInt(a.serial.Add(1))
 	tmpl.NotBefore = t.Add(-time.Hour)
 	tmpl.NotAfter = t.Add(validity)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.key)
-	if err != nil {
-		return nil, fmt.Errorf("refmdm: sign: %w", err)
-	}
-	return x509.ParseCertificate(der)
+	return a.Issue(tmpl, pub)
 }
 
 // deviceTemplate is what every device identity looks like: a client
@@ -104,23 +79,8 @@ func (a *authority) serverCertificate(hosts ...string) (tls.Certificate, error) 
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "mdmsim reference stack"},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	cert, err := a.sign(tmpl, &key.PublicKey, 365*24*time.Hour)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{cert.Raw, a.cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+	t := a.now()
+	return a.ServerCertificate("mdmsim reference stack", hosts, key, t.Add(-time.Hour), t.Add(365*24*time.Hour))
 }
 
 func newUUID() string {

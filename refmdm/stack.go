@@ -138,7 +138,7 @@ func (s *Stack) startServer() error {
 	nano := nanomdm.New(s.store, nanomdm.WithLogger(logger.With("service", "nanomdm")), nanomdm.WithDeclarativeManagement(dm))
 	var svc service.CheckinAndCommandService = multi.New(logger.With("service", "multi"), nano, s.obs)
 	svc = certauth.New(svc, s.store, certauth.WithLogger(logger.With("service", "certauth")))
-	verifier, err := certverify.NewPoolVerifier(s.ca.pem, nil, x509.ExtKeyUsageClientAuth)
+	verifier, err := certverify.NewPoolVerifier(s.ca.PEM, nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return fmt.Errorf("refmdm: verifier: %w", err)
 	}
@@ -163,7 +163,7 @@ func (s *Stack) startServer() error {
 	httpapi.HandleAPIv1(PathAPI, apiMux, logger.With("handler", "api"), s.store, pushService)
 	s.mountDDM(mux, logger) // DDM (ddm.go): KMFDDM's API at PathDDMAPI
 
-	scepSvc, err := scepserver.NewService(s.ca.cert, s.ca.key,
+	scepSvc, err := scepserver.NewService(s.ca.Cert, s.ca.key,
 		scepserver.StaticChallengeMiddleware(s.Challenge, scepserver.CSRSignerContextFunc(s.signCSR)))
 	if err != nil {
 		return fmt.Errorf("refmdm: scep: %w", err)
@@ -231,7 +231,7 @@ func (s *Stack) buildProfile() ([]byte, error) {
 	p := &protocol.EnrollmentProfile{
 		PayloadIdentifier: "com.github.mdmsim.enroll",
 		PayloadUUID:       newUUID(),
-		Certificates:      [][]byte{s.ca.cert.Raw},
+		Certificates:      [][]byte{s.ca.Cert.Raw},
 		SCEP: &protocol.SCEPPayload{
 			PayloadType: protocol.PayloadTypeSCEP, PayloadVersion: 1,
 			PayloadIdentifier: "com.github.mdmsim.enroll.scep", PayloadUUID: scepUUID,
@@ -272,13 +272,11 @@ func (s *Stack) httpClient() *http.Client {
 
 // RootCAs is a pool holding the stack's CA.
 func (s *Stack) RootCAs() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(s.ca.cert)
-	return pool
+	return s.ca.Pool()
 }
 
 // CACertPEM is the stack's CA certificate.
-func (s *Stack) CACertPEM() []byte { return append([]byte(nil), s.ca.pem...) }
+func (s *Stack) CACertPEM() []byte { return append([]byte(nil), s.ca.PEM...) }
 
 // EnrollmentProfile is the unsigned .mobileconfig the stack serves at
 // PathEnroll.
