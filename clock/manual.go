@@ -29,7 +29,7 @@ type Manual struct {
 	base    time.Time // the start; times are kept as nanoseconds after it
 	now     int64
 	seq     uint64 // orders timers that share a deadline
-	timers  timerHeap
+	timers  timerHeap[*manualTimer]
 	changed chan struct{} // closed when a timer is armed; made by BlockUntil
 }
 
@@ -60,7 +60,7 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 	if f == nil {
 		panic("clock: AfterFunc with nil func")
 	}
-	t := &manualTimer{m: m, f: f, index: -1}
+	t := &manualTimer{m: m, f: f, slot: slot{index: -1}}
 	m.mu.Lock()
 	m.arm(t, d)
 	m.mu.Unlock()
@@ -70,7 +70,7 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 // NewTimer returns a timer whose channel receives its deadline once the
 // clock has been moved d forward.
 func (m *Manual) NewTimer(d time.Duration) Timer {
-	t := &manualTimer{m: m, c: make(chan time.Time, 1), index: -1}
+	t := &manualTimer{m: m, c: make(chan time.Time, 1), slot: slot{index: -1}}
 	m.mu.Lock()
 	m.arm(t, d)
 	m.mu.Unlock()
@@ -214,13 +214,13 @@ func (m *Manual) at(ns int64) time.Time { return m.base.Add(time.Duration(ns)) }
 func (m *Manual) offset(t time.Time) int64 { return int64(t.Sub(m.base)) }
 
 type manualTimer struct {
-	m     *Manual
-	f     func()         // AfterFunc timers
-	c     chan time.Time // NewTimer timers; buffered, drained by Stop and Reset
-	when  int64          // deadline, nanoseconds after m.base
-	seq   uint64
-	index int // position in m.timers, -1 when not pending
+	slot
+	m *Manual
+	f func()         // AfterFunc timers
+	c chan time.Time // NewTimer timers; buffered, drained by Stop and Reset
 }
+
+func (t *manualTimer) heapSlot() *slot { return &t.slot }
 
 func (t *manualTimer) C() <-chan time.Time { return t.c }
 
@@ -251,81 +251,4 @@ func (t *manualTimer) stopLocked() bool {
 		}
 	}
 	return active
-}
-
-// timerHeap is a binary min-heap ordered by (when, seq) that keeps each
-// timer's index current, so Stop removes a timer in O(log n).
-type timerHeap []*manualTimer
-
-func (h timerHeap) less(i, j int) bool {
-	if h[i].when != h[j].when {
-		return h[i].when < h[j].when
-	}
-	return h[i].seq < h[j].seq
-}
-
-func (h timerHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-
-func (h *timerHeap) push(t *manualTimer) {
-	t.index = len(*h)
-	*h = append(*h, t)
-	h.up(t.index)
-}
-
-func (h *timerHeap) pop() *manualTimer {
-	return h.remove(0)
-}
-
-func (h *timerHeap) remove(i int) *manualTimer {
-	old := *h
-	n := len(old) - 1
-	t := old[i]
-	if i != n {
-		old.swap(i, n)
-	}
-	old[n] = nil // let the timer be collected once its owner drops it
-	*h = old[:n]
-	if i != n {
-		if !h.down(i) {
-			h.up(i)
-		}
-	}
-	t.index = -1
-	return t
-}
-
-func (h timerHeap) up(i int) {
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !h.less(i, parent) {
-			return
-		}
-		h.swap(i, parent)
-		i = parent
-	}
-}
-
-// down sifts i towards the leaves and reports whether it moved.
-func (h timerHeap) down(i int) bool {
-	start := i
-	n := len(h)
-	for {
-		child := 2*i + 1
-		if child >= n {
-			break
-		}
-		if r := child + 1; r < n && h.less(r, child) {
-			child = r
-		}
-		if !h.less(child, i) {
-			break
-		}
-		h.swap(i, child)
-		i = child
-	}
-	return i > start
 }

@@ -26,6 +26,7 @@ type Scaled struct {
 	realStart time.Time // wall time at creation, with its monotonic reading
 	factor    float64
 	floor     atomic.Int64 // virtual nanoseconds since start that Now never reads below
+	behind    atomic.Int64 // the most virtual nanoseconds a timer fired after its deadline
 }
 
 var _ Clock = (*Scaled)(nil)
@@ -88,6 +89,7 @@ func (s *Scaled) Sleep(ctx context.Context, d time.Duration) error {
 	defer rt.Stop()
 	select {
 	case <-rt.C:
+		s.noteLate(deadline)
 		s.raiseFloor(deadline)
 		return nil
 	case <-ctx.Done():
@@ -133,6 +135,25 @@ func (s *Scaled) schedule(d time.Duration) (deadline int64, wait time.Duration) 
 	return deadline, max(s.realAt(deadline)-wall, 0)
 }
 
+// noteLate records how far behind its deadline a timer fired: the wall
+// clock is the pacer, so a starved process fires timers late.
+func (s *Scaled) noteLate(deadline int64) {
+	late := s.toVirtual(time.Since(s.realStart)) - deadline
+	for {
+		b := s.behind.Load()
+		if late <= b || s.behind.CompareAndSwap(b, late) {
+			return
+		}
+	}
+}
+
+// Behind returns the most virtual time by which a timer has fired after
+// its deadline so far. A scaled run whose pacing the machine cannot keep
+// up with shows it here: at a factor of 30 000, 10 ms of CPU starvation is
+// five minutes of device time. Runs whose verdicts must not depend on load
+// use [Discrete] instead.
+func (s *Scaled) Behind() time.Duration { return time.Duration(s.behind.Load()) }
+
 // raiseFloor makes sure Now reads at least deadline from here on.
 func (s *Scaled) raiseFloor(deadline int64) {
 	for {
@@ -174,6 +195,7 @@ func (t *scaledTimer) fire(gen uint64, deadline int64) {
 		return
 	}
 	t.armed = false
+	t.s.noteLate(deadline)
 	t.s.raiseFloor(deadline)
 	if t.c != nil {
 		// Stop and Reset drain the buffer, so it is empty here.

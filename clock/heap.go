@@ -1,0 +1,94 @@
+package clock
+
+// slot is where a pending timer stands in a timerHeap: its deadline, the
+// order it was armed in, an optional phase (Discrete), and its index.
+type slot struct {
+	when  int64 // deadline, nanoseconds after the clock's base
+	phase int   // Discrete: within one instant, lower phases run first
+	seq   uint64
+	index int // position in the heap, -1 when not pending
+}
+
+func (s *slot) pending() bool { return s.index >= 0 }
+
+type heapItem interface{ heapSlot() *slot }
+
+// timerHeap is a binary min-heap ordered by (when, phase, seq) that keeps
+// each timer's index current, so Stop removes a timer in O(log n).
+type timerHeap[T heapItem] []T
+
+func (h timerHeap[T]) less(i, j int) bool {
+	a, b := h[i].heapSlot(), h[j].heapSlot()
+	if a.when != b.when {
+		return a.when < b.when
+	}
+	if a.phase != b.phase {
+		return a.phase < b.phase
+	}
+	return a.seq < b.seq
+}
+
+func (h timerHeap[T]) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapSlot().index = i
+	h[j].heapSlot().index = j
+}
+
+func (h *timerHeap[T]) push(t T) {
+	t.heapSlot().index = len(*h)
+	*h = append(*h, t)
+	h.up(t.heapSlot().index)
+}
+
+func (h *timerHeap[T]) pop() T { return h.remove(0) }
+
+func (h *timerHeap[T]) remove(i int) T {
+	old := *h
+	n := len(old) - 1
+	t := old[i]
+	if i != n {
+		old.swap(i, n)
+	}
+	var zero T
+	old[n] = zero // let the timer be collected once its owner drops it
+	*h = old[:n]
+	if i != n {
+		if !h.down(i) {
+			h.up(i)
+		}
+	}
+	t.heapSlot().index = -1
+	return t
+}
+
+func (h timerHeap[T]) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			return
+		}
+		h.swap(i, parent)
+		i = parent
+	}
+}
+
+// down sifts i towards the leaves and reports whether it moved.
+func (h timerHeap[T]) down(i int) bool {
+	start := i
+	n := len(h)
+	for {
+		child := 2*i + 1
+		if child >= n {
+			break
+		}
+		if r := child + 1; r < n && h.less(r, child) {
+			child = r
+		}
+		if !h.less(child, i) {
+			break
+		}
+		h.swap(i, child)
+		i = child
+	}
+	return i > start
+}
