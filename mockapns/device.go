@@ -57,9 +57,7 @@ func (s *Server) register(tok, topic, magic string, deliver func(), owner *sessi
 	delete(s.gone, tok)
 	fn := s.setOnlineLocked(dev, true, now)
 	s.mu.Unlock()
-	if fn != nil {
-		go fn()
-	}
+	s.deliverAsync(fn)
 }
 
 // UnregisterDevice removes a device token. Later pushes to it are answered
@@ -101,9 +99,22 @@ func (s *Server) setOnline(tok string, online bool, owner *session) {
 		fn = s.setOnlineLocked(dev, online, s.cfg.now())
 	}
 	s.mu.Unlock()
-	if fn != nil {
-		go fn()
+	s.deliverAsync(fn)
+}
+
+// deliverAsync calls a device's deliver func on its own goroutine, holding
+// a unit of the delivery work (WithWork) from now until it returns, so a
+// discrete-event clock does not move between a push's acceptance and the
+// device waking up.
+func (s *Server) deliverAsync(fn func()) {
+	if fn == nil {
+		return
 	}
+	s.cfg.work.Begin()
+	go func() {
+		defer s.cfg.work.End()
+		fn()
+	}()
 }
 
 // setOnlineLocked returns the deliver func to call (outside the lock) for a
@@ -165,7 +176,5 @@ func (s *Server) arriveLater(rec *record) {
 	s.mu.Lock()
 	fn := s.arriveLocked(rec, s.cfg.now())
 	s.mu.Unlock()
-	if fn != nil {
-		fn()
-	}
+	s.deliverAsync(fn)
 }

@@ -45,6 +45,7 @@ type config struct {
 	tsUnit        time.Duration
 	now           func() time.Time
 	afterFunc     func(time.Duration, func())
+	work          WorkTracker
 	clientCAs     *x509.CertPool
 	logf          func(format string, args ...any)
 	initialFaults []Fault
@@ -63,6 +64,32 @@ func defaultConfig() config {
 		// clock (real, scaled, manual) can be adapted in one line each.
 		now:       time.Now,
 		afterFunc: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+		work:      noWork{},
+	}
+}
+
+// WorkTracker counts work in flight for a discrete-event clock: a
+// *clock.Work satisfies it. The mock holds one unit from the moment it
+// accepts a push that is due now until the device's deliver func returns.
+type WorkTracker interface {
+	Begin()
+	End()
+}
+
+type noWork struct{}
+
+func (noWork) Begin() {}
+func (noWork) End()   {}
+
+// WithWork reports deliveries in flight to w, so that a discrete-event
+// clock (clock.NewWork(clk, "push-delivery")) does not move between a
+// push's acceptance and the device waking up. Delivery latency is waited
+// for with WithAfterFunc and holds no work meanwhile.
+func WithWork(w WorkTracker) Option {
+	return func(c *config) {
+		if w != nil {
+			c.work = w
+		}
 	}
 }
 

@@ -234,7 +234,7 @@ func (s *Server) accept(w http.ResponseWriter, rec *record, tok string, now time
 	case latency > 0:
 		s.rec.transition(rec, DeliveryPending, now)
 		after := s.cfg.afterFunc
-		later = func() { after(latency, func() { go s.arriveLater(rec) }) }
+		later = func() { after(latency, func() { s.arriveLater(rec) }) }
 	default:
 		fn = s.arriveLocked(rec, now)
 	}
@@ -242,9 +242,7 @@ func (s *Server) accept(w http.ResponseWriter, rec *record, tok string, now time
 	if later != nil {
 		later()
 	}
-	if fn != nil {
-		go fn()
-	}
+	s.deliverAsync(fn)
 	w.WriteHeader(http.StatusOK)
 }
 

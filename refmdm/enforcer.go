@@ -35,6 +35,7 @@ import (
 // the reasons it gives for a device it could not update are what it can see
 // from the server.
 type Enforcer struct {
+	work  *clock.Work
 	stack *Stack
 	cfg   EnforcerConfig
 }
@@ -184,21 +185,31 @@ func NewEnforcer(stack *Stack, cfg EnforcerConfig) *Enforcer {
 	if cfg.MaxUserDeferrals <= 0 {
 		cfg.MaxUserDeferrals = DefaultEnforceMaxUserDeferrals
 	}
-	return &Enforcer{stack: stack, cfg: cfg}
+	// The enforcer is the server: at an instant where a device also acts,
+	// it looks after the device has acted (clock.InPhase).
+	cfg.Clock = clock.InPhase(cfg.Clock, 1)
+	return &Enforcer{stack: stack, cfg: cfg, work: clock.NewWork(cfg.Clock, "enforcer")}
 }
 
 // Run enforces every device at once and returns their outcomes in the order
 // of udids.
+//
+// On a discrete-event clock virtual time starts, if it has not, once every
+// device's enforcement holds its work: the story of each device begins at
+// the same instant, whatever the load.
 func (e *Enforcer) Run(ctx context.Context, udids []string) []Outcome {
 	out := make([]Outcome, len(udids))
 	var wg sync.WaitGroup
 	for i, udid := range udids {
 		wg.Add(1)
+		e.work.Begin()
 		go func() {
 			defer wg.Done()
-			out[i] = e.Enforce(ctx, udid)
+			defer e.work.End()
+			out[i] = e.enforce1(ctx, udid)
 		}()
 	}
+	clock.Start(e.cfg.Clock)
 	wg.Wait()
 	return out
 }
@@ -248,14 +259,18 @@ var (
 
 // Enforce brings one device to its target version, or says why it could
 // not before the deadline.
-func (e *Enforcer) Enforce(ctx context.Context, udid string) (o Outcome) {
+func (e *Enforcer) Enforce(ctx context.Context, udid string) Outcome {
+	e.work.Begin()
+	defer e.work.End()
+	return e.enforce1(ctx, udid)
+}
+
+// enforce1 is Enforce for a goroutine that holds a unit of e.work.
+func (e *Enforcer) enforce1(ctx context.Context, udid string) (o Outcome) {
 	o.UDID = udid
 	start := e.cfg.Clock.Now()
 	defer func() { o.Elapsed = e.cfg.Clock.Since(start) }()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := e.cfg.Clock.AfterFunc(e.cfg.Deadline, cancel)
-	defer stop.Stop()
+	ctx = withEnd(ctx, start.Add(e.cfg.Deadline))
 
 	// 1. Who is the device?
 	dev, err := e.deviceInformation(ctx, &o)
@@ -278,7 +293,7 @@ func (e *Enforcer) Enforce(ctx context.Context, udid string) (o Outcome) {
 			o.Reason = e.failure(err, o.Reason)
 			return o
 		}
-		if err := e.cfg.Clock.Sleep(ctx, e.cfg.ScanWait); err != nil {
+		if err := e.sleep(ctx, e.cfg.ScanWait); err != nil {
 			o.Reason = ReasonUnreachable
 			return o
 		}
@@ -287,7 +302,7 @@ func (e *Enforcer) Enforce(ctx context.Context, udid string) (o Outcome) {
 	for err != nil && errors.Is(err, errRefused) && !errors.Is(err, errUnknownCommand) {
 		// The device could not ask Apple: ask it again tomorrow.
 		o.Reason = ReasonScanFailed
-		if e.cfg.Clock.Sleep(ctx, e.cfg.RetryAfterError) != nil {
+		if e.sleep(ctx, e.cfg.RetryAfterError) != nil {
 			return o
 		}
 		res, err = e.send(ctx, &o, "AvailableOSUpdates", nil)
@@ -373,7 +388,7 @@ func (e *Enforcer) enforce(ctx context.Context, dev device, target update, o *Ou
 				// The device refused for a reason that will not pass by
 				// itself soon: try again a day later.
 				o.Reason = reason
-				if e.cfg.Clock.Sleep(ctx, e.cfg.RetryAfterError) != nil {
+				if e.sleep(ctx, e.cfg.RetryAfterError) != nil {
 					return
 				}
 				schedule = true
@@ -429,7 +444,7 @@ func (e *Enforcer) enforce(ctx context.Context, dev device, target update, o *Ou
 			schedule = true
 		}
 		if !schedule {
-			if e.cfg.Clock.Sleep(ctx, wait) != nil {
+			if e.sleep(ctx, wait) != nil {
 				return
 			}
 		}
@@ -565,7 +580,7 @@ func (e *Enforcer) send(ctx context.Context, o *Outcome, requestType string, pay
 		case "NotNow":
 			o.NotNow++
 			o.Reason = ReasonNotNow
-			if err := e.cfg.Clock.Sleep(ctx, e.cfg.NotNowRetry); err != nil {
+			if err := e.sleep(ctx, e.cfg.NotNowRetry); err != nil {
 				return r, err
 			}
 			if len(e.stack.ResultsFor(uuid)) > n {
@@ -588,18 +603,68 @@ func (e *Enforcer) send(ctx context.Context, o *Outcome, requestType string, pay
 // again whenever Repush passes without one.
 func (e *Enforcer) waitResult(ctx context.Context, udid, uuid string, n int) error {
 	for {
-		wctx, cancel := context.WithCancel(ctx)
-		t := e.cfg.Clock.AfterFunc(e.cfg.Repush, cancel)
-		err := e.stack.WaitResults(wctx, uuid, n)
-		t.Stop()
-		cancel()
-		if err == nil || ctx.Err() != nil {
+		wait, err := e.left(ctx, e.cfg.Repush)
+		if err != nil {
+			return err
+		}
+		ok, err := e.stack.obs.awaitResult(ctx, uuid, n, e.work, e.cfg.Clock, wait)
+		if ok || err != nil {
+			return err
+		}
+		if _, err := e.left(ctx, e.cfg.Repush); err != nil {
 			return err
 		}
 		if _, err := e.stack.API().Push(ctx, []string{udid}); err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
+}
+
+// errDeadline ends an enforcement whose deadline has passed.
+var errDeadline = errors.New("refmdm: enforcement deadline passed")
+
+type endKey struct{}
+
+// withEnd gives an enforcement its deadline on the enforcer's clock. It
+// travels with ctx, but is met by the waits themselves rather than by
+// cancelling ctx: a context's cancellation reaches a waiting goroutine
+// through the Go scheduler, where a discrete-event clock could move first.
+func withEnd(ctx context.Context, end time.Time) context.Context {
+	return context.WithValue(ctx, endKey{}, end)
+}
+
+// left returns how long of d may be waited before the deadline, and
+// errDeadline once it has passed (ctx.Err() once ctx is done).
+func (e *Enforcer) left(ctx context.Context, d time.Duration) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	end, ok := ctx.Value(endKey{}).(time.Time)
+	if !ok {
+		return d, nil
+	}
+	left := e.cfg.Clock.Until(end)
+	if left <= 0 {
+		return 0, errDeadline
+	}
+	return min(d, left), nil
+}
+
+// sleep waits d on the enforcer's clock, giving back the goroutine's unit
+// of work meanwhile; it returns errDeadline, at the deadline, if that
+// comes first.
+func (e *Enforcer) sleep(ctx context.Context, d time.Duration) error {
+	wait, err := e.left(ctx, d)
+	if err != nil {
+		return err
+	}
+	if err := e.work.Sleep(ctx, e.cfg.Clock, wait); err != nil {
+		return err
+	}
+	if wait < d {
+		return errDeadline
+	}
+	return nil
 }
 
 // failure turns an error into a reason, keeping the last one seen when the

@@ -124,7 +124,9 @@ func NewDDMEnforcer(stack *Stack, cfg DDMEnforcerConfig) *DDMEnforcer {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultDDMPrefix
 	}
-	return &DDMEnforcer{stack: stack, cfg: cfg, legacy: NewEnforcer(stack, EnforcerConfig{Clock: cfg.Clock}), sets: map[string]bool{}}
+	legacy := NewEnforcer(stack, EnforcerConfig{Clock: cfg.Clock})
+	cfg.Clock = legacy.cfg.Clock // the server's phase (clock.InPhase)
+	return &DDMEnforcer{stack: stack, cfg: cfg, legacy: legacy, sets: map[string]bool{}}
 }
 
 // Deadline is the TargetLocalDateTime the enforcer sends: Lead after the
@@ -164,15 +166,16 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 		left    = len(udids)
 		wg      sync.WaitGroup
 	)
+	work := e.legacy.work
+	work.Begin() // the poll loop below
+	defer work.End()
 	for i, udid := range udids {
 		wg.Add(1)
+		work.Begin()
 		go func() {
 			defer wg.Done()
-			sctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			stop := e.cfg.Clock.AfterFunc(e.cfg.Clock.Until(end), cancel)
-			defer stop.Stop()
-			o, target := e.start(sctx, udid, local)
+			defer work.End()
+			o, target := e.start(withEnd(ctx, end), udid, local)
 			mu.Lock()
 			defer mu.Unlock()
 			out[i], targets[i] = o, target
@@ -182,6 +185,8 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 			left--
 		}()
 	}
+	// Virtual time starts once every device's enforcement holds its work.
+	clock.Start(e.cfg.Clock)
 	for ctx.Err() == nil {
 		mu.Lock()
 		snapshot := make(map[string]string, len(pending))
@@ -206,11 +211,13 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 			break
 		}
 		wait := min(e.cfg.PollInterval, e.cfg.Clock.Until(end))
-		if err := e.cfg.Clock.Sleep(ctx, max(wait, time.Second)); err != nil {
+		if err := work.Sleep(ctx, e.cfg.Clock, max(wait, time.Second)); err != nil {
 			break
 		}
 	}
+	work.End() // wg.Wait holds no work: the devices' goroutines do
 	wg.Wait()
+	work.Begin()
 	e.explain(ctx, out, pending)
 	for i := range out {
 		out[i].Elapsed = e.cfg.Clock.Since(runStart)
@@ -326,18 +333,9 @@ func (e *DDMEnforcer) poll(ctx context.Context, pending map[string]string) []str
 	}
 	slices.Sort(ids)
 	var reached []string
-	for c := range slices.Chunk(ids, pollChunk) {
-		vals, err := e.stack.DDM().StatusValues(ctx, ".StatusItems.device.operating-system.version", c...)
-		if err != nil {
-			continue
-		}
-		for _, id := range c {
-			for _, v := range vals[id] {
-				if v.Path == ".StatusItems.device.operating-system.version" && compareVersion(v.Value, pending[id]) >= 0 {
-					reached = append(reached, id)
-					break
-				}
-			}
+	for _, id := range ids {
+		if v := e.stack.ReportedOSVersion(id); v != "" && compareVersion(v, pending[id]) >= 0 {
+			reached = append(reached, id)
 		}
 	}
 	return reached

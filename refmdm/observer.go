@@ -3,6 +3,9 @@ package refmdm
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/mdmsim/mdmsim/clock"
 
 	"github.com/micromdm/nanomdm/mdm"
 	"github.com/micromdm/nanomdm/service"
@@ -19,13 +22,14 @@ type CommandResult struct {
 }
 
 // observer watches NanoMDM's service chain: enrollments and command results.
-// NanoMDM runs secondary services asynchronously, so waiters block on a
-// condition rather than assuming a result is recorded when a device's
-// request returns.
+// It runs inside the device's request, after NanoMDM's own service (see
+// observed), so a result is recorded before the device has its answer: a
+// discrete-event clock cannot move in between.
 type observer struct {
 	service.NopService
 	mu       sync.Mutex
 	changed  chan struct{}
+	waiters  map[string][]resultWaiter // CommandUUID -> enforcers waiting
 	enrolled map[string]bool
 	results  []CommandResult
 	byUUID   map[string][]int
@@ -68,8 +72,100 @@ func (o *observer) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResul
 	o.byUUID[res.CommandUUID] = append(o.byUUID[res.CommandUUID], len(o.results))
 	o.results = append(o.results, cr)
 	o.notify()
+	o.wakeLocked(res.CommandUUID)
 	o.mu.Unlock()
 	return nil, nil
+}
+
+// resultWaiter is an enforcer waiting for the nth result of a command.
+type resultWaiter struct {
+	n int
+	u *clock.Wakeup
+}
+
+// wakeLocked wakes, handing each a unit of its work, the waiters whose
+// result has come. o.mu must be held.
+func (o *observer) wakeLocked(uuid string) {
+	ws := o.waiters[uuid]
+	if len(ws) == 0 {
+		return
+	}
+	have := len(o.byUUID[uuid])
+	kept := ws[:0]
+	for _, w := range ws {
+		if have >= w.n {
+			w.u.Wake()
+			continue
+		}
+		kept = append(kept, w)
+	}
+	if len(kept) == 0 {
+		delete(o.waiters, uuid)
+		return
+	}
+	o.waiters[uuid] = kept
+}
+
+// awaitResult waits, for a goroutine holding a unit of work, until the
+// nth result of uuid is recorded (true), timeout passes on clk (false) or
+// ctx is done (its error). The unit is handed back while it waits.
+func (o *observer) awaitResult(ctx context.Context, uuid string, n int, work *clock.Work, clk clock.Clock, timeout time.Duration) (bool, error) {
+	o.mu.Lock()
+	if len(o.byUUID[uuid]) >= n {
+		o.mu.Unlock()
+		return true, nil
+	}
+	u := work.Wakeup()
+	if o.waiters == nil {
+		o.waiters = map[string][]resultWaiter{}
+	}
+	o.waiters[uuid] = append(o.waiters[uuid], resultWaiter{n: n, u: u})
+	o.mu.Unlock()
+	woken, err := u.Wait(ctx, clk, timeout)
+	if !woken {
+		o.mu.Lock()
+		ws := o.waiters[uuid]
+		for i, w := range ws {
+			if w.u == u {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(o.waiters, uuid)
+		} else {
+			o.waiters[uuid] = ws
+		}
+		o.mu.Unlock()
+	}
+	return woken, err
+}
+
+// observed runs NanoMDM's service and then the observer, in the device's
+// request. NanoMDM's multi would run the observer on a goroutine of its
+// own, after the device may already have its answer.
+type observed struct {
+	service.CheckinAndCommandService
+	obs *observer
+}
+
+func (s observed) TokenUpdate(r *mdm.Request, m *mdm.TokenUpdate) error {
+	if err := s.CheckinAndCommandService.TokenUpdate(r, m); err != nil {
+		return err
+	}
+	return s.obs.TokenUpdate(r, m)
+}
+
+func (s observed) CheckOut(r *mdm.Request, m *mdm.CheckOut) error {
+	err := s.CheckinAndCommandService.CheckOut(r, m)
+	s.obs.CheckOut(r, m)
+	return err
+}
+
+func (s observed) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResults) (*mdm.Command, error) {
+	cmd, err := s.CheckinAndCommandService.CommandAndReportResults(r, res)
+	s.obs.CommandAndReportResults(r, res)
+	return cmd, err
 }
 
 func (o *observer) recordSent(commandUUID, requestType string) {

@@ -23,7 +23,6 @@ import (
 	pushsvc "github.com/micromdm/nanomdm/push/service"
 	"github.com/micromdm/nanomdm/service"
 	"github.com/micromdm/nanomdm/service/certauth"
-	"github.com/micromdm/nanomdm/service/multi"
 	"github.com/micromdm/nanomdm/service/nanomdm"
 	"github.com/micromdm/nanomdm/storage/inmem"
 	scepserver "github.com/micromdm/scep/v2/server"
@@ -52,7 +51,14 @@ type config struct {
 	now       func() time.Time
 	challenge string
 	apiKey    string
+	clock     clock.Clock
 }
+
+// WithClock puts the stack's mock APNs on clk: delivery latency is waited
+// for on it, and on a discrete-event clock a push accepted and not yet
+// delivered counts as work in flight. Devices and enforcers take the same
+// clock. Certificates keep to the wall clock (WithNow).
+func WithClock(clk clock.Clock) Option { return func(c *config) { c.clock = clk } }
 
 // WithMutualTLS makes the enrollment profile ask devices for mutual TLS
 // (SignMessage=false) instead of Mdm-Signature. The server accepts both.
@@ -114,7 +120,13 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 	if s.ca, err = newAuthority("mdmsim reference CA", cfg.now); err != nil {
 		return nil, err
 	}
-	s.apns = mockapns.NewServer()
+	var apnsOpts []mockapns.Option
+	if clk := cfg.clock; clk != nil {
+		apnsOpts = append(apnsOpts,
+			mockapns.WithAfterFunc(func(d time.Duration, f func()) { clk.AfterFunc(d, f) }),
+			mockapns.WithWork(clock.NewWork(clk, "push-delivery")))
+	}
+	s.apns = mockapns.NewServer(apnsOpts...)
 	if err := s.startServer(); err != nil {
 		s.apns.Close()
 		return nil, err
@@ -136,7 +148,7 @@ func (s *Stack) startServer() error {
 		return err
 	}
 	nano := nanomdm.New(s.store, nanomdm.WithLogger(logger.With("service", "nanomdm")), nanomdm.WithDeclarativeManagement(dm))
-	var svc service.CheckinAndCommandService = multi.New(logger.With("service", "multi"), nano, s.obs)
+	var svc service.CheckinAndCommandService = observed{CheckinAndCommandService: nano, obs: s.obs}
 	svc = certauth.New(svc, s.store, certauth.WithLogger(logger.With("service", "certauth")))
 	verifier, err := certverify.NewPoolVerifier(s.ca.PEM, nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {

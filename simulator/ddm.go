@@ -196,7 +196,7 @@ func (d *Device) ddmEnable(types *DDMTypes) *ddmState {
 	st := &ddmState{types: types, enr: d.enr, decls: map[string]*ddmDecl{}, applied: map[string]string{},
 		rejected: map[string][]StatusReason{}, reported: map[string]uint64{}, reportedErrors: map[string]bool{}}
 	d.ddm = st
-	st.timer = d.env.Clock.AfterFunc(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
+	st.timer = d.after(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
 	return st
 }
 
@@ -249,8 +249,8 @@ func (d *Device) ddmSafetySync(st *ddmState) {
 		d.mu.Unlock()
 		return
 	}
-	off := d.off
-	st.timer = d.env.Clock.AfterFunc(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
+	off := d.off || d.down
+	st.timer = d.after(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
 	d.mu.Unlock()
 	if off {
 		return

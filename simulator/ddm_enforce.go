@@ -477,7 +477,7 @@ func (d *Device) armEnfLocked(e *enforcement, slot int, after time.Duration, ste
 	}
 	e.gens[slot]++
 	gen := e.gens[slot]
-	e.timers[slot] = d.env.Clock.AfterFunc(after, func() {
+	e.timers[slot] = d.after(after, func() {
 		report := false
 		d.withLock(func() {
 			if d.sw.enforce != e || e.gens[slot] != gen {
@@ -540,7 +540,7 @@ func (d *Device) enforceStepLocked(e *enforcement) {
 	now := d.env.Clock.Now()
 	switch {
 	case e.missed:
-		if d.off {
+		if d.off || d.down {
 			d.enforceArmLocked(e)
 			return
 		}
@@ -591,7 +591,7 @@ func (d *Device) checkBlockedLocked(e *enforcement, j *updateJob) {
 // enforceForceLocked is the deadline: the install is forced, unless the
 // device is off, in which case it comes an hour after it starts.
 func (d *Device) enforceForceLocked(e *enforcement) {
-	if d.off {
+	if d.off || d.down {
 		e.missed = true
 		return
 	}
@@ -622,4 +622,19 @@ func (d *Device) enforceForceLocked(e *enforcement) {
 	}
 	d.requestInstallLocked(j, modeForce)
 	d.checkBlockedLocked(e, j)
+}
+
+// enforceResumeLocked is the enforcement's part of PowerOn: a deadline that
+// passed while the device was off is met an hour after it starts; anything
+// else goes on where it stopped.
+func (d *Device) enforceResumeLocked() {
+	e := d.sw.enforce
+	if e == nil || e.cur == nil || e.forced {
+		return
+	}
+	if !e.missed && d.env.Clock.Now().Before(e.forceAt) {
+		return
+	}
+	e.missed = true
+	d.enforceStepLocked(e)
 }

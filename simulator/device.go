@@ -51,7 +51,8 @@ type Device struct {
 	id       Identity
 	enr      *enrollment
 	rng      *rand.Rand
-	off      bool
+	off      bool // switched off (PowerOff, ShutDownDevice): timers stopped
+	down     bool // restarting into an update: unreachable, timers running
 	busy     bool // a session is running
 	again    bool // a push arrived during the session: run another
 	restarts int
@@ -67,6 +68,8 @@ type Device struct {
 	// ddm is the declarative management client (ddm*.go), allocated by
 	// the first DeclarativeManagement command: nil on devices without DDM.
 	ddm *ddmState
+	// timers are the device's own pending timers (power.go).
+	timers devTimers
 }
 
 // Stats counts what a device has done.
@@ -133,16 +136,7 @@ func (d *Device) Restarts() int {
 func (d *Device) PoweredOn() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return !d.off
-}
-
-// PowerOn turns a device back on; it then polls the server, as a device that
-// starts up does.
-func (d *Device) PowerOn(ctx context.Context) error {
-	d.mu.Lock()
-	d.off = false
-	d.mu.Unlock()
-	return d.Connect(ctx)
+	return !d.off && !d.down
 }
 
 // Wake is what a push does: the device opens a session with the server in
@@ -157,7 +151,7 @@ func (d *Device) wake(push bool) {
 	if push {
 		d.stats.Pushes++
 	}
-	if d.off || d.enr == nil {
+	if d.off || d.down || d.enr == nil {
 		d.mu.Unlock()
 		return
 	}
@@ -168,7 +162,7 @@ func (d *Device) wake(push bool) {
 	}
 	d.busy = true
 	d.mu.Unlock()
-	go d.drain()
+	d.env.sessionWork.Go(d.drain)
 }
 
 // Session retries: a device whose session failed on the way (network, a
@@ -189,7 +183,7 @@ func (d *Device) drain() {
 		}
 		d.scheduleRetry(err)
 		d.mu.Lock()
-		if d.again && !d.off {
+		if d.again && !d.off && !d.down {
 			d.again = false
 			d.mu.Unlock()
 			continue
@@ -204,13 +198,17 @@ func (d *Device) drain() {
 // Connect runs one command session now, in the caller's goroutine: Idle,
 // then each command the server sends, until its empty answer.
 func (d *Device) Connect(ctx context.Context) error {
+	// A session holds one unit of the Env's session work throughout, which
+	// its handlers may hand over while they wait on the clock.
+	d.env.sessionWork.Begin()
+	defer d.env.sessionWork.End()
 	return d.session(ctx)
 }
 
 func (d *Device) enrollmentSnapshot() (*enrollment, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.off {
+	if d.off || d.down {
 		return nil, ErrOffline
 	}
 	if d.enr == nil {
@@ -231,7 +229,7 @@ func (d *Device) scheduleRetry(err error) {
 		d.retries = 0
 		return
 	}
-	if d.retries >= sessionRetryLimit || d.off || d.enr == nil {
+	if d.retries >= sessionRetryLimit || d.off || d.down || d.enr == nil {
 		return
 	}
 	delay := sessionRetryFirst << d.retries
@@ -240,7 +238,7 @@ func (d *Device) scheduleRetry(err error) {
 	}
 	delay += time.Duration(d.rng.Int64N(int64(delay / 4)))
 	d.retries++
-	d.env.Clock.AfterFunc(delay, func() { d.wake(false) })
+	d.after(delay, func() { d.wake(false) })
 }
 
 // retryable says whether a failed session is worth another try: transport

@@ -90,8 +90,10 @@ type Env struct {
 	UpdateTimings UpdateTimings
 
 	sessions chan struct{}
-	anchors  anchors
-	profiles sync.Map // *protocol.EnrollmentProfile -> *profileSettings
+	// sessionWork counts sessions in flight for a discrete-event clock.
+	sessionWork *clock.Work
+	anchors     anchors
+	profiles    sync.Map // *protocol.EnrollmentProfile -> *profileSettings
 
 	// Test seams, set before any device uses the Env: a check-in and a poll
 	// without a server.
@@ -164,6 +166,7 @@ func NewEnv(opts ...Option) *Env {
 	if e.sessions == nil {
 		e.sessions = make(chan struct{}, DefaultMaxSessions)
 	}
+	e.sessionWork = clock.NewWork(e.Clock, "device-session")
 	return e
 }
 

@@ -120,8 +120,6 @@ func handleRestartDevice(_ context.Context, d *Device, cmd *protocol.Command) *p
 }
 
 func handleShutDownDevice(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
-	d.mu.Lock()
-	d.off = true
-	d.mu.Unlock()
+	d.PowerOff()
 	return nil
 }

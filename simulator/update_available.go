@@ -47,7 +47,7 @@ func (d *Device) startScanLocked(force bool) {
 	}
 	d.sw.scanGen++
 	gen := d.sw.scanGen
-	d.sw.scan = d.env.Clock.AfterFunc(after, func() {
+	d.sw.scan = d.after(after, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.sw.scanGen != gen {
@@ -111,7 +111,9 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 	d.mu.Unlock()
 	if stuck {
 		// dmd scans inline and gives up after its timeout.
-		if err := d.env.Clock.Sleep(ctx, timeout); err != nil {
+		// The session's unit of work is handed over while it waits, so
+		// a discrete-event clock moves on to the timeout.
+		if err := d.env.sessionWork.Sleep(ctx, d.env.Clock, timeout); err != nil {
 			return NotNowResult()
 		}
 		return ErrorResult(protocol.ErrorChainItem{ErrorCode: -1001, ErrorDomain: "NSURLErrorDomain",

@@ -179,7 +179,7 @@ func (d *Device) armUnlockLocked() {
 	if after <= 0 || d.sw.unlock != nil {
 		return
 	}
-	d.sw.unlock = d.env.Clock.AfterFunc(after, func() {
+	d.sw.unlock = d.after(after, func() {
 		d.mu.Lock()
 		d.sw.unlock = nil
 		was := d.sw.env.Locked

@@ -144,7 +144,7 @@ func (d *Device) armLocked(j *updateJob, slot int, after time.Duration, step fun
 	}
 	j.gens[slot]++
 	gen := j.gens[slot]
-	j.timers[slot] = d.env.Clock.AfterFunc(after, func() {
+	j.timers[slot] = d.after(after, func() {
 		d.withLock(func() {
 			if d.sw.job != j || j.gens[slot] != gen {
 				return
@@ -506,7 +506,7 @@ func (d *Device) restartStep(j *updateJob) {
 		t.Stop()
 		j.timers[slotNight] = nil
 	}
-	d.off = true
+	d.down = true
 	r := d.timings().RestartIOS
 	if d.id.isMac() {
 		r = d.timings().RestartMac
@@ -544,7 +544,7 @@ func (d *Device) backOnline(j *updateJob) {
 	d.notifyLocked(j)
 	// Software Update detects updates again after a restart.
 	d.sw.avail = nil
-	d.off = false
+	d.down = false
 	if d.appleSiliconMac() && d.quirk(QuirkBootstrapTokenNag) {
 		d.sw.tokenNag = 3
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -33,8 +34,10 @@ type runOptions struct {
 	// "legacy-update" runs the reference update enforcer
 	// (scenario_legacy.go).
 	scenario string
-	legacy   *legacyOptions
-	ddm      *ddmOptions
+	// cpuProfile, when set, is where a CPU profile of the run is written.
+	cpuProfile string
+	legacy     *legacyOptions
+	ddm        *ddmOptions
 }
 
 // scepAutoLimit is the largest fleet that enrolls over SCEP with
@@ -94,6 +97,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.BoolVar(&o.verbose, "v", false, "log the stack's and devices' activity to stderr")
 	fs.StringVar(&o.scenario, "scenario", "", "job to run: default (DeviceInformation to every device), "+scenarioLegacyUpdate+" or "+scenarioDDMDeadline)
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	o.legacy = legacyFlags(fs)
 	o.ddm = ddmFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -102,6 +106,19 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(stderr, "mdmsim run:", err)
 		return 2
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "mdmsim run:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "mdmsim run: cpu profile:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
-	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
@@ -32,28 +30,19 @@ const scenarioDDMDeadline = "ddm-deadline"
 // defaultDDMOff is the share of devices switched off for good.
 const defaultDDMOff = 0.02
 
-// defaultDDMSpeed runs the week and its last time zone's deadline in about
-// half a minute. Faster, an hour of device time is a few tens of
-// milliseconds of wall time, and a burst of devices reaching the same
-// deadline at once can delay a forced install by that much.
-const defaultDDMSpeed = 20000
-
 // ddmOffAfter is when, into the run, those devices are switched off: after
 // the declaration reached them, before most could install.
 const ddmOffAfter = 2 * time.Hour
 
 // ddmOptions are the flags only --scenario ddm-deadline reads (it also
-// reads --speed, with its own default, and --cooperative).
+// reads --speed and --cooperative).
 type ddmOptions struct {
-	off   float64
-	lead  time.Duration
-	speed float64 // --speed, or defaultDDMSpeed when not given
-
-	fs *flag.FlagSet
+	off  float64
+	lead time.Duration
 }
 
 func ddmFlags(fs *flag.FlagSet) *ddmOptions {
-	o := &ddmOptions{fs: fs, speed: defaultDDMSpeed}
+	o := &ddmOptions{}
 	fs.Float64Var(&o.off, "off", defaultDDMOff, scenarioDDMDeadline+": share of devices switched off for good during the week")
 	fs.DurationVar(&o.lead, "lead", refmdm.DefaultDDMLead, scenarioDDMDeadline+": how far ahead the local deadline is")
 	return o
@@ -65,14 +54,6 @@ func (o *ddmOptions) validate() error {
 	}
 	if o.lead < time.Hour {
 		return fmt.Errorf("--lead must be at least an hour, have %v", o.lead)
-	}
-	o.fs.Visit(func(f *flag.Flag) {
-		if f.Name == "speed" {
-			o.speed, _ = strconv.ParseFloat(f.Value.String(), 64)
-		}
-	})
-	if !(o.speed >= 1) {
-		return fmt.Errorf("--speed must be at least 1, have %v", o.speed)
 	}
 	return nil
 }
@@ -90,6 +71,8 @@ type ddmSummary struct {
 	TimeZones           int            `json:"time_zones"`
 	TargetLocalDateTime string         `json:"target_local_date_time"`
 	Mix                 map[string]int `json:"mix"`
+	Clock               string         `json:"clock"`
+	BehindSeconds       float64        `json:"behind_seconds,omitempty"`
 	VirtualSeconds      float64        `json:"virtual_seconds"`
 	WallSeconds         float64        `json:"wall_seconds"`
 }
@@ -110,7 +93,10 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 
 	cat := catalog.Default()
 	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
-	clk := clock.NewScaled(start, o.ddm.speed)
+	vc := newVirtualClock(start, o.legacy.speed, stderr)
+	defer vc.close()
+	clk := vc.Clock
+	sum.Clock = vc.mode()
 
 	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat}
 	if !o.legacy.noProfile {
@@ -154,11 +140,12 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 
 	enforcer := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat, Lead: o.ddm.lead})
 	sum.TargetLocalDateTime = enforcer.Deadline()
-	say("enrolled %d devices (%s) in %d time zones; enforcing by declaration at %gx, local deadline %s",
-		ef.enrolled, mixString(sum.Mix), sum.TimeZones, o.ddm.speed, sum.TargetLocalDateTime)
+	say("enrolled %d devices (%s) in %d time zones; enforcing by declaration %s, local deadline %s",
+		ef.enrolled, mixString(sum.Mix), sum.TimeZones, vc.speedLabel(), sum.TargetLocalDateTime)
 	virtual := clk.Now()
 	outcomes := enforcer.Run(ctx, f.UDIDs())
 	sum.VirtualSeconds = float64(clk.Since(virtual).Round(time.Second) / time.Second)
+	sum.BehindSeconds = vc.behind(stderr)
 	if err := ctx.Err(); err != nil {
 		return sum, fmt.Errorf("enforcement: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 func TestDDMDeadlineScenario(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	args := []string{"run", "--scenario", "ddm-deadline", "--devices", "24", "--seed", "3", "--speed", "20000", "--lead", "24h",
+	args := []string{"run", "--scenario", "ddm-deadline", "--devices", "24", "--seed", "3", "--lead", "24h",
 		"--off", "0.1", "--json"}
 	if code := dispatch(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
-	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
@@ -20,9 +19,6 @@ import (
 // scenarioLegacyUpdate enforces an OS update on the fleet with the legacy
 // MDM commands, driven by the reference enforcer through the embedded stack.
 const scenarioLegacyUpdate = "legacy-update"
-
-// defaultLegacySpeed runs the enforcer's week in about twenty seconds.
-const defaultLegacySpeed = 30000
 
 // legacyOptions are the flags only --scenario legacy-update reads.
 type legacyOptions struct {
@@ -36,7 +32,7 @@ type legacyOptions struct {
 
 func legacyFlags(fs *flag.FlagSet) *legacyOptions {
 	o := &legacyOptions{}
-	fs.Float64Var(&o.speed, "speed", defaultLegacySpeed, "virtual seconds per wall-clock second ("+scenarioLegacyUpdate+" default; ddm-deadline defaults to 20000)")
+	fs.Float64Var(&o.speed, "speed", 0, "scenarios: run virtual time this many times faster than the wall clock, for a server on real time; 0 (default) runs the discrete-event clock, as fast as the CPU allows and independent of load")
 	fs.DurationVar(&o.deadline, "deadline", refmdm.DefaultEnforceDeadline, scenarioLegacyUpdate+": how long (virtual) the enforcer tries each device")
 	fs.DurationVar(&o.escalate, "escalate", 0, scenarioLegacyUpdate+": switch to InstallForceRestart after this long (virtual); 0 never does")
 	fs.StringVar(&o.quirks, "quirks", "", scenarioLegacyUpdate+": quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05")
@@ -45,8 +41,8 @@ func legacyFlags(fs *flag.FlagSet) *legacyOptions {
 }
 
 func (o *legacyOptions) validate() error {
-	if !(o.speed >= 1) {
-		return fmt.Errorf("--speed must be at least 1, have %v", o.speed)
+	if o.speed != 0 && !(o.speed >= 1) {
+		return fmt.Errorf("--speed must be 0 (discrete-event clock) or at least 1, have %v", o.speed)
 	}
 	if o.deadline <= 0 {
 		return errors.New("--deadline must be positive")
@@ -78,6 +74,8 @@ type legacySummary struct {
 	NotNow         int            `json:"not_now"`
 	Updated        int            `json:"updated"` // devices that installed something
 	Mix            map[string]int `json:"mix"`
+	Clock          string         `json:"clock"`
+	BehindSeconds  float64        `json:"behind_seconds,omitempty"`
 	VirtualSeconds float64        `json:"virtual_seconds"`
 	WallSeconds    float64        `json:"wall_seconds"`
 }
@@ -98,11 +96,15 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	say := sayer(o, stdout)
 
 	// Devices' time and the enforcer's: a weekday morning ten days after
-	// the newest release of the catalog, running lo.speed times faster than
-	// the wall clock. Certificates keep to the wall clock.
+	// the newest release of the catalog. It stands still while the fleet
+	// enrolls and starts with the enforcement. Certificates keep to the
+	// wall clock.
 	cat := catalog.Default()
 	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
-	clk := clock.NewScaled(start, lo.speed)
+	vc := newVirtualClock(start, lo.speed, stderr)
+	defer vc.close()
+	clk := vc.Clock
+	sum.Clock = vc.mode()
 
 	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Quirks: lo.quirkMap}
 	if !lo.noProfile {
@@ -119,12 +121,13 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	stack, f, n := ef.stack, ef.fleet, ef.enrolled
 	sum.Mix = f.Mix()
 	sum.Enrolled = n
-	say("enrolled %d devices (%s); enforcing an OS update at %gx, deadline %v", n, mixString(sum.Mix), lo.speed, lo.deadline)
+	say("enrolled %d devices (%s); enforcing an OS update %s, deadline %v", n, mixString(sum.Mix), vc.speedLabel(), lo.deadline)
 
 	enforcer := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: lo.deadline, EscalateAfter: lo.escalate})
 	virtual := clk.Now()
 	outcomes := enforcer.Run(ctx, f.UDIDs())
 	sum.VirtualSeconds = float64(clk.Since(virtual).Round(time.Second) / time.Second)
+	sum.BehindSeconds = vc.behind(stderr)
 	if err := ctx.Err(); err != nil {
 		return sum, fmt.Errorf("enforcement: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 func TestLegacyUpdateScenario(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	args := []string{"run", "--scenario", "legacy-update", "--devices", "12", "--seed", "5", "--speed", "200000",
+	args := []string{"run", "--scenario", "legacy-update", "--devices", "12", "--seed", "5",
 		"--deadline", "48h", "--quirks", "prepare-stall=0.5", "--json"}
 	if code := dispatch(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
@@ -46,7 +46,7 @@ func TestLegacyUpdateScenario(t *testing.T) {
 func TestLegacyUpdateBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
-		{"--scenario", "legacy-update", "--speed", "0"},
+		{"--scenario", "legacy-update", "--speed", "0.5"},
 		{"--scenario", "legacy-update", "--deadline", "-1h"},
 		{"--scenario", "legacy-update", "--quirks", "no-such-quirk=0.5"},
 		{"--scenario", "legacy-update", "--quirks", "prepare-stall"},

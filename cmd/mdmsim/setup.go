@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
@@ -43,6 +45,9 @@ type enrolledFleet struct {
 // the stack, also on error when it is not nil.
 func enrollFleet(ctx context.Context, o runOptions, logger *slog.Logger, cfg fleet.Config, clk clock.Clock) (*enrolledFleet, error) {
 	stackOpts := []refmdm.Option{refmdm.WithLogger(logger)}
+	if clk != nil {
+		stackOpts = append(stackOpts, refmdm.WithClock(clk))
+	}
 	if o.mtls {
 		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
 	}
@@ -72,4 +77,68 @@ func enrollFleet(ctx context.Context, o runOptions, logger *slog.Logger, cfg fle
 	}
 	ef.enrolled = n
 	return ef, enrollErr
+}
+
+// virtualClock is the clock of a scenario: discrete-event by default, so a
+// run's verdict depends on its seed alone, or scaled (--speed) for a server
+// that lives on real time.
+type virtualClock struct {
+	clock.Clock
+	discrete *clock.Discrete
+	scaled   *clock.Scaled
+}
+
+// behindWarn is how far a scaled run may fall behind its pacing before it
+// says so: more than the device timings' own granularity.
+const behindWarn = time.Minute
+
+func newVirtualClock(start time.Time, speed float64, stderr io.Writer) *virtualClock {
+	if speed > 0 {
+		s := clock.NewScaled(start, speed)
+		return &virtualClock{Clock: s, scaled: s}
+	}
+	d := clock.NewDiscrete(start, clock.WithStallReport(30*time.Second, func(s clock.Stall) {
+		fmt.Fprintln(stderr, "mdmsim run: warning:", s)
+	}))
+	return &virtualClock{Clock: d, discrete: d}
+}
+
+// mode names the clock in the summary.
+func (v *virtualClock) mode() string {
+	if v.scaled != nil {
+		return "scaled"
+	}
+	return "discrete"
+}
+
+// behind reports, in virtual seconds, how far a scaled run fell behind its
+// pacing (warning on stderr past behindWarn); 0 on the discrete clock,
+// which never does.
+func (v *virtualClock) behind(stderr io.Writer) float64 {
+	if v.scaled == nil {
+		return 0
+	}
+	b := v.scaled.Behind()
+	if b > behindWarn {
+		fmt.Fprintf(stderr, "mdmsim run: warning: the machine could not keep up with --speed %g: timers fired up to %s of virtual time late; results may show it (run without --speed for the discrete-event clock)\n",
+			v.scaled.Factor(), b.Round(time.Second))
+	}
+	return b.Round(time.Second).Seconds()
+}
+
+func (v *virtualClock) close() {
+	if v.discrete != nil && os.Getenv("MDMSIM_CLOCK_STATS") != "" {
+		fmt.Fprintf(os.Stderr, "clock: %+v\n", v.discrete.Stats())
+	}
+	if v.discrete != nil {
+		v.discrete.Close()
+	}
+}
+
+// speedLabel says how virtual time runs, for the progress line.
+func (v *virtualClock) speedLabel() string {
+	if v.scaled != nil {
+		return fmt.Sprintf("at %gx", v.scaled.Factor())
+	}
+	return "on the discrete-event clock"
 }
