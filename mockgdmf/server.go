@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
 )
 
 // PMVPath is the path of Apple's software lookup endpoint.
@@ -96,6 +97,15 @@ func WithCatalog(c *catalog.Catalog) Option { return func(o *config) { o.catalog
 // default is the wall clock.
 func WithNow(now func() time.Time) Option { return func(o *config) { o.now = now } }
 
+// WithClock puts the server on clk: what it serves and records reads
+// clk.Now, and latency faults wait on clk.Sleep. On a discrete-event clock
+// virtual time stands still while a client holds its work, so a client
+// that meets a latency fault there must wait for the answer without
+// holding work (clock.Work.Sleep, clock.Wakeup).
+func WithClock(clk clock.Clock) Option {
+	return func(o *config) { o.now, o.sleep = clk.Now, clk.Sleep }
+}
+
 // WithSleep sets how a latency fault waits; it must return early with the
 // context's error when the request is cancelled. The default waits on a real
 // timer; a virtual clock can supply its own.
@@ -146,10 +156,10 @@ func NewUnstartedServer(opts ...Option) *Server {
 		cfg.catalog = catalog.Default()
 	}
 	if cfg.now == nil {
-		cfg.now = time.Now
+		cfg.now = clock.Real().Now
 	}
 	if cfg.sleep == nil {
-		cfg.sleep = sleepTimer
+		cfg.sleep = clock.Real().Sleep
 	}
 	l := cfg.listener
 	if l == nil {
@@ -472,15 +482,4 @@ func etagMatch(header, tag string) bool {
 		}
 	}
 	return false
-}
-
-func sleepTimer(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
