@@ -77,8 +77,10 @@ func WithWorkers(n int) DiscreteOption {
 }
 
 // WithStallReport calls report, on its own goroutine, when work has been in
-// flight for after of wall time without virtual time moving or any work
-// beginning or ending: a leak of work, or a server that stopped answering.
+// flight for after of wall time without the clock having anything to do
+// (no callback handed to a worker, no timer fired, time not moved): a leak
+// of work, or a server that stopped answering. Work that begins and ends
+// beside a unit held forever does not hide it.
 func WithStallReport(after time.Duration, report func(Stall)) DiscreteOption {
 	return func(d *Discrete) { d.stall = stallReport{after: after, report: report} }
 }
@@ -178,6 +180,7 @@ func (d *Discrete) Start() {
 
 // Close stops the clock: pending timers never fire, and the workers and
 // the driving goroutine exit once the callbacks that are running return.
+// It must not be called from a callback, which it would wait for.
 func (d *Discrete) Close() {
 	d.mu.Lock()
 	if d.closed {
@@ -340,7 +343,7 @@ func (d *Discrete) drive() {
 		if ok {
 			watch.progress()
 			if f != nil {
-				d.jobs <- f
+				d.hand(f, &watch)
 			}
 			continue
 		}
@@ -359,8 +362,10 @@ func (d *Discrete) nextLocked() (func(), bool) {
 	quiet := d.busy.Load() == 0
 	switch {
 	case head.when <= now && (head.phase <= d.phase || quiet):
-		// Due now: a phase above the one running waits for quiescence.
-		d.phase = max(d.phase, head.phase)
+		// Due now: a phase above the one running waits for quiescence,
+		// and a lower one that falls due later in the instant runs first
+		// again.
+		d.phase = head.phase
 	case head.when > now && quiet && d.started:
 		d.now.Store(head.when)
 		d.phase = head.phase
@@ -381,6 +386,29 @@ func (d *Discrete) nextLocked() (func(), bool) {
 	d.begin()
 	d.timerW.n.Add(1)
 	return head.f, true
+}
+
+// hand gives f to a worker, reporting a stall if every worker stays busy
+// for the stall period (callbacks waiting on a server that stopped
+// answering).
+func (d *Discrete) hand(f func(), w *stallWatch) {
+	if d.stall.after <= 0 {
+		d.jobs <- f
+		return
+	}
+	for {
+		t := time.NewTimer(d.stall.after)
+		select {
+		case d.jobs <- f:
+			t.Stop()
+			return
+		case <-t.C:
+			if w.report() {
+				st := Stall{At: d.Now(), Holders: d.Busy()}
+				go d.stall.report(st)
+			}
+		}
+	}
 }
 
 func (d *Discrete) waitPoke(w *stallWatch) {

@@ -590,6 +590,71 @@ func TestDiscretePhases(t *testing.T) {
 	}
 }
 
+// TestDiscretePhasesAfterAHigherPhaseRan: the phase order holds for timers
+// armed at an instant where a phase-1 timer has already run: at a paused
+// clock's one instant (enrollment), and at an instant where the server's
+// timer was the first due. A device's work must finish before a server
+// timer armed after it runs.
+func TestDiscretePhasesAfterAHigherPhaseRan(t *testing.T) {
+	t.Parallel()
+	const rounds = 50
+	tests := []struct {
+		name    string
+		started bool
+	}{
+		{"paused", false},
+		{"started", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := hangGuard(t)
+			clk := newDiscrete(t)
+			server := clock.InPhase(clk, 1)
+			w := clk.Work("device")
+			var violations atomic.Int64
+			// round arms, at the current instant, a device timer whose work
+			// takes a while and then a server timer that looks at it.
+			round := func() {
+				var deviceDone atomic.Bool
+				clk.AfterFunc(0, func() {
+					w.Go(func() {
+						spin(5000)
+						runtime.Gosched()
+						spin(5000)
+						deviceDone.Store(true)
+					})
+				})
+				server.AfterFunc(0, func() {
+					if !deviceDone.Load() {
+						violations.Add(1)
+					}
+				})
+			}
+			if tt.started {
+				clk.Start()
+				for i := range rounds {
+					// Only a server timer falls due at each instant.
+					server.AfterFunc(time.Duration(i+1)*time.Hour, round)
+				}
+				waitIdle(t, ctx, clk)
+			} else {
+				for range rounds {
+					ran := make(chan struct{})
+					server.AfterFunc(0, func() { close(ran) })
+					await(t, ctx, ran, "a phase-1 timer on the paused clock")
+					waitIdle(t, ctx, clk)
+					round()
+					waitIdle(t, ctx, clk)
+				}
+			}
+			if n := violations.Load(); n != 0 {
+				t.Errorf("in %d of %d rounds a phase-1 timer ran before phase-0 work due at the same instant finished", n, rounds)
+			}
+		})
+	}
+}
+
 // TestDiscreteWorkSleep: a goroutine holding a unit sleeps an hour, wakes
 // at exactly +1h, and time does not move on while it works after waking.
 func TestDiscreteWorkSleep(t *testing.T) {
@@ -833,33 +898,52 @@ func TestDiscreteWorkEndTooOftenPanics(t *testing.T) {
 func TestDiscreteStallReport(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		hold func(t *testing.T, clk *clock.Discrete) (release func())
-		want map[string]int64
+		name    string
+		workers int
+		hold    func(t *testing.T, clk *clock.Discrete) (release func())
+		want    map[string]int64
+		skip    string
 	}{
-		{"leaked unit", func(t *testing.T, clk *clock.Discrete) func() {
+		{"leaked unit", 0, func(t *testing.T, clk *clock.Discrete) func() {
 			w := clk.Work("stuck session")
 			w.Begin()
 			w.Begin()
 			return func() { w.End(); w.End() }
-		}, map[string]int64{"stuck session": 2}},
-		{"blocked callback", func(t *testing.T, clk *clock.Discrete) func() {
+		}, map[string]int64{"stuck session": 2}, ""},
+		{"blocked callback", 0, func(t *testing.T, clk *clock.Discrete) func() {
 			release := make(chan struct{})
 			clk.AfterFunc(0, func() { <-release })
 			return func() { close(release) }
-		}, map[string]int64{"timer-callback": 1}},
+		}, map[string]int64{"timer-callback": 1}, ""},
+		// One callback on the only worker, one in the queue, one that the
+		// clock cannot hand out.
+		{"every worker blocked", 1, func(t *testing.T, clk *clock.Discrete) func() {
+			release := make(chan struct{})
+			for range 3 {
+				clk.AfterFunc(0, func() { <-release })
+			}
+			return func() { close(release) }
+		}, map[string]int64{"timer-callback": 3},
+			""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.skip != "" {
+				t.Skip(tt.skip)
+			}
 			ctx := hangGuard(t)
 			reports := make(chan clock.Stall, 1)
-			clk := newDiscrete(t, clock.WithStallReport(50*time.Millisecond, func(s clock.Stall) {
+			opts := []clock.DiscreteOption{clock.WithStallReport(50*time.Millisecond, func(s clock.Stall) {
 				select {
 				case reports <- s:
 				default:
 				}
-			}))
+			})}
+			if tt.workers > 0 {
+				opts = append(opts, clock.WithWorkers(tt.workers))
+			}
+			clk := newDiscrete(t, opts...)
 			clk.AfterFunc(time.Hour, func() {})
 			release := tt.hold(t, clk)
 			var released sync.Once
@@ -956,10 +1040,11 @@ func TestDiscreteBoundedGoroutines(t *testing.T) {
 		t.Errorf("Now() at the end = start+%v, want the last deadline start+%v", have, want)
 	}
 
-	// Close gives the clock's goroutines back.
+	// Close gives the clock's goroutines back (give or take a stray
+	// runtime goroutine, not the clock's 65).
 	clk.Close()
 	closed = true
-	poll(t, ctx, "the clock's goroutines to exit", func() bool { return runtime.NumGoroutine() <= baseline })
+	poll(t, ctx, "the clock's goroutines to exit", func() bool { return runtime.NumGoroutine() <= baseline+2 })
 }
 
 // discreteFlavour steps a Discrete clock exactly like Manual.Advance: a

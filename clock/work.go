@@ -56,6 +56,7 @@ func (w *Work) End() {
 		return
 	}
 	if w.n.Add(-1) < 0 {
+		w.n.Add(1) // keep the count true for Busy after the panic
 		panic("clock: Work " + w.name + " ended more often than it began")
 	}
 	w.d.end()
