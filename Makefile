@@ -4,7 +4,7 @@ PKGS ?= ./...
 TEST_TIMEOUT ?= 10m
 FUZZTIME ?= 20s
 
-.PHONY: help run test lint vet fmt bench fuzz build
+.PHONY: help run test test-loaded lint vet fmt bench bench-scenarios fuzz build
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -14,6 +14,13 @@ run: ## enroll the default fleet in the embedded reference stack and send it a c
 
 test: vet ## run every test with the race detector
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-loaded: ## make test with a CPU hog of twice the core count running beside it
+	@n=$$(( 2 * $$(nproc) )); pids=""; \
+	for i in $$(seq $$n); do sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
+	echo "test-loaded: $$n CPU hogs running"; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	$(MAKE) test
 
 lint: vet ## gofmt and go vet
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -29,6 +36,9 @@ build: ## build bin/mdmsim
 
 bench: ## run the benchmarks (long; prints their figures)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+bench-scenarios: ## the 14-day ddm-deadline and the legacy-update week on BENCH_DEVICES devices (default 10000)
+	$(GO) test -run '^$$' -bench Scenario -benchtime 1x -timeout 60m ./cmd/mdmsim
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do \

@@ -101,6 +101,9 @@ type Stack struct {
 	ddm     *ddmStack // DDM: KMFDDM in-process (ddm.go)
 
 	closeOnce sync.Once
+
+	transportOnce sync.Once
+	transport     *http.Transport
 }
 
 // Start builds and starts the stack on 127.0.0.1 with a random port.
@@ -276,11 +279,24 @@ func (s *Stack) signCSR(_ context.Context, m *scep.CSRReqMessage) (*x509.Certifi
 
 // httpClient trusts the stack's CA; it is what a test or the CLI uses to
 // reach the stack.
+//
+// Every client shares one transport whose keep-alive pool is as large as
+// the number of callers that talk to the stack at once (an enforcer step
+// per device): a pool of two, net/http's default, costs a TLS handshake
+// for nearly every API call of a large fleet.
 func (s *Stack) httpClient() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: s.RootCAs()},
-	}}
+	s.transportOnce.Do(func() {
+		s.transport = &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: s.RootCAs()},
+			MaxIdleConnsPerHost: apiIdleConns,
+			IdleConnTimeout:     90 * time.Second,
+		}
+	})
+	return &http.Client{Timeout: 30 * time.Second, Transport: s.transport}
 }
+
+// apiIdleConns sizes the keep-alive pool of the stack's own clients.
+const apiIdleConns = 256
 
 // RootCAs is a pool holding the stack's CA.
 func (s *Stack) RootCAs() *x509.CertPool {
@@ -322,6 +338,9 @@ func (s *Stack) Close() error {
 		}
 		if s.apns != nil {
 			s.apns.Close()
+		}
+		if s.transport != nil {
+			s.transport.CloseIdleConnections()
 		}
 	})
 	return err

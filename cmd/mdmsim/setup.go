@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
@@ -127,9 +126,6 @@ func (v *virtualClock) behind(stderr io.Writer) float64 {
 }
 
 func (v *virtualClock) close() {
-	if v.discrete != nil && os.Getenv("MDMSIM_CLOCK_STATS") != "" {
-		fmt.Fprintf(os.Stderr, "clock: %+v\n", v.discrete.Stats())
-	}
 	if v.discrete != nil {
 		v.discrete.Close()
 	}

@@ -19,7 +19,7 @@ import (
 // Defaults of the transport.
 const (
 	DefaultTimeout             = 30 * time.Second
-	DefaultMaxIdleConnsPerHost = 64
+	DefaultMaxIdleConnsPerHost = 256
 	// MaxResponseSize bounds what a device reads from a server answer.
 	MaxResponseSize = MaxCommandSize
 )
