@@ -483,6 +483,10 @@ func (d *Device) armEnfLocked(e *enforcement, slot int, after time.Duration, ste
 			if d.sw.enforce != e || e.gens[slot] != gen {
 				return
 			}
+			if d.off {
+				d.armEnfLocked(e, slot, 0, step) // waits for PowerOn
+				return
+			}
 			e.timers[slot] = nil
 			before := d.enforceSnapshotLocked()
 			step(e)
@@ -633,6 +637,9 @@ func (d *Device) enforceResumeLocked() {
 		return
 	}
 	if !e.missed && d.env.Clock.Now().Before(e.forceAt) {
+		// The deadline is still ahead: the steps are re-armed for their
+		// own times, not for what they had left when it was switched off.
+		d.enforceArmLocked(e)
 		return
 	}
 	e.missed = true

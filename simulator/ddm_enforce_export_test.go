@@ -2,8 +2,4 @@ package simulator
 
 // PowerOffForTest switches a device off, as a user holding the power
 // button does: it answers nothing until PowerOn.
-func PowerOffForTest(d *Device) {
-	d.mu.Lock()
-	d.off = true
-	d.mu.Unlock()
-}
+func PowerOffForTest(d *Device) { d.PowerOff() }

@@ -29,7 +29,8 @@ func (d *Device) EnforcementState() EnforcementState {
 	if e == nil {
 		return EnforcementState{}
 	}
-	s := EnforcementState{ForceAt: e.forceAt, Missed: e.missed, Unusable: e.unusable,
+	missed := e.missed || d.off && !e.forced && e.cur != nil && !d.env.Clock.Now().Before(e.forceAt)
+	s := EnforcementState{ForceAt: e.forceAt, Missed: missed, Unusable: e.unusable,
 		Notifications: slices.Clone(e.notifications), FailureCount: e.failCount, FailureReason: e.failReason}
 	if e.cur != nil {
 		s.Declaration, s.Deadline = e.cur.id, e.cur.deadline

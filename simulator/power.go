@@ -16,6 +16,7 @@ type devTimers struct {
 	mu      sync.Mutex
 	pending []*devTimer
 	paused  bool
+	offAt   time.Time // when the device was switched off, while paused
 }
 
 // devTimer is one of a device's timers. It satisfies clock.Timer.
@@ -117,7 +118,7 @@ func (ts *devTimers) pause(now time.Time) {
 	if ts.paused {
 		return
 	}
-	ts.paused = true
+	ts.paused, ts.offAt = true, now
 	for _, t := range ts.pending {
 		if t.t != nil {
 			t.t.Stop()
@@ -128,17 +129,31 @@ func (ts *devTimers) pause(now time.Time) {
 	}
 }
 
-// resume starts every paused timer again with the time it had left.
-func (ts *devTimers) resume() {
+// resume starts every paused timer again with the time it had left, and
+// returns when the device was switched off.
+func (ts *devTimers) resume() time.Time {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if !ts.paused {
-		return
+		return time.Time{}
 	}
 	ts.paused = false
 	for _, t := range ts.pending {
 		t.startLocked(t.left)
 	}
+	return ts.offAt
+}
+
+// frozenNow is the device's notion of "now" for progress it measures from
+// the clock (a download's percentage): the time it was switched off while
+// it is off.
+func (d *Device) frozenNowLocked() time.Time {
+	if d.off {
+		d.timers.mu.Lock()
+		defer d.timers.mu.Unlock()
+		return d.timers.offAt
+	}
+	return d.env.Clock.Now()
 }
 
 // count returns the timers pending, for tests.
@@ -165,15 +180,44 @@ func (d *Device) powerOffLocked() {
 }
 
 // PowerOn switches the device back on: its timers go on where they stopped
-// and it polls the server, as a device that starts up does. An enforcement
-// deadline that passed while it was off is met an hour after it starts.
+// and it polls the server, as a device that starts up does. What is tied to
+// a time of day or a date is met as such: a night install waits for the
+// next night, an enforcement deadline that passed while it was off is met
+// an hour after it starts, one still ahead at its own time. A device still
+// restarting into an update polls when the restart ends.
 func (d *Device) PowerOn(ctx context.Context) error {
 	d.mu.Lock()
 	if d.off {
 		d.off = false
-		d.timers.resume()
+		offAt := d.timers.resume()
+		d.updateResumeLocked(d.env.Clock.Since(offAt))
 		d.enforceResumeLocked()
 	}
+	down := d.down
 	d.mu.Unlock()
+	if down {
+		return nil
+	}
 	return d.Connect(ctx)
+}
+
+// updateResumeLocked moves the update job's own measures of progress past
+// the time the device was off, and re-arms its night for the next night.
+func (d *Device) updateResumeLocked(off time.Duration) {
+	j := d.sw.job
+	if j == nil || off <= 0 {
+		return
+	}
+	if !j.dlStart.IsZero() {
+		j.dlStart = j.dlStart.Add(off)
+	}
+	if j.timers[slotNight] != nil {
+		d.armNightLocked(j) // "tonight" is a time of day, not a countdown
+		if j.tonight {
+			return
+		}
+	}
+	if !j.nextInstall.IsZero() {
+		j.nextInstall = j.nextInstall.Add(off)
+	}
 }

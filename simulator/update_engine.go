@@ -149,6 +149,12 @@ func (d *Device) armLocked(j *updateJob, slot int, after time.Duration, step fun
 			if d.sw.job != j || j.gens[slot] != gen {
 				return
 			}
+			if d.off {
+				// Switched off between the timer firing and this lock:
+				// the step waits for PowerOn.
+				d.armLocked(j, slot, 0, step)
+				return
+			}
 			j.timers[slot] = nil
 			step(j)
 		})
@@ -566,7 +572,7 @@ func (d *Device) percentLocked(j *updateJob) float64 {
 		if j.dlDur <= 0 {
 			return 0.99
 		}
-		f := float64(d.env.Clock.Since(j.dlStart)) / float64(j.dlDur)
+		f := float64(d.frozenNowLocked().Sub(j.dlStart)) / float64(j.dlDur)
 		return math.Min(math.Floor(f*100)/100, 0.99)
 	}
 	return 1

@@ -10,10 +10,13 @@ import (
 )
 
 // TestUpdatesHoldNoGoroutine: a thousand devices in the middle of an update
-// hold runtime timers, not goroutines.
+// hold one clock timer each, not a goroutine. The manual clock runs every
+// callback in the goroutine that moves it, so no timer can fire, or start a
+// goroutine, behind the test's back however busy the machine is.
 func TestUpdatesHoldNoGoroutine(t *testing.T) {
 	m, _ := catalog.LookupModel("Mac14,2")
-	env := NewEnv(WithClock(clock.NewScaled(rigStart, 1)))
+	clk := clock.NewManual(rigStart)
+	env := NewEnv(WithClock(clk))
 	devices := make([]*Device, 1000)
 	for i := range devices {
 		devices[i] = env.NewDevice(Identity{UDID: fmt.Sprint(i), Model: &m, OSVersion: "26.6.1", BuildVersion: "25G76",
@@ -27,11 +30,24 @@ func TestUpdatesHoldNoGoroutine(t *testing.T) {
 			d.startJobLocked(rel, rel.ProductKey(d.installedVersion(), d.id.BuildVersion), installPlan{action: actInstallASAP, maxDeferrals: -1})
 		})
 	}
+	// Past the longest accept latency: every download has started.
+	clk.Advance(env.UpdateTimings.AcceptLatencyMac.Max)
+	for _, d := range devices {
+		if st := d.UpdateState(); st.Phase != PhaseDownloading {
+			t.Fatalf("device %s: %s, want downloading", d.UDID(), st.Phase)
+		}
+	}
+	if n := clk.Pending(); n != len(devices) {
+		t.Errorf("%d clock timers pending, want one per device (%d)", n, len(devices))
+	}
 	if after := runtime.NumGoroutine(); after > before+2 {
-		t.Errorf("%d goroutines before, %d with 1000 updates queued", before, after)
+		t.Errorf("%d goroutines before, %d with 1000 updates downloading", before, after)
 	}
 	for _, d := range devices {
 		d.withLock(d.cancelJobLocked)
+	}
+	if n := clk.Pending(); n != 0 {
+		t.Errorf("%d clock timers pending once every update is cancelled", n)
 	}
 }
 
