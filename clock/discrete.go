@@ -32,6 +32,13 @@ import (
 // [InPhase] views wait, within one instant, for every lower phase to finish
 // first (devices act before the server that watches them observes).
 //
+// Within one instant, whatever runs in parallel may interleave in any
+// order. A simulated world stays deterministic by keeping each device's
+// behaviour a function of its own state, its own seed and the virtual
+// time, never of which device went first; the order shows only where many
+// devices meet: log lines, the order of a server's records (the embedded
+// stack's Results), the order events reach a fleet's reporters.
+//
 // A Discrete clock starts paused: due callbacks run, but time does not move
 // until [Discrete.Start], so a fleet can enroll before its story begins.
 // NewTimer channels and Sleep are served like any timer, but a goroutine

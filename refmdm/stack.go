@@ -380,7 +380,10 @@ func (s *Stack) Enqueue(ctx context.Context, ids []string, commandUUID, requestT
 	return s.api.Enqueue(ctx, ids, body, false)
 }
 
-// Results returns every command result the server has recorded so far.
+// Results returns every command result the server has recorded so far, in
+// the order they came: on a discrete-event clock devices that answer at
+// the same virtual instant may come in any order (clock.Discrete), so
+// compare results per device, not by position.
 func (s *Stack) Results() []CommandResult {
 	s.obs.mu.Lock()
 	defer s.obs.mu.Unlock()
