@@ -49,6 +49,7 @@ type Discrete struct {
 	now  atomic.Int64 // nanoseconds after base
 
 	busy    atomic.Int64 // units of work in flight, running callbacks included
+	ended   atomic.Uint64 // units of work ended so far: progress within an instant
 	poke    chan struct{}
 	jobs    chan func()
 	workers int
@@ -84,10 +85,9 @@ func WithWorkers(n int) DiscreteOption {
 }
 
 // WithStallReport calls report, on its own goroutine, when work has been in
-// flight for after of wall time without the clock having anything to do
-// (no callback handed to a worker, no timer fired, time not moved): a leak
-// of work, or a server that stopped answering. Work that begins and ends
-// beside a unit held forever does not hide it.
+// flight for after of wall time without any progress (no unit of work
+// ended, no callback handed to a worker, no timer fired, time not moved):
+// a leak of work, or a server that stopped answering.
 func WithStallReport(after time.Duration, report func(Stall)) DiscreteOption {
 	return func(d *Discrete) { d.stall = stallReport{after: after, report: report} }
 }
@@ -183,6 +183,16 @@ func (d *Discrete) Start() {
 	d.started = true
 	d.mu.Unlock()
 	d.wake()
+}
+
+// Pause stops virtual time from moving again until Start; callbacks
+// already due still run. A job pauses the clock when its story ends, so
+// that what it reads afterwards (devices' histories, the time elapsed) is
+// the state at that instant and not of a world that runs on.
+func (d *Discrete) Pause() {
+	d.mu.Lock()
+	d.started = false
+	d.mu.Unlock()
 }
 
 // Close stops the clock: pending timers never fire, and the workers and
@@ -312,6 +322,7 @@ func (d *Discrete) wake() {
 func (d *Discrete) begin() { d.busy.Add(1) }
 
 func (d *Discrete) end() {
+	d.ended.Add(1)
 	switch n := d.busy.Add(-1); {
 	case n == 0:
 		d.wake()
@@ -334,7 +345,7 @@ func (d *Discrete) worker() {
 func (d *Discrete) drive() {
 	defer d.running.Done()
 	defer close(d.jobs)
-	var watch stallWatch
+	watch := stallWatch{d: d}
 	for {
 		d.mu.Lock()
 		if d.closed {
@@ -443,11 +454,21 @@ type stallReport struct {
 }
 
 // stallWatch reports a stall once until the clock makes progress again.
-type stallWatch struct{ reported bool }
+// Work ending counts as progress: a big instant (thousands of devices
+// answering at once on a slow machine) is not a stall.
+type stallWatch struct {
+	d        *Discrete
+	reported bool
+	ended    uint64 // d.ended when last looked at
+}
 
 func (w *stallWatch) progress() { w.reported = false }
 
 func (w *stallWatch) report() bool {
+	if n := w.d.ended.Load(); n != w.ended {
+		w.ended, w.reported = n, false
+		return false
+	}
 	if w.reported {
 		return false
 	}

@@ -1300,3 +1300,33 @@ func TestDiscreteClose(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscretePause: a paused clock runs what is due but never moves, so a
+// job reads the world as it was when its story ended.
+func TestDiscretePause(t *testing.T) {
+	t.Parallel()
+	ctx := hangGuard(t)
+	clk := newDiscrete(t)
+	var fired atomic.Int64
+	clk.AfterFunc(time.Hour, func() { fired.Add(1) })
+	clk.AfterFunc(2*time.Hour, func() {
+		fired.Add(1)
+		clk.Pause()
+		clk.AfterFunc(0, func() { fired.Add(1) }) // due now: still runs
+	})
+	clk.AfterFunc(3*time.Hour, func() { fired.Add(1) })
+	clk.Start()
+	if err := clk.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if have, want := clk.Now(), start.Add(2*time.Hour); !have.Equal(want) || fired.Load() != 3 {
+		t.Fatalf("paused at %v with %d callbacks run, want %v and 3", have, fired.Load(), want)
+	}
+	clk.Start()
+	if err := clk.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if have, want := clk.Now(), start.Add(3*time.Hour); !have.Equal(want) || fired.Load() != 4 {
+		t.Fatalf("started again: %v with %d callbacks run, want %v and 4", have, fired.Load(), want)
+	}
+}
