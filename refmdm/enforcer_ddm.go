@@ -165,6 +165,9 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 		pending = map[string]int{}
 		left    = len(udids)
 		wg      sync.WaitGroup
+		// allDone wakes the poll loop's goroutine, handing it a unit of
+		// work, when the last device's goroutine ends after the loop.
+		allDone *clock.Wakeup
 	)
 	work := e.legacy.work
 	work.Begin() // the poll loop below
@@ -182,7 +185,9 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 			if !o.Compliant && o.Reason == "" {
 				pending[udid] = i
 			}
-			left--
+			if left--; left == 0 && allDone != nil {
+				allDone.Wake()
+			}
 		}()
 	}
 	// Virtual time starts once every device's enforcement holds its work.
@@ -215,9 +220,17 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 			break
 		}
 	}
-	work.End() // wg.Wait holds no work: the devices' goroutines do
+	// Wait for the devices' goroutines without holding work (they may need
+	// the clock to move), but without letting it move once they are done.
+	mu.Lock()
+	if left > 0 {
+		allDone = work.Wakeup()
+		mu.Unlock()
+		allDone.Wait(ctx, e.cfg.Clock, 0)
+	} else {
+		mu.Unlock()
+	}
 	wg.Wait()
-	work.Begin()
 	e.explain(ctx, out, pending)
 	for i := range out {
 		out[i].Elapsed = e.cfg.Clock.Since(runStart)
