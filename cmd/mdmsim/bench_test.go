@@ -50,7 +50,9 @@ func benchScenario(b *testing.B, scenario string, extra ...string) {
 
 // BenchmarkScenarioDDMDeadline is the 14-day ddm-deadline rollout (a week's
 // lead, then every time zone's deadline) on the discrete-event clock.
-func BenchmarkScenarioDDMDeadline(b *testing.B) { benchScenario(b, scenarioDDMDeadline, "--lead", "168h") }
+func BenchmarkScenarioDDMDeadline(b *testing.B) {
+	benchScenario(b, scenarioDDMDeadline, "--lead", "168h")
+}
 
 // BenchmarkScenarioLegacyUpdate is the legacy-update week on the
 // discrete-event clock.

@@ -126,7 +126,14 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	enforcer := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: lo.deadline, EscalateAfter: lo.escalate})
 	virtual := clk.Now()
 	outcomes := enforcer.Run(ctx, f.UDIDs())
-	sum.VirtualSeconds = float64(clk.Since(virtual).Round(time.Second) / time.Second)
+	vc.pause()
+	// The story ends with the last device's enforcement; on the scaled
+	// clock time runs on while this is read, so it comes from the outcomes.
+	var story time.Duration
+	for _, out := range outcomes {
+		story = max(story, out.Elapsed)
+	}
+	sum.VirtualSeconds = float64(story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)
 	if err := ctx.Err(); err != nil {
 		return sum, fmt.Errorf("enforcement: %w", err)
@@ -137,8 +144,11 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 		sum.NotNow += out.NotNow
 	}
 	for _, d := range f.Devices() {
-		if len(d.UpdateHistory()) > 0 {
-			sum.Updated++
+		for _, rec := range d.UpdateHistory() {
+			if !rec.InstalledAt.After(virtual.Add(story)) {
+				sum.Updated++
+				break
+			}
 		}
 	}
 

@@ -125,6 +125,14 @@ func (v *virtualClock) behind(stderr io.Writer) float64 {
 	return b.Round(time.Second).Seconds()
 }
 
+// pause stops virtual time at the end of a job's story, so what the job
+// reads afterwards (devices' histories, the time elapsed) is that instant.
+func (v *virtualClock) pause() {
+	if v.discrete != nil {
+		v.discrete.Pause()
+	}
+}
+
 func (v *virtualClock) close() {
 	if v.discrete != nil {
 		v.discrete.Close()
