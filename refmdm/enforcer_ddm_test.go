@@ -9,7 +9,6 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/catalog"
-	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
 )
@@ -20,17 +19,19 @@ import (
 // hour, the one without space reports why it cannot, and the old Mac is
 // left out as unsupported.
 //
-// It does not run in parallel: its scaled clock makes lateness a matter of
-// wall-clock milliseconds, and with other stacks pushing at the same time
-// the race detector has reported a race inside net/http's HTTP/2 set-up of
-// the stacks' push clients.
+// It runs on the discrete-event clock, so lateness is a matter of virtual
+// time alone. It still does not run in parallel: with other stacks pushing
+// at the same time the race detector has reported a race inside net/http's
+// HTTP/2 set-up of the stacks' push clients.
 func TestDDMEnforcerDeadline(t *testing.T) {
-	stack := startStack(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// A bound for a hang only: virtual time does not depend on it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cat := catalog.Default()
-	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
-	clk := clock.NewScaled(start, 60000)
+	start := scenarioStart(cat)
+	clk := newDiscrete(t.Name(), start)
+	defer clk.Close()
+	stack := startStack(t, refmdm.WithClock(clk))
 	env := simulator.NewEnv(simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
 		simulator.WithClock(clk), simulator.WithCatalog(cat))
 	profile, err := env.FetchProfile(ctx, stack.EnrollURL())
@@ -81,10 +82,15 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 
 	enf := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat})
 	local := enf.Deadline()
+	// The devices are read a day after the local deadline, once Run has
+	// returned: the last time zone's deadline and the enforcer's late
+	// window are over.
+	frozen := freeze(clk, refmdm.DefaultDDMLead+24*time.Hour)
 	out := enf.Run(ctx, udids)
 	if err := ctx.Err(); err != nil {
 		t.Fatal(err)
 	}
+	waitFrozen(ctx, t, frozen)
 	rep := refmdm.SummarizeDDM(out)
 	if rep.Compliant != 5 || rep.Reasons[refmdm.ReasonInsufficientSpace] != 1 || rep.Reasons[refmdm.ReasonDDMUnsupported] != 1 {
 		t.Errorf("report %+v", rep)
@@ -103,6 +109,14 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 		h := d.UpdateHistory()
 		if len(h) != 1 || h[0].ToVersion != version || h[0].InstalledAt.After(deadline.Add(time.Hour)) {
 			t.Errorf("%s (%s): history %+v, local deadline %v", o.UDID, d.Identity().TimeZone, h, deadline)
+		}
+		// The device reports its new version minutes after the install,
+		// and the enforcer reads reports every PollInterval: it sees the
+		// install at its next poll, never before the install happened.
+		if len(h) == 1 {
+			if lag := o.Seen.Sub(h[0].InstalledAt); lag <= 0 || lag > refmdm.DefaultDDMPollInterval {
+				t.Errorf("%s: installed at %v, seen by the enforcer at %v", o.UDID, h[0].InstalledAt, o.Seen)
+			}
 		}
 	}
 	if o := out[5]; o.FailureReason != simulator.FailureInsufficientSpace || o.InstallState != "failed" {
