@@ -48,7 +48,7 @@ type Discrete struct {
 	base time.Time
 	now  atomic.Int64 // nanoseconds after base
 
-	busy    atomic.Int64 // units of work in flight, running callbacks included
+	busy    atomic.Int64  // units of work in flight, running callbacks included
 	ended   atomic.Uint64 // units of work ended so far: progress within an instant
 	poke    chan struct{}
 	jobs    chan func()
