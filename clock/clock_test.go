@@ -105,46 +105,52 @@ func fired(want int) step {
 	}
 }
 
-// TestTimerStopReset checks that Stop and Reset answer like time.Timer (as
-// of Go 1.23) on every clock; the "real" flavour checks the table itself
-// against the runtime.
-func TestTimerStopReset(t *testing.T) {
-	t.Parallel()
-	const (
-		both = iota
-		funcOnly
-		chanOnly
-	)
-	tests := []struct {
-		name  string
-		kinds int
-		steps []step // the timer starts armed for one minute
-	}{
-		{"stop before deadline", both, []step{stop(true), advance(2 * time.Minute), fired(0)}},
-		{"stop twice", both, []step{stop(true), stop(false), advance(2 * time.Minute), fired(0)}},
-		{"stop after fire", both, []step{advance(2 * time.Minute), fired(1), stop(false), fired(1)}},
-		{"stop after fire unobserved", funcOnly, []step{advance(2 * time.Minute), stop(false), fired(1)}},
-		{"stop after fire before receive drops the value", chanOnly, []step{advance(2 * time.Minute), stop(true), fired(0)}},
-		{"reset before deadline postpones", both, []step{
-			advance(30 * time.Second), reset(time.Minute, true),
-			advance(45 * time.Second), fired(0),
-			advance(30 * time.Second), fired(1),
-		}},
-		{"reset after fire rearms", both, []step{
-			advance(2 * time.Minute), fired(1), reset(time.Minute, false),
-			advance(30 * time.Second), fired(1),
-			advance(time.Minute), fired(2),
-		}},
-		{"reset after fire before receive drops the stale value", chanOnly, []step{
-			advance(2 * time.Minute), reset(time.Minute, true), fired(0),
-			advance(2 * time.Minute), fired(1),
-		}},
-		{"reset after stop", both, []step{stop(true), reset(time.Minute, false), advance(2 * time.Minute), fired(1)}},
-		{"stop after reset", both, []step{reset(time.Hour, true), stop(true), advance(2 * time.Hour), fired(0)}},
-	}
-	for _, fl := range flavours {
+// Which timers a stop/reset case applies to.
+const (
+	bothKinds = iota
+	funcOnly
+	chanOnly
+)
+
+// stopResetCase is one row of the Stop/Reset table; the timer starts armed
+// for one minute.
+type stopResetCase struct {
+	name  string
+	kinds int
+	steps []step
+}
+
+// stopResetCases answer like time.Timer (as of Go 1.23) on every clock.
+var stopResetCases = []stopResetCase{
+	{"stop before deadline", bothKinds, []step{stop(true), advance(2 * time.Minute), fired(0)}},
+	{"stop twice", bothKinds, []step{stop(true), stop(false), advance(2 * time.Minute), fired(0)}},
+	{"stop after fire", bothKinds, []step{advance(2 * time.Minute), fired(1), stop(false), fired(1)}},
+	{"stop after fire unobserved", funcOnly, []step{advance(2 * time.Minute), stop(false), fired(1)}},
+	{"stop after fire before receive drops the value", chanOnly, []step{advance(2 * time.Minute), stop(true), fired(0)}},
+	{"reset before deadline postpones", bothKinds, []step{
+		advance(30 * time.Second), reset(time.Minute, true),
+		advance(45 * time.Second), fired(0),
+		advance(30 * time.Second), fired(1),
+	}},
+	{"reset after fire rearms", bothKinds, []step{
+		advance(2 * time.Minute), fired(1), reset(time.Minute, false),
+		advance(30 * time.Second), fired(1),
+		advance(time.Minute), fired(2),
+	}},
+	{"reset after fire before receive drops the stale value", chanOnly, []step{
+		advance(2 * time.Minute), reset(time.Minute, true), fired(0),
+		advance(2 * time.Minute), fired(1),
+	}},
+	{"reset after stop", bothKinds, []step{stop(true), reset(time.Minute, false), advance(2 * time.Minute), fired(1)}},
+	{"stop after reset", bothKinds, []step{reset(time.Hour, true), stop(true), advance(2 * time.Hour), fired(0)}},
+}
+
+// runStopReset runs cases on every flavour, for AfterFunc and NewTimer
+// timers.
+func runStopReset(t *testing.T, fls []flavour, cases []stopResetCase) {
+	for _, fl := range fls {
 		for _, kind := range []string{"AfterFunc", "NewTimer"} {
-			for _, tt := range tests {
+			for _, tt := range cases {
 				if kind == "AfterFunc" && tt.kinds == chanOnly || kind == "NewTimer" && tt.kinds == funcOnly {
 					continue
 				}
@@ -169,6 +175,14 @@ func TestTimerStopReset(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTimerStopReset checks that Stop and Reset answer like time.Timer (as
+// of Go 1.23) on every clock; the "real" flavour checks the table itself
+// against the runtime.
+func TestTimerStopReset(t *testing.T) {
+	t.Parallel()
+	runStopReset(t, flavours, stopResetCases)
 }
 
 func TestSleep(t *testing.T) {

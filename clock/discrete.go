@@ -57,7 +57,7 @@ type Discrete struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	timers  timerHeap[*discreteTimer]
+	timers  timerHeap[*timer]
 	phase   int  // the phase being run at the current instant
 	started bool // time may move
 	closed  bool
@@ -138,7 +138,7 @@ func (d *Discrete) afterFunc(dur time.Duration, phase int, f func()) Timer {
 	if f == nil {
 		panic("clock: AfterFunc with nil func")
 	}
-	t := &discreteTimer{d: d, f: f, slot: slot{index: -1, phase: phase}}
+	t := &timer{clk: d, f: f, slot: slot{index: -1, phase: phase}}
 	d.mu.Lock()
 	d.arm(t, dur)
 	d.mu.Unlock()
@@ -150,7 +150,7 @@ func (d *Discrete) afterFunc(dur time.Duration, phase int, f func()) Timer {
 func (d *Discrete) NewTimer(dur time.Duration) Timer { return d.newTimer(dur, 0) }
 
 func (d *Discrete) newTimer(dur time.Duration, phase int) Timer {
-	t := &discreteTimer{d: d, c: make(chan time.Time, 1), slot: slot{index: -1, phase: phase}}
+	t := &timer{clk: d, c: make(chan time.Time, 1), slot: slot{index: -1, phase: phase}}
 	d.mu.Lock()
 	d.arm(t, dur)
 	d.mu.Unlock()
@@ -302,7 +302,7 @@ func (d *Discrete) finishedLocked() bool {
 }
 
 // arm schedules t dur from now. d.mu must be held.
-func (d *Discrete) arm(t *discreteTimer, dur time.Duration) {
+func (d *Discrete) arm(t *timer, dur time.Duration) {
 	t.when = addSat(d.now.Load(), max(dur, 0))
 	d.seq++
 	t.seq = d.seq
@@ -311,6 +311,11 @@ func (d *Discrete) arm(t *discreteTimer, dur time.Duration) {
 		d.wake()
 	}
 }
+
+func (d *Discrete) lock()                                 { d.mu.Lock() }
+func (d *Discrete) unlock()                               { d.mu.Unlock() }
+func (d *Discrete) armLocked(t *timer, dur time.Duration) { d.arm(t, dur) }
+func (d *Discrete) removeLocked(t *timer)                 { d.timers.remove(t.index) }
 
 func (d *Discrete) wake() {
 	select {
@@ -474,46 +479,6 @@ func (w *stallWatch) report() bool {
 	}
 	w.reported = true
 	return true
-}
-
-type discreteTimer struct {
-	slot
-	d *Discrete
-	f func()
-	c chan time.Time
-}
-
-func (t *discreteTimer) heapSlot() *slot { return &t.slot }
-
-func (t *discreteTimer) C() <-chan time.Time { return t.c }
-
-func (t *discreteTimer) Stop() bool {
-	t.d.mu.Lock()
-	defer t.d.mu.Unlock()
-	return t.stopLocked()
-}
-
-func (t *discreteTimer) Reset(dur time.Duration) bool {
-	t.d.mu.Lock()
-	defer t.d.mu.Unlock()
-	active := t.stopLocked()
-	t.d.arm(t, dur)
-	return active
-}
-
-func (t *discreteTimer) stopLocked() bool {
-	active := t.pending()
-	if active {
-		t.d.timers.remove(t.index)
-	}
-	if t.c != nil {
-		select {
-		case <-t.c:
-			active = true
-		default:
-		}
-	}
-	return active
 }
 
 // phased is a view of a Discrete clock whose timers run in a later phase.

@@ -1073,68 +1073,12 @@ var discreteFlavour = flavour{"discrete", func(t *testing.T, body func(*testing.
 // and on Manual as the reference it must match.
 func TestDiscreteTimerStopReset(t *testing.T) {
 	t.Parallel()
-	const (
-		both = iota
-		funcOnly
-		chanOnly
+	cases := append(slices.Clone(stopResetCases),
+		stopResetCase{"reset to zero fires at once", bothKinds, []step{reset(0, true), advance(time.Nanosecond), fired(1), stop(false)}},
+		stopResetCase{"fires on its deadline exactly", bothKinds, []step{advance(time.Minute), fired(1)}},
+		stopResetCase{"not a nanosecond early", bothKinds, []step{advance(time.Minute - 1), fired(0), advance(1), fired(1)}},
 	)
-	tests := []struct {
-		name  string
-		kinds int
-		steps []step // the timer starts armed for one minute
-	}{
-		{"stop before deadline", both, []step{stop(true), advance(2 * time.Minute), fired(0)}},
-		{"stop twice", both, []step{stop(true), stop(false), advance(2 * time.Minute), fired(0)}},
-		{"stop after fire", both, []step{advance(2 * time.Minute), fired(1), stop(false), fired(1)}},
-		{"stop after fire unobserved", funcOnly, []step{advance(2 * time.Minute), stop(false), fired(1)}},
-		{"stop after fire before receive drops the value", chanOnly, []step{advance(2 * time.Minute), stop(true), fired(0)}},
-		{"reset before deadline postpones", both, []step{
-			advance(30 * time.Second), reset(time.Minute, true),
-			advance(45 * time.Second), fired(0),
-			advance(30 * time.Second), fired(1),
-		}},
-		{"reset after fire rearms", both, []step{
-			advance(2 * time.Minute), fired(1), reset(time.Minute, false),
-			advance(30 * time.Second), fired(1),
-			advance(time.Minute), fired(2),
-		}},
-		{"reset after fire before receive drops the stale value", chanOnly, []step{
-			advance(2 * time.Minute), reset(time.Minute, true), fired(0),
-			advance(2 * time.Minute), fired(1),
-		}},
-		{"reset after stop", both, []step{stop(true), reset(time.Minute, false), advance(2 * time.Minute), fired(1)}},
-		{"stop after reset", both, []step{reset(time.Hour, true), stop(true), advance(2 * time.Hour), fired(0)}},
-		{"reset to zero fires at once", both, []step{reset(0, true), advance(time.Nanosecond), fired(1), stop(false)}},
-		{"fires on its deadline exactly", both, []step{advance(time.Minute), fired(1)}},
-		{"not a nanosecond early", both, []step{advance(time.Minute - 1), fired(0), advance(1), fired(1)}},
-	}
-	for _, fl := range []flavour{flavours[0], discreteFlavour} {
-		for _, kind := range []string{"AfterFunc", "NewTimer"} {
-			for _, tt := range tests {
-				if kind == "AfterFunc" && tt.kinds == chanOnly || kind == "NewTimer" && tt.kinds == funcOnly {
-					continue
-				}
-				t.Run(fl.name+"/"+kind+"/"+tt.name, func(t *testing.T) {
-					t.Parallel()
-					fl.run(t, func(t *testing.T, clk clock.Clock, adv func(time.Duration)) {
-						h := &timerHarness{advance: adv}
-						if kind == "AfterFunc" {
-							h.timer = clk.AfterFunc(time.Minute, func() { h.calls.Add(1) })
-							if h.timer.C() != nil {
-								t.Errorf("AfterFunc timer C() = %v, want nil", h.timer.C())
-							}
-						} else {
-							h.timer = clk.NewTimer(time.Minute)
-						}
-						for _, s := range tt.steps {
-							s(t, h)
-						}
-						h.timer.Stop()
-					})
-				})
-			}
-		}
-	}
+	runStopReset(t, []flavour{flavours[0], discreteFlavour}, cases)
 }
 
 func TestDiscreteNewTimerReceivesDeadline(t *testing.T) {

@@ -1,5 +1,7 @@
 package clock
 
+import "time"
+
 // slot is where a pending timer stands in a timerHeap: its deadline, the
 // order it was armed in, an optional phase (Discrete), and its index.
 type slot struct {
@@ -91,4 +93,54 @@ func (h timerHeap[T]) down(i int) bool {
 		i = child
 	}
 	return i > start
+}
+
+// timer is a pending event of a Manual or Discrete clock, which keep their
+// timers in a timerHeap under their own lock.
+type timer struct {
+	slot
+	clk timerClock
+	f   func()         // AfterFunc timers
+	c   chan time.Time // NewTimer timers; buffered, drained by Stop and Reset
+}
+
+// timerClock is what a timer needs of the clock that owns it.
+type timerClock interface {
+	lock()
+	unlock()
+	armLocked(t *timer, d time.Duration)
+	removeLocked(t *timer)
+}
+
+func (t *timer) heapSlot() *slot { return &t.slot }
+
+func (t *timer) C() <-chan time.Time { return t.c }
+
+func (t *timer) Stop() bool {
+	t.clk.lock()
+	defer t.clk.unlock()
+	return t.stopLocked()
+}
+
+func (t *timer) Reset(d time.Duration) bool {
+	t.clk.lock()
+	defer t.clk.unlock()
+	active := t.stopLocked()
+	t.clk.armLocked(t, d)
+	return active
+}
+
+func (t *timer) stopLocked() bool {
+	active := t.pending()
+	if active {
+		t.clk.removeLocked(t)
+	}
+	if t.c != nil {
+		select {
+		case <-t.c:
+			active = true // fired but never received: it counts as stopped
+		default:
+		}
+	}
+	return active
 }

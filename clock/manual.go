@@ -29,7 +29,7 @@ type Manual struct {
 	base    time.Time // the start; times are kept as nanoseconds after it
 	now     int64
 	seq     uint64 // orders timers that share a deadline
-	timers  timerHeap[*manualTimer]
+	timers  timerHeap[*timer]
 	changed chan struct{} // closed when a timer is armed; made by BlockUntil
 }
 
@@ -60,7 +60,7 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 	if f == nil {
 		panic("clock: AfterFunc with nil func")
 	}
-	t := &manualTimer{m: m, f: f, slot: slot{index: -1}}
+	t := &timer{clk: m, f: f, slot: slot{index: -1}}
 	m.mu.Lock()
 	m.arm(t, d)
 	m.mu.Unlock()
@@ -70,7 +70,7 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 // NewTimer returns a timer whose channel receives its deadline once the
 // clock has been moved d forward.
 func (m *Manual) NewTimer(d time.Duration) Timer {
-	t := &manualTimer{m: m, c: make(chan time.Time, 1), slot: slot{index: -1}}
+	t := &timer{clk: m, c: make(chan time.Time, 1), slot: slot{index: -1}}
 	m.mu.Lock()
 	m.arm(t, d)
 	m.mu.Unlock()
@@ -190,7 +190,7 @@ func (m *Manual) runUntil(target int64) {
 }
 
 // arm schedules t d from now. m.mu must be held.
-func (m *Manual) arm(t *manualTimer, d time.Duration) {
+func (m *Manual) arm(t *timer, d time.Duration) {
 	t.when = addSat(m.now, max(d, 0))
 	if t.c != nil && d <= 0 {
 		select {
@@ -213,42 +213,7 @@ func (m *Manual) at(ns int64) time.Time { return m.base.Add(time.Duration(ns)) }
 // offset returns t as nanoseconds after base; time.Time.Sub saturates.
 func (m *Manual) offset(t time.Time) int64 { return int64(t.Sub(m.base)) }
 
-type manualTimer struct {
-	slot
-	m *Manual
-	f func()         // AfterFunc timers
-	c chan time.Time // NewTimer timers; buffered, drained by Stop and Reset
-}
-
-func (t *manualTimer) heapSlot() *slot { return &t.slot }
-
-func (t *manualTimer) C() <-chan time.Time { return t.c }
-
-func (t *manualTimer) Stop() bool {
-	t.m.mu.Lock()
-	defer t.m.mu.Unlock()
-	return t.stopLocked()
-}
-
-func (t *manualTimer) Reset(d time.Duration) bool {
-	t.m.mu.Lock()
-	defer t.m.mu.Unlock()
-	active := t.stopLocked()
-	t.m.arm(t, d)
-	return active
-}
-
-func (t *manualTimer) stopLocked() bool {
-	active := t.index >= 0
-	if active {
-		t.m.timers.remove(t.index)
-	}
-	if t.c != nil {
-		select {
-		case <-t.c:
-			active = true // fired but never received: it counts as stopped
-		default:
-		}
-	}
-	return active
-}
+func (m *Manual) lock()                               { m.mu.Lock() }
+func (m *Manual) unlock()                             { m.mu.Unlock() }
+func (m *Manual) armLocked(t *timer, d time.Duration) { m.arm(t, d) }
+func (m *Manual) removeLocked(t *timer)               { m.timers.remove(t.index) }
