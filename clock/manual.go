@@ -81,17 +81,7 @@ func (m *Manual) NewTimer(d time.Duration) Timer {
 // While it sleeps it counts as one pending timer, which is what BlockUntil
 // waits for.
 func (m *Manual) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil || d <= 0 {
-		return err
-	}
-	t := m.NewTimer(d)
-	select {
-	case <-t.C():
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	}
+	return sleepOn(ctx, m, d)
 }
 
 // Advance moves the clock d forward, firing every timer that falls due on

@@ -143,13 +143,7 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 	say("enrolled %d devices (%s) in %d time zones; enforcing by declaration %s, local deadline %s",
 		ef.enrolled, mixString(sum.Mix), sum.TimeZones, vc.speedLabel(), sum.TargetLocalDateTime)
 	outcomes := enforcer.Run(ctx, f.UDIDs())
-	vc.pause()
-	// The story ends when the enforcer stops watching (Elapsed is measured
-	// then); on the scaled clock time runs on while this is read.
-	var story time.Duration
-	for _, out := range outcomes {
-		story = max(story, out.Elapsed)
-	}
+	story := end(vc, outcomes, func(o refmdm.DDMOutcome) time.Duration { return o.Elapsed })
 	sum.VirtualSeconds = float64(story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)
 	if err := ctx.Err(); err != nil {

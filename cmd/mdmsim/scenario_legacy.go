@@ -126,13 +126,7 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	enforcer := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: lo.deadline, EscalateAfter: lo.escalate})
 	virtual := clk.Now()
 	outcomes := enforcer.Run(ctx, f.UDIDs())
-	vc.pause()
-	// The story ends with the last device's enforcement; on the scaled
-	// clock time runs on while this is read, so it comes from the outcomes.
-	var story time.Duration
-	for _, out := range outcomes {
-		story = max(story, out.Elapsed)
-	}
+	story := end(vc, outcomes, func(o refmdm.Outcome) time.Duration { return o.Elapsed })
 	sum.VirtualSeconds = float64(story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)
 	if err := ctx.Err(); err != nil {

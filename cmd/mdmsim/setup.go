@@ -125,12 +125,19 @@ func (v *virtualClock) behind(stderr io.Writer) float64 {
 	return b.Round(time.Second).Seconds()
 }
 
-// pause stops virtual time at the end of a job's story, so what the job
-// reads afterwards (devices' histories, the time elapsed) is that instant.
-func (v *virtualClock) pause() {
+// end closes a job's story: virtual time stops (on the discrete clock), so
+// what the job reads afterwards (devices' histories) is that instant, and
+// the story's length is the longest enforcement, from the outcomes: on the
+// scaled clock time runs on while they are read.
+func end[O any](v *virtualClock, outcomes []O, elapsed func(O) time.Duration) time.Duration {
 	if v.discrete != nil {
 		v.discrete.Pause()
 	}
+	var story time.Duration
+	for _, o := range outcomes {
+		story = max(story, elapsed(o))
+	}
+	return story
 }
 
 func (v *virtualClock) close() {
