@@ -7,7 +7,7 @@ FUZZTIME ?= 20s
 .PHONY: help run test test-loaded lint vet fmt bench bench-scenarios fuzz build
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## enroll the default fleet in the embedded reference stack and send it a command
 	$(GO) run ./cmd/mdmsim run
@@ -35,7 +35,7 @@ build: ## build bin/mdmsim
 	$(GO) build -o bin/mdmsim ./cmd/mdmsim
 
 bench: ## run the benchmarks (long; prints their figures)
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+	$(GO) test -run '^$$' -bench . -skip Scenario -benchmem -timeout 60m $(PKGS)
 
 bench-scenarios: ## the 14-day ddm-deadline and the legacy-update week on BENCH_DEVICES devices (default 10000)
 	$(GO) test -run '^$$' -bench Scenario -benchtime 1x -timeout 60m ./cmd/mdmsim
