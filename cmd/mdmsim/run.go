@@ -40,6 +40,13 @@ type runOptions struct {
 	ddm        *ddmOptions
 }
 
+// Wall-clock limits of a run: the default job sends one command; a
+// scenario runs a fleet through days of virtual time.
+const (
+	defaultTimeout  = 2 * time.Minute
+	scenarioTimeout = time.Hour
+)
+
 // scepAutoLimit is the largest fleet that enrolls over SCEP with
 // --enroll=auto; beyond it RSA key generation dominates and the fast path
 // (identities minted by the stack's CA) is used.
@@ -94,7 +101,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
 	fs.StringVar(&o.enroll, "enroll", "auto", "enrollment path: scep, fast (identities minted by the stack's CA) or auto")
 	fs.BoolVar(&o.mtls, "mtls", false, "devices authenticate with mutual TLS instead of Mdm-Signature")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
+	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up after this long, on the wall clock (scenarios: "+scenarioTimeout.String()+" unless set)")
 	fs.BoolVar(&o.verbose, "v", false, "log the stack's and devices' activity to stderr")
 	fs.StringVar(&o.scenario, "scenario", "", "job to run: default (DeviceInformation to every device), "+scenarioLegacyUpdate+" or "+scenarioDDMDeadline)
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
@@ -102,6 +109,13 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	o.ddm = ddmFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	timeoutSet := false
+	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if !timeoutSet && o.scenario != "" && o.scenario != "default" {
+		// A scenario's wall time is the CPU its fleet needs, not its
+		// virtual time: a large fleet on a busy machine takes minutes.
+		o.timeout = scenarioTimeout
 	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(stderr, "mdmsim run:", err)
