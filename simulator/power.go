@@ -9,106 +9,164 @@ import (
 )
 
 // A device's own timers (prompts, deferral counts, downloads, scans,
-// enforcement, DDM syncs, session retries) stop while it is switched off
-// and go on with the time they had left when it is switched on again, as
-// a real device's do. devTimers holds the ones pending.
+// enforcement, DDM syncs, session retries) live in devTimers. They share
+// one clock timer per device, armed for the earliest of them, and run one
+// at a time in deadline order (those due at the same instant in the order
+// they were armed), never beside a session of the same device: whatever
+// the clock's workers and the Go scheduler do, a device's own events at one
+// virtual instant happen in one order (see activity.go). They stop while
+// the device is switched off and go on with the time they had left when
+// it is switched on again, as a real device's do.
 type devTimers struct {
 	mu      sync.Mutex
 	pending []*devTimer
+	seq     uint64
+	clk     clock.Timer // the device's clock timer; nil before the first
+	armed   bool        // clk is armed, for armedAt
+	armedAt time.Time
 	paused  bool
 	offAt   time.Time // when the device was switched off, while paused
 }
 
 // devTimer is one of a device's timers. It satisfies clock.Timer.
 type devTimer struct {
-	ts    *devTimers
-	clk   clock.Clock
+	d     *Device
 	f     func()
-	t     clock.Timer // nil while paused
-	gen   uint64
 	due   time.Time     // while running
 	left  time.Duration // while paused
-	index int           // in ts.pending, -1 when not pending
+	seq   uint64
+	index int // in ts.pending, -1 when not pending
 }
 
-// after arms f on the device's clock as one of its own timers.
+// after arms f, d later on the device's clock, as one of its own timers.
 func (d *Device) after(dur time.Duration, f func()) clock.Timer {
-	t := &devTimer{ts: &d.timers, clk: d.env.Clock, f: f, index: -1}
-	t.ts.mu.Lock()
+	t := &devTimer{d: d, f: f, index: -1}
+	ts := &d.timers
+	ts.mu.Lock()
 	t.armLocked(dur)
-	t.ts.mu.Unlock()
+	ts.mu.Unlock()
 	return t
 }
 
 // armLocked (ts.mu held) makes t pending, running unless the device is off.
 func (t *devTimer) armLocked(dur time.Duration) {
+	ts := &t.d.timers
 	dur = max(dur, 0)
-	t.gen++
+	ts.seq++
+	t.seq = ts.seq
 	if t.index < 0 {
-		t.index = len(t.ts.pending)
-		t.ts.pending = append(t.ts.pending, t)
+		t.index = len(ts.pending)
+		ts.pending = append(ts.pending, t)
 	}
-	if t.ts.paused {
-		t.t, t.left = nil, dur
+	if ts.paused {
+		t.left = dur
 		return
 	}
-	t.startLocked(dur)
-}
-
-func (t *devTimer) startLocked(dur time.Duration) {
-	gen := t.gen
-	t.due = t.clk.Now().Add(dur)
-	t.t = t.clk.AfterFunc(dur, func() { t.fire(gen) })
-}
-
-func (t *devTimer) fire(gen uint64) {
-	t.ts.mu.Lock()
-	if t.gen != gen || t.index < 0 || t.t == nil {
-		t.ts.mu.Unlock()
-		return // stopped, reset or paused since
-	}
-	t.removeLocked()
-	t.ts.mu.Unlock()
-	t.f()
+	t.due = t.d.env.Clock.Now().Add(dur)
+	t.d.rearmLocked()
 }
 
 func (t *devTimer) removeLocked() {
-	p := t.ts.pending
+	p := t.d.timers.pending
 	last := len(p) - 1
 	p[t.index] = p[last]
 	p[t.index].index = t.index
 	p[last] = nil
-	t.ts.pending = p[:last]
+	t.d.timers.pending = p[:last]
 	t.index = -1
 }
 
 func (t *devTimer) C() <-chan time.Time { return nil }
 
 func (t *devTimer) Stop() bool {
-	t.ts.mu.Lock()
-	defer t.ts.mu.Unlock()
-	return t.stopLocked()
-}
-
-func (t *devTimer) stopLocked() bool {
+	ts := &t.d.timers
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	if t.index < 0 {
 		return false
 	}
-	t.gen++
-	if t.t != nil {
-		t.t.Stop()
-		t.t = nil
-	}
 	t.removeLocked()
+	t.d.rearmLocked()
 	return true
 }
 
 func (t *devTimer) Reset(dur time.Duration) bool {
-	t.ts.mu.Lock()
-	defer t.ts.mu.Unlock()
-	active := t.stopLocked()
+	ts := &t.d.timers
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	active := t.index >= 0
 	t.armLocked(dur)
 	return active
+}
+
+// earliestLocked returns the pending timer that is due first, by deadline
+// and then by the order timers were armed.
+func (ts *devTimers) earliestLocked() *devTimer {
+	var first *devTimer
+	for _, t := range ts.pending {
+		if first == nil || t.due.Before(first.due) || t.due.Equal(first.due) && t.seq < first.seq {
+			first = t
+		}
+	}
+	return first
+}
+
+// rearmLocked (ts.mu held) points the device's clock timer at its earliest
+// timer, or stops it when there is none.
+func (d *Device) rearmLocked() {
+	ts := &d.timers
+	first := ts.earliestLocked()
+	if ts.paused || first == nil {
+		if ts.armed {
+			ts.clk.Stop()
+			ts.armed = false
+		}
+		return
+	}
+	if ts.armed && first.due.Equal(ts.armedAt) {
+		return
+	}
+	wait := d.env.Clock.Until(first.due)
+	if ts.clk == nil {
+		ts.clk = d.env.Clock.AfterFunc(wait, d.timersDue)
+	} else {
+		ts.clk.Reset(wait)
+	}
+	ts.armed, ts.armedAt = true, first.due
+}
+
+// runDue runs, one at a time, every timer of the device due by now, then
+// arms the device's clock timer for the next. The caller holds the
+// device's activity.
+func (d *Device) runDue() {
+	ts := &d.timers
+	for {
+		ts.mu.Lock()
+		first := ts.earliestLocked()
+		if ts.paused || first == nil || first.due.After(d.env.Clock.Now()) {
+			d.rearmLocked()
+			ts.mu.Unlock()
+			return
+		}
+		first.removeLocked()
+		ts.mu.Unlock()
+		first.f()
+	}
+}
+
+// timersDue is the device's clock timer firing. A device that is busy runs
+// its timers when it is done (endActivity), which also arms the next: this
+// timer must not be re-armed meanwhile, or it would fire again and again
+// at the same instant.
+func (d *Device) timersDue() {
+	ts := &d.timers
+	ts.mu.Lock()
+	ts.armed = false
+	ts.mu.Unlock()
+	if d.tryActivity() {
+		d.runDue()
+		d.endActivity()
+	}
 }
 
 // pause stops every pending timer, keeping what each had left.
@@ -120,28 +178,37 @@ func (ts *devTimers) pause(now time.Time) {
 	}
 	ts.paused, ts.offAt = true, now
 	for _, t := range ts.pending {
-		if t.t != nil {
-			t.t.Stop()
-			t.t = nil
-			t.gen++
-			t.left = max(t.due.Sub(now), 0)
-		}
+		t.left = max(t.due.Sub(now), 0)
+	}
+	if ts.armed {
+		ts.clk.Stop()
+		ts.armed = false
 	}
 }
 
 // resume starts every paused timer again with the time it had left, and
 // returns when the device was switched off.
-func (ts *devTimers) resume() time.Time {
+func (d *Device) resumeTimers() time.Time {
+	ts := &d.timers
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if !ts.paused {
 		return time.Time{}
 	}
 	ts.paused = false
+	now := d.env.Clock.Now()
 	for _, t := range ts.pending {
-		t.startLocked(t.left)
+		t.due = now.Add(t.left)
 	}
+	d.rearmLocked()
 	return ts.offAt
+}
+
+// count returns the timers pending, for tests.
+func (ts *devTimers) count() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.pending)
 }
 
 // frozenNow is the device's notion of "now" for progress it measures from
@@ -154,13 +221,6 @@ func (d *Device) frozenNowLocked() time.Time {
 		return d.timers.offAt
 	}
 	return d.env.Clock.Now()
-}
-
-// count returns the timers pending, for tests.
-func (ts *devTimers) count() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return len(ts.pending)
 }
 
 // PowerOff switches the device off, as holding the power button does: it
@@ -189,7 +249,7 @@ func (d *Device) PowerOn(ctx context.Context) error {
 	d.mu.Lock()
 	if d.off {
 		d.off = false
-		offAt := d.timers.resume()
+		offAt := d.resumeTimers()
 		d.updateResumeLocked(d.env.Clock.Since(offAt))
 		d.enforceResumeLocked()
 	}
