@@ -70,6 +70,10 @@ type Device struct {
 	ddm *ddmState
 	// timers are the device's own pending timers (power.go).
 	timers devTimers
+	// The device's activity (activity.go): a session or a run of timers.
+	active        bool
+	timersPending bool          // timers fell due while active
+	activityDone  chan struct{} // closed when the activity ends, if awaited
 }
 
 // Stats counts what a device has done.
@@ -177,7 +181,9 @@ const (
 
 func (d *Device) drain() {
 	for {
+		d.beginSession()
 		err := d.session(context.Background())
+		d.endActivity()
 		if err != nil {
 			d.env.Logger.Debug("session", "udid", d.UDID(), "err", err)
 		}
@@ -202,6 +208,8 @@ func (d *Device) Connect(ctx context.Context) error {
 	// its handlers may hand over while they wait on the clock.
 	d.env.sessionWork.Begin()
 	defer d.env.sessionWork.End()
+	d.beginSession()
+	defer d.endActivity()
 	return d.session(ctx)
 }
 

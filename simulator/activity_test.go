@@ -1,0 +1,86 @@
+package simulator
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/brianvoe/gofakeit/v6"
+
+	"github.com/mdmsim/mdmsim/clock"
+)
+
+func activityDevice(t *testing.T) (*Device, *clock.Discrete) {
+	t.Helper()
+	clk := clock.NewDiscrete(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))
+	t.Cleanup(clk.Close)
+	id, err := NewIdentity(gofakeit.New(3), IdentityOptions{Model: "Mac14,2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewEnv(WithClock(clk)).NewDevice(id), clk
+}
+
+// TestTimersRunBeforeASessionOfTheSameInstant: whoever wins the race for
+// the device (the clock's worker or the session), the timer due now has
+// run when the session begins.
+func TestTimersRunBeforeASessionOfTheSameInstant(t *testing.T) {
+	t.Parallel()
+	for i := range 200 {
+		d, _ := activityDevice(t)
+		var ran atomic.Bool
+		d.env.sessionWork.Begin()
+		d.mu.Lock()
+		d.after(0, func() { ran.Store(true) })
+		d.mu.Unlock()
+		d.beginSession()
+		if !ran.Load() {
+			t.Fatalf("round %d: a session began before the device's timer due at the same instant", i)
+		}
+		d.endActivity()
+		d.env.sessionWork.End()
+	}
+}
+
+// TestTimerDueDuringASessionWaitsForIt: a timer that falls due while a
+// session runs (a command armed it with no delay) runs when the session
+// ends, never beside it, and the clock's worker does not wait for it.
+func TestTimerDueDuringASessionWaitsForIt(t *testing.T) {
+	t.Parallel()
+	d, clk := activityDevice(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
+	defer cancel()
+	d.env.sessionWork.Begin()
+	d.beginSession()
+	var ran atomic.Bool
+	d.mu.Lock()
+	d.after(0, func() { ran.Store(true) })
+	d.mu.Unlock()
+	for { // the clock's worker finds the device busy and leaves the run to it
+		d.mu.Lock()
+		left := d.timersPending
+		d.mu.Unlock()
+		if left {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the device's timer never fired")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if ran.Load() {
+		t.Fatal("the timer ran beside the session")
+	}
+	if busy := clk.Busy(); busy["timer-callback"] != 0 {
+		t.Fatalf("a clock worker waits for the device: %v", busy)
+	}
+	d.endActivity()
+	if !ran.Load() {
+		t.Fatal("the timer did not run when the session ended")
+	}
+	d.env.sessionWork.End()
+	if err := clk.WaitIdle(ctx); err != nil {
+		t.Fatalf("work left in flight: %v", clk.Busy())
+	}
+}
