@@ -201,7 +201,9 @@ func (s *Stack) startServer() error {
 	s.URL = "https://" + s.ln.Addr().String()
 	s.srv = &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		// Generous: the stack's clients share its process, and a machine
+		// starved of CPU must make a run slower, not cut its sessions.
+		ReadHeaderTimeout: 5 * time.Minute,
 		// Enqueue takes its enrollment IDs in the path: room for ~300 000.
 		MaxHeaderBytes: 8 << 20,
 		TLSConfig: &tls.Config{
@@ -292,7 +294,7 @@ func (s *Stack) httpClient() *http.Client {
 			IdleConnTimeout:     90 * time.Second,
 		}
 	})
-	return &http.Client{Timeout: 30 * time.Second, Transport: s.transport}
+	return &http.Client{Timeout: 5 * time.Minute, Transport: s.transport}
 }
 
 // apiIdleConns sizes the keep-alive pool of the stack's own clients.

@@ -201,8 +201,8 @@ func (e *Env) trustFor(p *protocol.EnrollmentProfile) *trust {
 	if !ok {
 		pool := anchorPool(p)
 		t = &trust{
-			transport: protocol.NewTransport(protocol.WithRootCAs(pool)),
-			client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+			transport: protocol.NewTransport(protocol.WithRootCAs(pool), protocol.WithTimeout(e.requestTimeout)),
+			client: &http.Client{Timeout: max(time.Minute, e.requestTimeout), Transport: &http.Transport{
 				TLSClientConfig: &tls.Config{RootCAs: pool},
 			}},
 		}

@@ -90,6 +90,8 @@ type Env struct {
 	UpdateTimings UpdateTimings
 
 	sessions chan struct{}
+	// requestTimeout bounds each exchange with the server (transport).
+	requestTimeout time.Duration
 	// sessionWork counts sessions in flight for a discrete-event clock.
 	sessionWork *clock.Work
 	anchors     anchors
@@ -129,6 +131,12 @@ func WithClock(c clock.Clock) Option { return func(e *Env) { e.Clock = c } }
 
 // WithEvents sets the event callback.
 func WithEvents(fn func(Event)) Option { return func(e *Env) { e.OnEvent = fn } }
+
+// WithRequestTimeout bounds each exchange of a device with the MDM server
+// on the wall clock (default protocol.DefaultTimeout). On a discrete-event
+// clock make it long: a starved machine must only make a run slower, not
+// fail sessions that a quiet one completes.
+func WithRequestTimeout(d time.Duration) Option { return func(e *Env) { e.requestTimeout = d } }
 
 // WithMaxSessions bounds concurrent sessions.
 func WithMaxSessions(n int) Option {

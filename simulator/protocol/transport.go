@@ -106,10 +106,20 @@ func WithRootCAs(pool *x509.CertPool) TransportOption {
 	return func(t *Transport) { t.tlsConf.RootCAs = pool }
 }
 
-// WithTimeout bounds each HTTP exchange.
+// WithTimeout bounds each HTTP exchange and each TLS handshake (default
+// DefaultTimeout and 10 s). A simulated world on a discrete-event clock
+// sets it long: a wall-clock limit that a starved machine runs into fails
+// a session that would have succeeded, and changes the run.
 func WithTimeout(d time.Duration) TransportOption {
-	return func(t *Transport) { t.timeout = d }
+	return func(t *Transport) {
+		if d > 0 {
+			t.timeout = d
+			t.base.TLSHandshakeTimeout = d
+		}
+	}
 }
+
+const defaultHandshakeTimeout = 10 * time.Second
 
 // WithMaxIdleConnsPerHost sizes the shared keep-alive pool.
 func WithMaxIdleConnsPerHost(n int) TransportOption {
@@ -127,7 +137,7 @@ func NewTransport(opts ...TransportOption) *Transport {
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: DefaultMaxIdleConnsPerHost,
 		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
+		TLSHandshakeTimeout: defaultHandshakeTimeout,
 		ForceAttemptHTTP2:   false,
 	}
 	for _, o := range opts {
