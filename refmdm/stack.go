@@ -200,7 +200,7 @@ func (s *Stack) startServer() error {
 	}
 	s.URL = "https://" + s.ln.Addr().String()
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler: mux,
 		// Generous: the stack's clients share its process, and a machine
 		// starved of CPU must make a run slower, not cut its sessions.
 		ReadHeaderTimeout: 5 * time.Minute,
