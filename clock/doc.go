@@ -9,7 +9,7 @@
 // one. Nothing outside this package calls time.Now, time.AfterFunc,
 // time.Sleep or their relatives.
 //
-// Three clocks implement the interface:
+// Four clocks implement the interface:
 //
 //   - [Real] is wall time, for production runs against real servers.
 //   - [Scaled] runs virtual time a constant factor faster than wall time. At
@@ -20,6 +20,11 @@
 //   - [Manual] only moves when told to. Tests step it with [Manual.Advance]
 //     and friends; due callbacks run synchronously, in deadline order, so a
 //     test is deterministic.
+//   - [Discrete] is discrete-event time for a world that lives in one
+//     process: it jumps to the next deadline as soon as no work is in flight
+//     ([Work], [Wakeup]), so a run goes as fast as the CPU allows and its
+//     result depends on its seed alone, not on how busy the machine is.
+//     [Scaled] is for a server outside the process that lives on real time.
 //
 // Each simulated device lives in its own time zone, and "tonight" or an
 // enforcement deadline is local to it: [Local] gives a clock's current time
