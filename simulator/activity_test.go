@@ -84,3 +84,19 @@ func TestTimerDueDuringASessionWaitsForIt(t *testing.T) {
 		t.Fatalf("work left in flight: %v", clk.Busy())
 	}
 }
+
+// TestDiscreteEnvWaitsLong: on a discrete-event clock a device's requests
+// are not cut by the default 30 s, which a starved machine can run past.
+func TestDiscreteEnvWaitsLong(t *testing.T) {
+	t.Parallel()
+	_, clk := activityDevice(t)
+	if have := NewEnv(WithClock(clk)).requestTimeout; have != DiscreteRequestTimeout {
+		t.Errorf("discrete clock: request timeout %v, want %v", have, DiscreteRequestTimeout)
+	}
+	if have := NewEnv(WithClock(clk), WithRequestTimeout(time.Second)).requestTimeout; have != time.Second {
+		t.Errorf("set explicitly: %v, want 1s", have)
+	}
+	if have := NewEnv().requestTimeout; have != 0 {
+		t.Errorf("wall clock: %v, want 0 (the transport's default)", have)
+	}
+}

@@ -133,10 +133,16 @@ func WithClock(c clock.Clock) Option { return func(e *Env) { e.Clock = c } }
 func WithEvents(fn func(Event)) Option { return func(e *Env) { e.OnEvent = fn } }
 
 // WithRequestTimeout bounds each exchange of a device with the MDM server
-// on the wall clock (default protocol.DefaultTimeout). On a discrete-event
-// clock make it long: a starved machine must only make a run slower, not
-// fail sessions that a quiet one completes.
+// on the wall clock: protocol.DefaultTimeout by default, and
+// DiscreteRequestTimeout on a discrete-event clock, where a starved machine
+// must only make a run slower, not fail sessions that a quiet one
+// completes.
 func WithRequestTimeout(d time.Duration) Option { return func(e *Env) { e.requestTimeout = d } }
+
+// DiscreteRequestTimeout is the default request timeout of devices on a
+// discrete-event clock: long enough for any load, short enough that a hung
+// server ends in an error.
+const DiscreteRequestTimeout = 5 * time.Minute
 
 // WithMaxSessions bounds concurrent sessions.
 func WithMaxSessions(n int) Option {
@@ -175,6 +181,9 @@ func NewEnv(opts ...Option) *Env {
 		e.sessions = make(chan struct{}, DefaultMaxSessions)
 	}
 	e.sessionWork = clock.NewWork(e.Clock, "device-session")
+	if e.requestTimeout == 0 && e.sessionWork != nil {
+		e.requestTimeout = DiscreteRequestTimeout
+	}
 	return e
 }
 

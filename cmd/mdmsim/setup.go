@@ -59,11 +59,7 @@ func enrollFleet(ctx context.Context, o runOptions, logger *slog.Logger, cfg fle
 	if clk != nil {
 		opts = append(opts, simulator.WithClock(clk))
 	}
-	if _, ok := clk.(*clock.Discrete); ok {
-		// The verdict must not depend on load: wall-clock limits only
-		// catch a server that hangs.
-		opts = append(opts, simulator.WithRequestTimeout(discreteRequestTimeout))
-	}
+
 	if ef.fleet, err = fleet.New(cfg, opts...); err != nil {
 		return ef, err
 	}
@@ -82,10 +78,6 @@ func enrollFleet(ctx context.Context, o runOptions, logger *slog.Logger, cfg fle
 	ef.enrolled = n
 	return ef, enrollErr
 }
-
-// discreteRequestTimeout bounds a device's exchange with the embedded
-// stack on the discrete-event clock.
-const discreteRequestTimeout = 5 * time.Minute
 
 // virtualClock is the clock of a scenario: discrete-event by default, so a
 // run's verdict depends on its seed alone, or scaled (--speed) for a server
