@@ -45,6 +45,10 @@ func benchScenario(b *testing.B, scenario string, extra ...string) {
 		b.ReportMetric(float64(sum.Compliant), "compliant")
 		b.Logf("%s, %s devices: %.1f s wall for %.1f virtual days (%.0fx); %d of %d compliant; exit %d",
 			scenario, devices, sum.WallSeconds, sum.VirtualSeconds/86400, sum.VirtualSeconds/sum.WallSeconds, sum.Compliant, sum.Devices, code)
+		b.Logf("summary: %s", lines[len(lines)-1])
+		if code != 0 {
+			b.Logf("stderr: %s", stderr.String())
+		}
 	}
 }
 
