@@ -291,7 +291,12 @@ func (s *Stack) httpClient() *http.Client {
 		s.transport = &http.Transport{
 			TLSClientConfig:     &tls.Config{RootCAs: s.RootCAs()},
 			MaxIdleConnsPerHost: apiIdleConns,
-			IdleConnTimeout:     90 * time.Second,
+			// Ten thousand enforcer steps calling at one instant queue for
+			// a connection instead of opening ten thousand: each costs two
+			// descriptors in this process, and running out of them fails
+			// requests at random.
+			MaxConnsPerHost: apiIdleConns,
+			IdleConnTimeout: 90 * time.Second,
 		}
 	})
 	return &http.Client{Timeout: 5 * time.Minute, Transport: s.transport}

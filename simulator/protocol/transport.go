@@ -123,7 +123,10 @@ const defaultHandshakeTimeout = 10 * time.Second
 
 // WithMaxIdleConnsPerHost sizes the shared keep-alive pool.
 func WithMaxIdleConnsPerHost(n int) TransportOption {
-	return func(t *Transport) { t.base.MaxIdleConnsPerHost = n }
+	return func(t *Transport) {
+		t.base.MaxIdleConnsPerHost = n
+		t.base.MaxConnsPerHost = max(t.base.MaxConnsPerHost, n)
+	}
 }
 
 // NewTransport returns a Transport ready for use by many devices at once.
@@ -136,6 +139,10 @@ func NewTransport(opts ...TransportOption) *Transport {
 		Proxy:               nil,
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: DefaultMaxIdleConnsPerHost,
+		// Devices sharing this transport queue for a connection beyond
+		// the pool instead of opening one each: a fleet in one process
+		// would run out of descriptors.
+		MaxConnsPerHost:     DefaultMaxIdleConnsPerHost,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: defaultHandshakeTimeout,
 		ForceAttemptHTTP2:   false,
