@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
@@ -155,18 +156,26 @@ func history(d *simulator.Device) string {
 	return b.String()
 }
 
+// scenarioFleet starts the stack on a paused discrete-event clock and
+// enrolls the default population in it, as mdmsim run's scenarios do; all
+// of it is closed when the test ends.
+func scenarioFleet(t *testing.T, devices int, seed int64) (context.Context, *clock.Discrete, *refmdm.Stack, *fleet.Fleet) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	cat := catalog.Default()
+	clk := newDiscrete(t.Name(), scenarioStart(cat))
+	t.Cleanup(clk.Close)
+	pop := fleet.DefaultPopulation()
+	cfg := fleet.Config{Devices: devices, Seed: seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Population: &pop}
+	stack, f := enrolledFleet(ctx, t, clk, cfg)
+	return ctx, clk, stack, f
+}
+
 // legacyScenario runs mdmsim run --scenario legacy-update in-process and
 // returns a transcript: per device, every field of its Outcome (Elapsed
 // included: it is virtual time) and its update history.
 func legacyScenario(t *testing.T, devices int, seed int64) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cat := catalog.Default()
-	clk := newDiscrete(t.Name(), scenarioStart(cat))
-	defer clk.Close()
-	pop := fleet.DefaultPopulation()
-	cfg := fleet.Config{Devices: devices, Seed: seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Population: &pop}
-	stack, f := enrolledFleet(ctx, t, clk, cfg)
+	ctx, clk, stack, f := scenarioFleet(t, devices, seed)
 	e := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk})
 	// The devices are read where the enforcement ends, at its deadline.
 	frozen := freeze(clk, refmdm.DefaultEnforceDeadline)
@@ -196,14 +205,7 @@ const ddmOff = 0.1
 // and TargetLocalDateTime included, Elapsed too: virtual time) and its
 // update history.
 func ddmScenario(t *testing.T, devices int, seed int64) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cat := catalog.Default()
-	clk := newDiscrete(t.Name(), scenarioStart(cat))
-	defer clk.Close()
-	pop := fleet.DefaultPopulation()
-	cfg := fleet.Config{Devices: devices, Seed: seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Population: &pop}
-	stack, f := enrolledFleet(ctx, t, clk, cfg)
+	ctx, clk, stack, f := scenarioFleet(t, devices, seed)
 
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xdd))
 	var off []string
@@ -222,7 +224,7 @@ func ddmScenario(t *testing.T, devices int, seed int64) []string {
 		defer tm.Stop()
 	}
 
-	e := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat})
+	e := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: catalog.Default()})
 	// The devices are read a day after the local deadline: after the last
 	// time zone's deadline and the enforcer's late window, when Run has
 	// returned.
