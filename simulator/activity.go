@@ -24,10 +24,10 @@ func (d *Device) tryActivity() bool {
 	return true
 }
 
-// beginSession takes the device's activity for a session, waiting for a
-// run of timers (or another session) to end, and first runs the timers due
-// by now.
-func (d *Device) beginSession() {
+// beginActivity takes the device's activity for a session or a switch of
+// its power, waiting for a run of timers (or another session) to end, and
+// first runs the timers due by now.
+func (d *Device) beginActivity() {
 	d.mu.Lock()
 	for d.active {
 		if d.activityDone == nil {

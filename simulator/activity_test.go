@@ -34,7 +34,7 @@ func TestTimersRunBeforeASessionOfTheSameInstant(t *testing.T) {
 		d.mu.Lock()
 		d.after(0, func() { ran.Store(true) })
 		d.mu.Unlock()
-		d.beginSession()
+		d.beginActivity()
 		if !ran.Load() {
 			t.Fatalf("round %d: a session began before the device's timer due at the same instant", i)
 		}
@@ -52,7 +52,7 @@ func TestTimerDueDuringASessionWaitsForIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer cancel()
 	d.env.sessionWork.Begin()
-	d.beginSession()
+	d.beginActivity()
 	var ran atomic.Bool
 	d.mu.Lock()
 	d.after(0, func() { ran.Store(true) })
@@ -98,5 +98,52 @@ func TestDiscreteEnvWaitsLong(t *testing.T) {
 	}
 	if have := NewEnv().requestTimeout; have != 0 {
 		t.Errorf("wall clock: %v, want 0 (the transport's default)", have)
+	}
+}
+
+// TestPowerOffWaitsForARunOfTimers: switching a device off never falls
+// between one of its timers firing and its step running; the step sees
+// the device on, and the switch happens when it is done.
+func TestPowerOffWaitsForARunOfTimers(t *testing.T) {
+	t.Parallel()
+	d, _ := activityDevice(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
+	defer cancel()
+	running, release := make(chan struct{}), make(chan struct{})
+	var onAtEnd atomic.Bool
+	d.mu.Lock()
+	d.after(0, func() { // due now: the paused clock's worker runs it
+		close(running)
+		<-release
+		onAtEnd.Store(d.PoweredOn())
+	})
+	d.mu.Unlock()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		t.Fatal("the timer never ran")
+	}
+	off := make(chan struct{})
+	go func() { d.PowerOff(); close(off) }()
+	for { // PowerOff waits for the run: it has asked for the device's activity
+		d.mu.Lock()
+		waiting := d.activityDone != nil
+		d.mu.Unlock()
+		if waiting {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("PowerOff did not wait for the device's run of timers")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	select {
+	case <-off:
+	case <-ctx.Done():
+		t.Fatal("PowerOff never returned")
+	}
+	if !onAtEnd.Load() || d.PoweredOn() {
+		t.Errorf("step saw the device on: %v (want true); on after PowerOff: %v (want false)", onAtEnd.Load(), d.PoweredOn())
 	}
 }

@@ -249,7 +249,7 @@ func (d *Device) ddmSafetySync(st *ddmState) {
 		d.mu.Unlock()
 		return
 	}
-	off := d.off || d.down
+	off := d.unreachableLocked()
 	st.timer = d.after(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
 	d.mu.Unlock()
 	if off {

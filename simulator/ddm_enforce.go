@@ -483,10 +483,6 @@ func (d *Device) armEnfLocked(e *enforcement, slot int, after time.Duration, ste
 			if d.sw.enforce != e || e.gens[slot] != gen {
 				return
 			}
-			if d.off {
-				d.armEnfLocked(e, slot, 0, step) // waits for PowerOn
-				return
-			}
 			e.timers[slot] = nil
 			before := d.enforceSnapshotLocked()
 			step(e)
@@ -544,7 +540,7 @@ func (d *Device) enforceStepLocked(e *enforcement) {
 	now := d.env.Clock.Now()
 	switch {
 	case e.missed:
-		if d.off || d.down {
+		if d.unreachableLocked() {
 			d.enforceArmLocked(e)
 			return
 		}
@@ -595,7 +591,7 @@ func (d *Device) checkBlockedLocked(e *enforcement, j *updateJob) {
 // enforceForceLocked is the deadline: the install is forced, unless the
 // device is off, in which case it comes an hour after it starts.
 func (d *Device) enforceForceLocked(e *enforcement) {
-	if d.off || d.down {
+	if d.unreachableLocked() {
 		e.missed = true
 		return
 	}

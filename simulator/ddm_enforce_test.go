@@ -226,7 +226,7 @@ func TestEnforceOffAtDeadline(t *testing.T) {
 		enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
 	dl := r.deadline(24 * time.Hour)
 	r.clk.Set(dl.Add(-2 * time.Hour))
-	simulator.PowerOffForTest(r.d)
+	r.d.PowerOff()
 	r.clk.Set(dl.Add(5 * time.Hour))
 	if len(r.d.UpdateHistory()) != 0 || !r.d.EnforcementState().Missed {
 		t.Fatalf("an off device installed, or did not miss its deadline: %+v", r.d.EnforcementState())

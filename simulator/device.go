@@ -140,7 +140,7 @@ func (d *Device) Restarts() int {
 func (d *Device) PoweredOn() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return !d.off && !d.down
+	return !d.unreachableLocked()
 }
 
 // Wake is what a push does: the device opens a session with the server in
@@ -155,7 +155,7 @@ func (d *Device) wake(push bool) {
 	if push {
 		d.stats.Pushes++
 	}
-	if d.off || d.down || d.enr == nil {
+	if d.unreachableLocked() || d.enr == nil {
 		d.mu.Unlock()
 		return
 	}
@@ -181,7 +181,7 @@ const (
 
 func (d *Device) drain() {
 	for {
-		d.beginSession()
+		d.beginActivity()
 		err := d.session(context.Background())
 		d.endActivity()
 		if err != nil {
@@ -189,7 +189,7 @@ func (d *Device) drain() {
 		}
 		d.scheduleRetry(err)
 		d.mu.Lock()
-		if d.again && !d.off && !d.down {
+		if d.again && !d.unreachableLocked() {
 			d.again = false
 			d.mu.Unlock()
 			continue
@@ -208,7 +208,7 @@ func (d *Device) Connect(ctx context.Context) error {
 	// its handlers may hand over while they wait on the clock.
 	d.env.sessionWork.Begin()
 	defer d.env.sessionWork.End()
-	d.beginSession()
+	d.beginActivity()
 	defer d.endActivity()
 	return d.session(ctx)
 }
@@ -216,7 +216,7 @@ func (d *Device) Connect(ctx context.Context) error {
 func (d *Device) enrollmentSnapshot() (*enrollment, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.off || d.down {
+	if d.unreachableLocked() {
 		return nil, ErrOffline
 	}
 	if d.enr == nil {
@@ -237,7 +237,7 @@ func (d *Device) scheduleRetry(err error) {
 		d.retries = 0
 		return
 	}
-	if d.retries >= sessionRetryLimit || d.off || d.down || d.enr == nil {
+	if d.retries >= sessionRetryLimit || d.unreachableLocked() || d.enr == nil {
 		return
 	}
 	delay := sessionRetryFirst << d.retries

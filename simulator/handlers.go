@@ -120,6 +120,9 @@ func handleRestartDevice(_ context.Context, d *Device, cmd *protocol.Command) *p
 }
 
 func handleShutDownDevice(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
-	d.PowerOff()
+	// The session holds the device's activity: switch off in it.
+	d.mu.Lock()
+	d.powerOffLocked()
+	d.mu.Unlock()
 	return nil
 }

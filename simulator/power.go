@@ -225,11 +225,19 @@ func (d *Device) frozenNowLocked() time.Time {
 
 // PowerOff switches the device off, as holding the power button does: it
 // answers nothing, ignores pushes, and its own timers stop until PowerOn.
+// Like a session it takes the device's activity (activity.go), so it never
+// falls between a timer firing and its step running: timers due by now run
+// first, the rest wait for PowerOn.
 func (d *Device) PowerOff() {
+	d.beginActivity()
 	d.mu.Lock()
 	d.powerOffLocked()
 	d.mu.Unlock()
+	d.endActivity()
 }
+
+// unreachableLocked: switched off, or restarting into an update.
+func (d *Device) unreachableLocked() bool { return d.off || d.down }
 
 func (d *Device) powerOffLocked() {
 	if d.off {
@@ -246,6 +254,7 @@ func (d *Device) powerOffLocked() {
 // an hour after it starts, one still ahead at its own time. A device still
 // restarting into an update polls when the restart ends.
 func (d *Device) PowerOn(ctx context.Context) error {
+	d.beginActivity()
 	d.mu.Lock()
 	if d.off {
 		d.off = false
@@ -255,6 +264,7 @@ func (d *Device) PowerOn(ctx context.Context) error {
 	}
 	down := d.down
 	d.mu.Unlock()
+	d.endActivity()
 	if down {
 		return nil
 	}

@@ -93,7 +93,7 @@ func (d *Device) count(s protocol.Status) {
 func (d *Device) isOff() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.off || d.down
+	return d.unreachableLocked()
 }
 
 // handle decodes one command and runs its handler. Whatever the server sent,

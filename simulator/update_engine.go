@@ -149,12 +149,6 @@ func (d *Device) armLocked(j *updateJob, slot int, after time.Duration, step fun
 			if d.sw.job != j || j.gens[slot] != gen {
 				return
 			}
-			if d.off {
-				// Switched off between the timer firing and this lock:
-				// the step waits for PowerOn.
-				d.armLocked(j, slot, 0, step)
-				return
-			}
 			j.timers[slot] = nil
 			step(j)
 		})
