@@ -57,7 +57,7 @@ type Discrete struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	timers  timerHeap[*timer]
+	timers  timerHeap
 	phase   int  // the phase being run at the current instant
 	started bool // time may move
 	closed  bool
@@ -84,10 +84,10 @@ func WithWorkers(n int) DiscreteOption {
 	return func(d *Discrete) { d.workers = max(n, 1) }
 }
 
-// WithStallReport calls report, on its own goroutine, when work has been in
-// flight for after of wall time without any progress (no unit of work
-// ended, no callback handed to a worker, no timer fired, time not moved):
-// a leak of work, or a server that stopped answering.
+// WithStallReport calls report, on its own goroutine, when work is in
+// flight and no unit of it has ended for after (up to twice after) of wall
+// time: a leak of work, or a server that stopped answering. It reports
+// once until the clock makes progress again.
 func WithStallReport(after time.Duration, report func(Stall)) DiscreteOption {
 	return func(d *Discrete) { d.stall = stallReport{after: after, report: report} }
 }
@@ -351,6 +351,7 @@ func (d *Discrete) drive() {
 	defer d.running.Done()
 	defer close(d.jobs)
 	watch := stallWatch{d: d}
+	defer watch.stop()
 	for {
 		d.mu.Lock()
 		if d.closed {
@@ -411,25 +412,25 @@ func (d *Discrete) nextLocked() (func(), bool) {
 	return head.f, true
 }
 
-// hand gives f to a worker, reporting a stall if every worker stays busy
-// for the stall period (callbacks waiting on a server that stopped
-// answering).
+// hand gives f to a worker. Only when every worker is busy does it wait,
+// reporting a stall if none frees up for the stall period (callbacks
+// waiting on a server that stopped answering).
 func (d *Discrete) hand(f func(), w *stallWatch) {
+	select {
+	case d.jobs <- f:
+		return
+	default:
+	}
 	if d.stall.after <= 0 {
 		d.jobs <- f
 		return
 	}
 	for {
-		t := time.NewTimer(d.stall.after)
 		select {
 		case d.jobs <- f:
-			t.Stop()
 			return
-		case <-t.C:
-			if w.report() {
-				st := Stall{At: d.Now(), Holders: d.Busy()}
-				go d.stall.report(st)
-			}
+		case <-w.tick():
+			w.check()
 		}
 	}
 }
@@ -439,15 +440,10 @@ func (d *Discrete) waitPoke(w *stallWatch) {
 		<-d.poke
 		return
 	}
-	t := time.NewTimer(d.stall.after)
-	defer t.Stop()
 	select {
 	case <-d.poke:
-	case <-t.C:
-		if d.busy.Load() > 0 && w.report() {
-			st := Stall{At: d.Now(), Holders: d.Busy()}
-			go d.stall.report(st)
-		}
+	case <-w.tick():
+		w.check()
 	}
 }
 
@@ -460,25 +456,45 @@ type stallReport struct {
 
 // stallWatch reports a stall once until the clock makes progress again.
 // Work ending counts as progress: a big instant (thousands of devices
-// answering at once on a slow machine) is not a stall.
+// answering at once on a slow machine) is not a stall. Its one wall-clock
+// timer is re-armed only when it has fired, not for every wait.
 type stallWatch struct {
 	d        *Discrete
+	t        *time.Timer
 	reported bool
 	ended    uint64 // d.ended when last looked at
 }
 
 func (w *stallWatch) progress() { w.reported = false }
 
-func (w *stallWatch) report() bool {
+// tick returns the channel of the watch's timer, armed if it is not.
+func (w *stallWatch) tick() <-chan time.Time {
+	if w.t == nil {
+		w.t = time.NewTimer(w.d.stall.after)
+	}
+	return w.t.C
+}
+
+// check is the timer having fired: it reports a stall if no work has
+// ended since it last looked and none has been reported since progress.
+func (w *stallWatch) check() {
+	w.t.Reset(w.d.stall.after)
 	if n := w.d.ended.Load(); n != w.ended {
 		w.ended, w.reported = n, false
-		return false
+		return
 	}
-	if w.reported {
-		return false
+	if w.reported || w.d.busy.Load() == 0 {
+		return
 	}
 	w.reported = true
-	return true
+	st := Stall{At: w.d.Now(), Holders: w.d.Busy()}
+	go w.d.stall.report(st)
+}
+
+func (w *stallWatch) stop() {
+	if w.t != nil {
+		w.t.Stop()
+	}
 }
 
 // phased is a view of a Discrete clock whose timers run in a later phase.

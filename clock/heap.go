@@ -13,14 +13,12 @@ type slot struct {
 
 func (s *slot) pending() bool { return s.index >= 0 }
 
-type heapItem interface{ heapSlot() *slot }
-
 // timerHeap is a binary min-heap ordered by (when, phase, seq) that keeps
 // each timer's index current, so Stop removes a timer in O(log n).
-type timerHeap[T heapItem] []T
+type timerHeap []*timer
 
-func (h timerHeap[T]) less(i, j int) bool {
-	a, b := h[i].heapSlot(), h[j].heapSlot()
+func (h timerHeap) less(i, j int) bool {
+	a, b := h[i], h[j]
 	if a.when != b.when {
 		return a.when < b.when
 	}
@@ -30,40 +28,39 @@ func (h timerHeap[T]) less(i, j int) bool {
 	return a.seq < b.seq
 }
 
-func (h timerHeap[T]) swap(i, j int) {
+func (h timerHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapSlot().index = i
-	h[j].heapSlot().index = j
+	h[i].index = i
+	h[j].index = j
 }
 
-func (h *timerHeap[T]) push(t T) {
-	t.heapSlot().index = len(*h)
+func (h *timerHeap) push(t *timer) {
+	t.index = len(*h)
 	*h = append(*h, t)
-	h.up(t.heapSlot().index)
+	h.up(t.index)
 }
 
-func (h *timerHeap[T]) pop() T { return h.remove(0) }
+func (h *timerHeap) pop() *timer { return h.remove(0) }
 
-func (h *timerHeap[T]) remove(i int) T {
+func (h *timerHeap) remove(i int) *timer {
 	old := *h
 	n := len(old) - 1
 	t := old[i]
 	if i != n {
 		old.swap(i, n)
 	}
-	var zero T
-	old[n] = zero // let the timer be collected once its owner drops it
+	old[n] = nil // let the timer be collected once its owner drops it
 	*h = old[:n]
 	if i != n {
 		if !h.down(i) {
 			h.up(i)
 		}
 	}
-	t.heapSlot().index = -1
+	t.index = -1
 	return t
 }
 
-func (h timerHeap[T]) up(i int) {
+func (h timerHeap) up(i int) {
 	for i > 0 {
 		parent := (i - 1) / 2
 		if !h.less(i, parent) {
@@ -75,7 +72,7 @@ func (h timerHeap[T]) up(i int) {
 }
 
 // down sifts i towards the leaves and reports whether it moved.
-func (h timerHeap[T]) down(i int) bool {
+func (h timerHeap) down(i int) bool {
 	start := i
 	n := len(h)
 	for {
@@ -111,8 +108,6 @@ type timerClock interface {
 	armLocked(t *timer, d time.Duration)
 	removeLocked(t *timer)
 }
-
-func (t *timer) heapSlot() *slot { return &t.slot }
 
 func (t *timer) C() <-chan time.Time { return t.c }
 

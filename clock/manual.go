@@ -29,7 +29,7 @@ type Manual struct {
 	base    time.Time // the start; times are kept as nanoseconds after it
 	now     int64
 	seq     uint64 // orders timers that share a deadline
-	timers  timerHeap[*timer]
+	timers  timerHeap
 	changed chan struct{} // closed when a timer is armed; made by BlockUntil
 }
 
