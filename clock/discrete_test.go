@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/cpuload"
 )
 
 // hangGuardTimeout only keeps a broken clock from hanging the test binary.
@@ -96,33 +97,6 @@ func spin(n int) {
 		x += i * i % 7
 	}
 	sink.Add(int64(x))
-}
-
-// burnCPUs keeps 2*NumCPU goroutines spinning until the returned func is
-// called, so that the clock's goroutines compete for every processor. The
-// spinners yield now and then: otherwise every runtime.Gosched of the
-// code under test waits out a 10ms preemption slice per spinner, which
-// makes the test slow without making it any sharper.
-func burnCPUs() (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 * runtime.NumCPU() {
-		wg.Go(func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-					spin(20_000)
-					runtime.Gosched()
-				}
-			}
-		})
-	}
-	return func() {
-		close(done)
-		wg.Wait()
-	}
 }
 
 // at formats a virtual time as its offset from start, for transcripts.
@@ -471,7 +445,8 @@ func TestDiscreteChainsThroughGoroutines(t *testing.T) {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tt.procs))
 			}
 			if tt.burn {
-				defer burnCPUs()()
+				stop := cpuload.Burn(2 * runtime.NumCPU())
+				defer stop()
 			}
 			for run := range 2 {
 				have := chainScenario(t)

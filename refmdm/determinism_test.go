@@ -7,14 +7,13 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/internal/cpuload"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
 )
@@ -54,39 +53,12 @@ func TestDDMEnforcerDeterministic(t *testing.T) {
 // underLoad runs run with GOMAXPROCS 1 and one goroutine per CPU spinning
 // beside it until it returns; GOMAXPROCS is restored afterwards.
 func underLoad(t *testing.T, run func() []string) []string {
-	prev := runtime.GOMAXPROCS(1)
-	defer runtime.GOMAXPROCS(prev)
-	var (
-		stop  atomic.Bool
-		wg    sync.WaitGroup
-		spins atomic.Uint64
-	)
-	for i := range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Bursts of spinning of varied length, each ended by a yield:
-			// the run's goroutines are interleaved with the spinners at
-			// ever different points. Spinning without ever yielding would
-			// leave them only the scheduler's 10ms preemption slices, and a
-			// run of thousands of round trips would take many minutes.
-			rng := rand.New(rand.NewPCG(uint64(i), 0x5eed))
-			n := uint64(0)
-			for !stop.Load() {
-				for range rng.IntN(1 << 16) {
-					n++
-				}
-				runtime.Gosched()
-			}
-			spins.Add(n)
-		}()
-	}
+	stop := cpuload.Starve()
 	t0 := time.Now()
 	out := run()
-	stop.Store(true)
-	wg.Wait()
-	t.Logf("loaded run: GOMAXPROCS 1 (was %d), %d spinning goroutines (%d spins), %v of wall time",
-		prev, runtime.NumCPU(), spins.Load(), time.Since(t0).Round(time.Millisecond))
+	spins := stop()
+	t.Logf("loaded run: GOMAXPROCS 1, %d spinning goroutines (%d spins), %v of wall time",
+		runtime.NumCPU(), spins, time.Since(t0).Round(time.Millisecond))
 	return out
 }
 

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/mdmsim/mdmsim/internal/cpuload"
 )
 
 // lastLine runs mdmsim and returns its JSON summary without wall_seconds,
@@ -26,34 +26,6 @@ func lastLine(t *testing.T, args ...string) string {
 	return regexp.MustCompile(`,?"wall_seconds":[0-9.e+-]+`).ReplaceAllString(last, "")
 }
 
-// burnCPU keeps every core busy, and GOMAXPROCS at 1, until stop is called.
-func burnCPU() (stop func()) {
-	old := runtime.GOMAXPROCS(1)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				if n%1024 == 0 {
-					runtime.Gosched() // let the run make progress on the one P
-				}
-			}
-		}()
-	}
-	return func() {
-		close(done)
-		wg.Wait()
-		runtime.GOMAXPROCS(old)
-	}
-}
-
 // TestScenariosDeterministic: the same seed prints the same summary,
 // whether the machine is idle or starved (GOMAXPROCS=1 and a CPU-burning
 // goroutine per core beside the run). Not parallel: GOMAXPROCS is the
@@ -65,7 +37,7 @@ func TestScenariosDeterministic(t *testing.T) {
 	} {
 		t.Run(args[2], func(t *testing.T) {
 			calm := lastLine(t, args...)
-			stop := burnCPU()
+			stop := cpuload.Starve()
 			loaded := lastLine(t, args...)
 			stop()
 			if calm != loaded {
