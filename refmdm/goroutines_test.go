@@ -27,16 +27,17 @@ import (
 //
 // It is not parallel: runtime.NumGoroutine counts the whole process, and
 // the Go test runner runs no other test of the package beside a sequential
-// one. It is skipped with -short and under the race detector: it takes
-// about 15 s on two cores without it, a minute with it.
+// one. Under the race detector (make test) the fleet is 600 devices, which
+// takes about 15 s there; 2 000 without it. Either is more than three
+// times maxOther, so a goroutine per device cannot pass.
 func TestFleetGoroutinesMidRollout(t *testing.T) {
 	if testing.Short() {
-		t.Skip("enrolls 2 000 devices; skipped with -short")
+		t.Skip("enrolls a fleet and runs two virtual days; skipped with -short")
 	}
+	devices := 2000
 	if raceDetector {
-		t.Skip("enrolls 2 000 devices and runs two virtual days: minutes under the race detector")
+		devices = 600
 	}
-	const devices = 2000
 	// The bounds, none of which grows with the fleet.
 	//
 	// HTTP connections: every connection open to the stack costs three
@@ -51,8 +52,8 @@ func TestFleetGoroutinesMidRollout(t *testing.T) {
 	// Everything else: the clock's clock.DefaultWorkers workers and its
 	// driver (65), the stack's listener, the mock APNs, KMFDDM and
 	// NanoMDM's few, the enforcer's poll loop, the test's: a few dozen
-	// more. 200 is a tenth of the fleet: a goroutine per device, or per
-	// armed timer, cannot pass.
+	// more. 200 is a third of the smaller fleet: a goroutine per device,
+	// or per armed timer, cannot pass.
 	const maxOther = 200
 
 	// A bound for a hang only: virtual time does not depend on it.
@@ -106,10 +107,10 @@ func TestFleetGoroutinesMidRollout(t *testing.T) {
 	t.Logf("at %v (%v of wall time): %d devices mid-rollout, %d goroutines (%d before the stack started): %d HTTP connections (%d goroutines), %d others; clock %+v",
 		virtual.Sub(start), time.Since(wall).Round(time.Millisecond), mid, count.total, g0, count.conns, count.connGoroutines, count.total-count.connGoroutines, stats)
 
-	// The timers are really armed: a thousand and more, at least one for
-	// every device that waits for its deadline.
-	if stats.Pending < 1000 || stats.Pending < mid {
-		t.Errorf("%d timers pending with %d devices mid-rollout: want at least 1000, and one per such device", stats.Pending, mid)
+	// The timers are really armed: for a quarter of the fleet and more, at least
+	// one for every device that waits for its deadline.
+	if stats.Pending < devices/4 || stats.Pending < mid {
+		t.Errorf("%d timers pending with %d devices mid-rollout: want at least %d, and one per such device", stats.Pending, mid, devices/4)
 	}
 	if mid < devices/10 {
 		t.Errorf("only %d of %d devices mid-rollout at %v", mid, devices, at)
