@@ -22,10 +22,9 @@ type devTimers struct {
 	pending []*devTimer
 	seq     uint64
 	clk     clock.Timer // the device's clock timer; nil before the first
-	armed   bool        // clk is armed, for armedAt
-	armedAt time.Time
+	armedAt int64       // what clk is armed for (UnixNano), 0 when it is not
+	offAt   int64       // when the device was switched off (UnixNano), while paused
 	paused  bool
-	offAt   time.Time // when the device was switched off, while paused
 }
 
 // devTimer is one of a device's timers. It satisfies clock.Timer.
@@ -117,13 +116,14 @@ func (d *Device) rearmLocked() {
 	ts := &d.timers
 	first := ts.earliestLocked()
 	if ts.paused || first == nil {
-		if ts.armed {
+		if ts.armedAt != 0 {
 			ts.clk.Stop()
-			ts.armed = false
+			ts.armedAt = 0
 		}
 		return
 	}
-	if ts.armed && first.due.Equal(ts.armedAt) {
+	due := first.due.UnixNano()
+	if ts.armedAt == due {
 		return
 	}
 	wait := d.env.Clock.Until(first.due)
@@ -132,7 +132,7 @@ func (d *Device) rearmLocked() {
 	} else {
 		ts.clk.Reset(wait)
 	}
-	ts.armed, ts.armedAt = true, first.due
+	ts.armedAt = due
 }
 
 // runDue runs, one at a time, every timer of the device due by now, then
@@ -161,7 +161,7 @@ func (d *Device) runDue() {
 func (d *Device) timersDue() {
 	ts := &d.timers
 	ts.mu.Lock()
-	ts.armed = false
+	ts.armedAt = 0
 	ts.mu.Unlock()
 	if d.tryActivity() {
 		d.runDue()
@@ -176,13 +176,13 @@ func (ts *devTimers) pause(now time.Time) {
 	if ts.paused {
 		return
 	}
-	ts.paused, ts.offAt = true, now
+	ts.paused, ts.offAt = true, now.UnixNano()
 	for _, t := range ts.pending {
 		t.left = max(t.due.Sub(now), 0)
 	}
-	if ts.armed {
+	if ts.armedAt != 0 {
 		ts.clk.Stop()
-		ts.armed = false
+		ts.armedAt = 0
 	}
 }
 
@@ -201,7 +201,7 @@ func (d *Device) resumeTimers() time.Time {
 		t.due = now.Add(t.left)
 	}
 	d.rearmLocked()
-	return ts.offAt
+	return time.Unix(0, ts.offAt)
 }
 
 // count returns the timers pending, for tests.
@@ -218,7 +218,7 @@ func (d *Device) frozenNowLocked() time.Time {
 	if d.off {
 		d.timers.mu.Lock()
 		defer d.timers.mu.Unlock()
-		return d.timers.offAt
+		return time.Unix(0, d.timers.offAt)
 	}
 	return d.env.Clock.Now()
 }
