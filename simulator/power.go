@@ -211,7 +211,7 @@ func (ts *devTimers) count() int {
 	return len(ts.pending)
 }
 
-// frozenNow is the device's notion of "now" for progress it measures from
+// frozenNowLocked is the device's notion of "now" for progress it measures from
 // the clock (a download's percentage): the time it was switched off while
 // it is off.
 func (d *Device) frozenNowLocked() time.Time {
