@@ -22,6 +22,24 @@ func activityDevice(t *testing.T) (*Device, *clock.Discrete) {
 	return NewEnv(WithClock(clk)).NewDevice(id), clk
 }
 
+// waitLocked polls cond, with d.mu held, until it holds; ctx is a hang
+// guard, not a timing.
+func waitLocked(ctx context.Context, t *testing.T, d *Device, what string, cond func() bool) {
+	t.Helper()
+	for {
+		d.mu.Lock()
+		ok := cond()
+		d.mu.Unlock()
+		if ok {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestTimersRunBeforeASessionOfTheSameInstant: whoever wins the race for
 // the device (the clock's worker or the session), the timer due now has
 // run when the session begins.
@@ -57,18 +75,8 @@ func TestTimerDueDuringASessionWaitsForIt(t *testing.T) {
 	d.mu.Lock()
 	d.after(0, func() { ran.Store(true) })
 	d.mu.Unlock()
-	for { // the clock's worker finds the device busy and leaves the run to it
-		d.mu.Lock()
-		left := d.timersPending
-		d.mu.Unlock()
-		if left {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the device's timer never fired")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// The clock's worker finds the device busy and leaves the run to it.
+	waitLocked(ctx, t, d, "the device's timer to fire", func() bool { return d.timersPending })
 	if ran.Load() {
 		t.Fatal("the timer ran beside the session")
 	}
@@ -125,18 +133,8 @@ func TestPowerOffWaitsForARunOfTimers(t *testing.T) {
 	}
 	off := make(chan struct{})
 	go func() { d.PowerOff(); close(off) }()
-	for { // PowerOff waits for the run: it has asked for the device's activity
-		d.mu.Lock()
-		waiting := d.activityDone != nil
-		d.mu.Unlock()
-		if waiting {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("PowerOff did not wait for the device's run of timers")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// PowerOff waits for the run: it has asked for the device's activity.
+	waitLocked(ctx, t, d, "PowerOff to wait for the device's run of timers", func() bool { return d.activityDone != nil })
 	close(release)
 	select {
 	case <-off:
