@@ -303,23 +303,114 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// fuzzMaxInput bounds what FuzzLoad hands to Load. Load is linear (n log n
+// at worst, sorting ties) in its input, but a full 137 KB snapshot costs
+// ~5 ms an exec and the fuzzer then spends minutes mutating and minimising
+// it: small inputs reach the same code, thousands of times a second. The
+// full snapshots are checked by TestLoadSnapshots.
+const fuzzMaxInput = 16 << 10
+
+// trimmedSnapshot is a real snapshot cut down to a seed: per set and
+// platform the first entry plus the first two Mac14,2 (J413AP) can install,
+// each with at most three devices (J413AP kept), in Apple's shape and
+// wrapping. A few KB, so every mutation still looks like a GDMF answer.
+func trimmedSnapshot(tb testing.TB, name string) []byte {
+	tb.Helper()
+	data, err := Snapshot(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		tb.Fatal(err)
+	}
+	body := data
+	inner, wrapped := top["data"]
+	if wrapped {
+		body = inner
+	}
+	var sets map[string]map[string][]map[string]any
+	if err := json.Unmarshal(body, &sets); err != nil {
+		tb.Fatal(err)
+	}
+	const dev = "J413AP"
+	for _, platforms := range sets {
+		for p, entries := range platforms {
+			var kept []map[string]any
+			macs := 0
+			for i, e := range entries {
+				devs, _ := e["SupportedDevices"].([]any)
+				mac := slices.Contains(devs, any(dev))
+				if i > 0 && (!mac || macs == 2) {
+					continue
+				}
+				if mac {
+					macs++
+				}
+				if len(devs) > 3 {
+					devs = devs[:3:3]
+					if mac && !slices.Contains(devs, any(dev)) {
+						devs[2] = dev
+					}
+				}
+				e["SupportedDevices"] = devs
+				kept = append(kept, e)
+			}
+			platforms[p] = kept
+		}
+	}
+	out, err := json.Marshal(sets)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if wrapped {
+		out, err = json.Marshal(map[string]any{"etag": "9494a6", "data": json.RawMessage(out)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestTrimmedSnapshotsLoad(t *testing.T) {
+	t.Parallel()
+	m, _ := LookupModel("Mac14,2")
+	for _, name := range SnapshotNames() {
+		seed := trimmedSnapshot(t, name)
+		if len(seed) > fuzzMaxInput/2 {
+			t.Errorf("%s: seed is %d bytes, want a small one", name, len(seed))
+		}
+		c, err := Load(bytes.NewReader(seed))
+		if err != nil {
+			t.Fatalf("%s: Load(trimmed): %v", name, err)
+		}
+		if len(c.ShippedBuilds(m)) == 0 {
+			t.Errorf("%s: trimmed seed has no Mac14,2 release", name)
+		}
+	}
+}
+
 func FuzzLoad(f *testing.F) {
 	for _, name := range SnapshotNames() {
-		data, err := Snapshot(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-		f.Add(data[:len(data)/2])
+		seed := trimmedSnapshot(f, name)
+		f.Add(seed)
+		f.Add(seed[:len(seed)/2])
 	}
 	f.Add([]byte(`{"AssetSets":{"macOS":[{"ProductVersion":"26.1","Build":"25B78","PostingDate":"2025-11-03","ExpirationDate":"2026-05-02","SupportedDevices":["J413AP"]}]}}`))
 	f.Add([]byte(`{"etag":"","data":{"PublicRapidSecurityResponses":{"iOS":[{"ProductVersion":"18.7","Build":"1A","PostingDate":"2025-01-01","SupportedDevices":null}]},"PublicAssetSets":{}}}`))
+	f.Add([]byte(`{"PublicAssetSets":{"macOS":[{"ProductVersion":"26.1","Build":"25B78","PostingDate":"2025-11-03","ExpirationDate":"2026-05-02","SupportedDevices":["J413AP"]}]},"AssetSets":{"xrOS":[{"ProductVersion":"26.1","Build":"23B78","PostingDate":"2025-11-03","ExpirationDate":"","SupportedDevices":["RealityDevice14,1"]}]},"PublicBackgroundSecurityImprovements":{"macOS":[{"ProductVersion":"26.1","Build":"25B771234a","ProductVersionExtra":"(a)","PrerequisiteBuild":"25B78","PostingDate":"2025-11-20","ExpirationDate":"2026-05-02","SupportedDevices":["J413AP"]}]}}`))
 	m, _ := LookupModel("Mac14,2")
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > fuzzMaxInput {
+			return
+		}
 		c, err := Load(bytes.NewReader(data))
 		if err != nil {
 			if c != nil {
 				t.Fatal("catalog returned with an error")
+			}
+			if !errors.Is(err, ErrNotPMV) {
+				t.Fatalf("Load error %v does not wrap ErrNotPMV", err)
 			}
 			return
 		}

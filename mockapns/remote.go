@@ -152,16 +152,8 @@ func (r *Remote) connect(ctx context.Context) (*bufio.Reader, error) {
 		cancel()
 		return nil, fmt.Errorf("mockapns: dial %s: status %d: %s", r.url, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
-	br := bufio.NewReaderSize(resp.Body, 64<<10)
-	line, err := br.ReadBytes('\n')
-	var hello streamEvent
-	if err == nil {
-		err = json.Unmarshal(line, &hello)
-	}
-	if err == nil && hello.Event != "hello" {
-		err = fmt.Errorf("first event %q, want hello", hello.Event)
-	}
-	if err != nil {
+	br := bufio.NewReaderSize(resp.Body, maxEventLine)
+	if err := readHello(br); err != nil {
 		resp.Body.Close()
 		cancel()
 		return nil, fmt.Errorf("mockapns: dial %s: %w", r.url, err)
@@ -195,6 +187,31 @@ func (r *Remote) connect(ctx context.Context) (*bufio.Reader, error) {
 	r.pw, r.cancel = pw, cancel
 	r.kick()
 	return br, nil
+}
+
+// maxEventLine bounds one event line the client reads (the size of its
+// read buffer).
+const maxEventLine = 64 << 10
+
+// readHello reads the first event of a stream, which must be hello. Like
+// every event line it must fit br's buffer: a server that never ends the line
+// must not make the client read (and hold) without limit.
+func readHello(br *bufio.Reader) error {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return errors.New("hello line too long")
+	}
+	if err != nil {
+		return err
+	}
+	var hello streamEvent
+	if err := json.Unmarshal(line, &hello); err != nil {
+		return fmt.Errorf("bad hello %q: %w", line[:min(len(line), 80)], err)
+	}
+	if hello.Event != "hello" {
+		return fmt.Errorf("first event %q, want hello", hello.Event)
+	}
+	return nil
 }
 
 func appendOp(b []byte, op streamOp) []byte {

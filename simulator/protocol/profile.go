@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/micromdm/plist"
 	"github.com/smallstep/pkcs7"
@@ -134,11 +135,24 @@ func ParseProfile(data []byte) (*EnrollmentProfile, error) {
 	if top.PayloadType != PayloadTypeConfiguration {
 		return nil, fmt.Errorf("protocol: profile: %w: PayloadType %q", ErrBadProfile, top.PayloadType)
 	}
+	for _, s := range []string{top.PayloadIdentifier, top.PayloadUUID} {
+		if err := xmlChars(s); err != nil {
+			return nil, fmt.Errorf("protocol: profile: %w: %v", ErrBadProfile, err)
+		}
+	}
 	out.PayloadIdentifier, out.PayloadUUID = top.PayloadIdentifier, top.PayloadUUID
 	scep := map[string]*SCEPPayload{}
 	foundMDM := false
 	for i, raw := range top.PayloadContent {
 		pt, _ := raw["PayloadType"].(string)
+		switch pt {
+		case PayloadTypeMDM, PayloadTypeSCEP, PayloadTypeRoot, PayloadTypePEM, PayloadTypePKCS1:
+			// The re-encoding below is XML, as is Marshal: a string it
+			// cannot hold would silently become U+FFFD.
+			if err := xmlChars(raw); err != nil {
+				return nil, fmt.Errorf("protocol: profile payload %d: %w: %v", i, ErrBadProfile, err)
+			}
+		}
 		// Re-encode one payload and decode it into its typed form: simple,
 		// and strict about types without hand-written checks.
 		b, err := plist.Marshal(raw)
@@ -193,6 +207,40 @@ func validateMDMPayload(m *MDMPayload) error {
 	}
 	if m.IdentityCertificateUUID == "" {
 		return fmt.Errorf("protocol: profile: %w: no IdentityCertificateUUID", ErrBadProfile)
+	}
+	return nil
+}
+
+// xmlChars reports a string in v (a value decoded into any) that a property
+// list in XML cannot hold: invalid UTF-8, or a character outside XML's Char
+// range such as a control character. A binary plist can carry them.
+func xmlChars(v any) error {
+	switch v := v.(type) {
+	case string:
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("string %q is not UTF-8", v)
+		}
+		for _, r := range v {
+			if !(r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0xD7FF ||
+				r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= utf8.MaxRune) {
+				return fmt.Errorf("string %q holds %U, which XML cannot", v, r)
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if err := xmlChars(k); err != nil {
+				return err
+			}
+			if err := xmlChars(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if err := xmlChars(e); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
