@@ -173,6 +173,18 @@ func (f *Fleet) UDIDs() []string {
 	return out
 }
 
+// EnrolledUDIDs returns the UDIDs of the devices enrolled now, in fleet
+// order.
+func (f *Fleet) EnrolledUDIDs() []string {
+	out := make([]string, 0, len(f.devices))
+	for _, d := range f.devices {
+		if d.Enrolled() {
+			out = append(out, d.UDID())
+		}
+	}
+	return out
+}
+
 // Counters returns the live counters.
 func (f *Fleet) Counters() *Counters { return &f.counts }
 

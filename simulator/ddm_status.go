@@ -259,6 +259,7 @@ func (d *Device) ddmReport(ctx context.Context, st *ddmState, enr *enrollment, f
 		d.mu.Unlock()
 		return fmt.Errorf("simulator: DDM status report: %w", err)
 	}
+	d.env.emit(Event{Kind: EventStatusReport, UDID: id.UDID, Data: data})
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for name, sum := range encoded {

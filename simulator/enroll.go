@@ -166,10 +166,19 @@ func anchorKey(p *protocol.EnrollmentProfile) [32]byte {
 	return k
 }
 
-func anchorPool(p *protocol.EnrollmentProfile) *x509.CertPool {
+// systemPool is a copy of the system roots (empty when there are none).
+func systemPool() *x509.CertPool {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
+	}
+	return pool
+}
+
+func (e *Env) anchorPool(p *protocol.EnrollmentProfile) *x509.CertPool {
+	pool := systemPool()
+	for _, c := range e.roots {
+		pool.AddCert(c)
 	}
 	for _, c := range p.Certificates {
 		if cert, err := x509.ParseCertificate(c); err == nil {
@@ -199,7 +208,7 @@ func (e *Env) trustFor(p *protocol.EnrollmentProfile) *trust {
 	}
 	t, ok := e.anchors.set[k]
 	if !ok {
-		pool := anchorPool(p)
+		pool := e.anchorPool(p)
 		t = &trust{
 			transport: protocol.NewTransport(protocol.WithRootCAs(pool), protocol.WithTimeout(e.requestTimeout)),
 			client: &http.Client{Timeout: max(time.Minute, e.requestTimeout), Transport: &http.Transport{

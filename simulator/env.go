@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -32,6 +34,9 @@ const (
 	// EventOSUpdated: the device came back from a software-update restart
 	// on a new OS (Event.OSVersion, Event.BuildVersion).
 	EventOSUpdated
+	// EventStatusReport: the device sent a DDM status report (Event.Data,
+	// JSON) and the server took it.
+	EventStatusReport
 )
 
 func (k EventKind) String() string {
@@ -46,6 +51,8 @@ func (k EventKind) String() string {
 		return "session-error"
 	case EventOSUpdated:
 		return "os-updated"
+	case EventStatusReport:
+		return "status-report"
 	}
 	return "unknown"
 }
@@ -57,8 +64,13 @@ type Event struct {
 	RequestType string
 	CommandUUID string
 	Status      protocol.Status
-	Err         error
-	Duration    time.Duration
+	// Result is the answer of an EventCommand as the device sent it; Err
+	// is set when it did not reach the server. Read-only.
+	Result *protocol.Result
+	// Data is the body of an EventStatusReport. Read-only.
+	Data     []byte
+	Err      error
+	Duration time.Duration
 	// OSVersion and BuildVersion are the new OS of an EventOSUpdated.
 	OSVersion    string
 	BuildVersion string
@@ -88,6 +100,10 @@ type Env struct {
 	// UpdateTimings drive every device's software-update engine. Default
 	// DefaultUpdateTimings(); see WithUpdateTimings.
 	UpdateTimings UpdateTimings
+
+	// roots are trusted besides the system's and a profile's own
+	// certificates, for profile downloads, SCEP and check-ins alike.
+	roots []*x509.Certificate
 
 	sessions chan struct{}
 	// requestTimeout bounds each exchange with the server (transport).
@@ -120,6 +136,14 @@ func WithHTTPClient(c *http.Client) Option { return func(e *Env) { e.HTTPClient 
 // WithPushService sets where devices register their push tokens.
 func WithPushService(p PushService) Option { return func(e *Env) { e.Push = p } }
 
+// WithRootCAs trusts certs, besides the system roots and the certificate
+// payloads of the profile, for everything a device does over TLS: the
+// profile download, SCEP and check-ins. It is how a server whose CA the
+// profile does not carry is reached.
+func WithRootCAs(certs ...*x509.Certificate) Option {
+	return func(e *Env) { e.roots = append(e.roots, certs...) }
+}
+
 // WithHandlers replaces the command handlers.
 func WithHandlers(h *Handlers) Option { return func(e *Env) { e.Handlers = h } }
 
@@ -129,8 +153,19 @@ func WithLogger(l *slog.Logger) Option { return func(e *Env) { e.Logger = l } }
 // WithClock sets the devices' clock (scaled or manual for virtual time).
 func WithClock(c clock.Clock) Option { return func(e *Env) { e.Clock = c } }
 
-// WithEvents sets the event callback.
-func WithEvents(fn func(Event)) Option { return func(e *Env) { e.OnEvent = fn } }
+// WithEvents adds an event callback; callbacks given by several options
+// are called in the order of the options.
+func WithEvents(fn func(Event)) Option {
+	return func(e *Env) {
+		if prev := e.OnEvent; prev != nil && fn != nil {
+			e.OnEvent = func(ev Event) { prev(ev); fn(ev) }
+			return
+		}
+		if fn != nil {
+			e.OnEvent = fn
+		}
+	}
+}
 
 // WithRequestTimeout bounds each exchange of a device with the MDM server
 // on the wall clock: protocol.DefaultTimeout by default, and
@@ -176,6 +211,13 @@ func NewEnv(opts ...Option) *Env {
 	}
 	if e.HTTPClient == nil {
 		e.HTTPClient = &http.Client{Timeout: protocol.DefaultTimeout}
+		if len(e.roots) > 0 {
+			pool := systemPool()
+			for _, c := range e.roots {
+				pool.AddCert(c)
+			}
+			e.HTTPClient.Transport = &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{RootCAs: pool}}
+		}
 	}
 	if e.sessions == nil {
 		e.sessions = make(chan struct{}, DefaultMaxSessions)

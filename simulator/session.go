@@ -35,11 +35,24 @@ func (d *Device) session(ctx context.Context) error {
 	d.beforeSession(ctx, enr, sess)
 
 	res := &protocol.Result{UDID: udid, Status: protocol.StatusIdle}
+	// answered is the event of the command res answers: it is emitted once
+	// the answer has reached the server (or failed to), so whoever watches
+	// the devices sees an answer the server already holds.
+	var answered *Event
+	report := func() ([]byte, error) {
+		body, err := sess.Report(ctx, enr.serverURL, res)
+		if answered != nil {
+			answered.Err = err
+			d.env.emit(*answered)
+			answered = nil
+		}
+		return body, err
+	}
 	for n := 0; ; n++ {
 		if n > maxCommandsPerSession {
 			return d.sessionError(udid, fmt.Errorf("simulator: session: more than %d commands", maxCommandsPerSession))
 		}
-		body, err := sess.Report(ctx, enr.serverURL, res)
+		body, err := report()
 		if err != nil {
 			return d.sessionError(udid, err)
 		}
@@ -54,11 +67,11 @@ func (d *Device) session(ctx context.Context) error {
 		res, requestType = d.handle(ctx, enr, body)
 		res.UDID = udid
 		d.count(res.Status)
-		d.env.emit(Event{Kind: EventCommand, UDID: udid, RequestType: requestType, CommandUUID: res.CommandUUID,
-			Status: res.Status, Duration: d.env.Clock.Since(start)})
+		answered = &Event{Kind: EventCommand, UDID: udid, RequestType: requestType, CommandUUID: res.CommandUUID,
+			Status: res.Status, Result: res, Duration: d.env.Clock.Since(start)}
 		if d.isOff() {
 			// ShutDownDevice: the answer goes out, then the device is gone.
-			if _, err := sess.Report(ctx, enr.serverURL, res); err != nil {
+			if _, err := report(); err != nil {
 				return d.sessionError(udid, err)
 			}
 			return nil
