@@ -35,13 +35,15 @@ var apnsHostnames = []string{
 // the clients that verify them read the wall clock.
 func (s *Server) makeCerts() error {
 	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generate CA key: %w", err)
-	}
-	ca, err := pki.NewCA("mdmsim mock APNs CA", caKey, now.Add(-time.Hour), now.AddDate(10, 0, 0))
-	if err != nil {
-		return err
+	ca := s.cfg.ca
+	if ca == nil {
+		caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return fmt.Errorf("generate CA key: %w", err)
+		}
+		if ca, err = pki.NewCA("mdmsim mock APNs CA", caKey, now.Add(-time.Hour), now.AddDate(10, 0, 0)); err != nil {
+			return err
+		}
 	}
 	s.ca, s.caPEM = ca.Cert, ca.PEM
 

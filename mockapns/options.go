@@ -1,10 +1,14 @@
 package mockapns
 
 import (
+	"crypto"
 	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/mdmsim/mdmsim/internal/pki"
 )
 
 // Defaults for the options below.
@@ -33,6 +37,7 @@ const (
 type Option func(*config)
 
 type config struct {
+	ca            *pki.CA
 	listener      net.Listener
 	h2c           bool
 	topics        []string
@@ -178,6 +183,15 @@ func WithAfterFunc(after func(d time.Duration, f func())) Option {
 // By default any certificate is accepted if it is in its validity period and
 // names an accepted topic, so self-signed push certificates work.
 func WithClientCAs(pool *x509.CertPool) Option { return func(c *config) { c.clientCAs = pool } }
+
+// WithCA signs the server's certificate with this CA instead of a fresh
+// one: a server outside the process told to trust it once (SSL_CERT_FILE)
+// keeps trusting the mock across runs.
+func WithCA(cert *x509.Certificate, key crypto.Signer) Option {
+	return func(c *config) {
+		c.ca = &pki.CA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}
+	}
+}
 
 // WithLogf receives one line per refused push and per control-API error.
 func WithLogf(logf func(format string, args ...any)) Option {

@@ -9,6 +9,8 @@ package pki
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,6 +20,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -109,4 +113,59 @@ func Serial() *big.Int {
 		panic("pki: serial number: " + err.Error())
 	}
 	return n.Add(n, big.NewInt(1))
+}
+
+// LoadOrCreateCA reads the CA kept in dir (ca.pem, ca-key.pem) or, when
+// there is none, makes an ECDSA one and keeps it there, so that a server
+// told to trust it once keeps trusting it across runs.
+func LoadOrCreateCA(dir, commonName string) (*CA, error) {
+	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	certPEM, errC := os.ReadFile(certFile)
+	keyPEM, errK := os.ReadFile(keyFile)
+	if errC == nil && errK == nil {
+		cb, _ := pem.Decode(certPEM)
+		kb, _ := pem.Decode(keyPEM)
+		if cb == nil || kb == nil {
+			return nil, fmt.Errorf("pki: %s: not PEM", dir)
+		}
+		cert, err := x509.ParseCertificate(cb.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("pki: %s: %w", certFile, err)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("pki: %s: %w", keyFile, err)
+		}
+		key, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("pki: %s: not a signing key", keyFile)
+		}
+		return &CA{Cert: cert, Key: key, PEM: certPEM}, nil
+	}
+	if !errors.Is(errC, os.ErrNotExist) && errC != nil {
+		return nil, fmt.Errorf("pki: %w", errC)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	now := time.Now()
+	ca, err := NewCA(commonName, key, now.Add(-time.Hour), now.AddDate(10, 0, 0))
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	if err := os.WriteFile(certFile, ca.PEM, 0o644); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	return ca, nil
 }
