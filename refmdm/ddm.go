@@ -1,16 +1,13 @@
 package refmdm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
 	"net/http"
-	"sync"
 
 	"github.com/alexedwards/flow"
-	"github.com/jessepeterson/kmfddm/ddm"
 	kmfapi "github.com/jessepeterson/kmfddm/http/api"
 	"github.com/jessepeterson/kmfddm/notifier"
 	kmfstorage "github.com/jessepeterson/kmfddm/storage"
@@ -18,9 +15,7 @@ import (
 	"github.com/micromdm/nanohub/ddmadapter"
 	"github.com/micromdm/nanohub/enqueue"
 	nlhttp "github.com/micromdm/nanolib/http"
-	nanoapi "github.com/micromdm/nanomdm/api"
 	"github.com/micromdm/nanomdm/mdm"
-	"github.com/micromdm/nanomdm/push"
 	"github.com/micromdm/nanomdm/service"
 )
 
@@ -32,8 +27,8 @@ import (
 // command and a push to every enrollment a change concerns. Declarations are
 // managed through KMFDDM's own HTTP API, mounted at PathDDMAPI behind HTTP
 // Basic authentication as user DDMUser with the stack's API key, exactly as
-// a standalone KMFDDM serves it at /v1: a real deployment's tooling works
-// against it unchanged.
+// a standalone KMFDDM serves it at /v1: a real deployment's tooling, and
+// scenarios/targets/nanomdm's DDMClient, work against it unchanged.
 
 // KMFDDM's API on the stack.
 const (
@@ -49,30 +44,21 @@ const (
 type ddmStack struct {
 	store    *kmfinmem.InMem
 	notifier *notifier.Notifier
-	tap      *statusTap
-
-	once   sync.Once
-	client *DDMClient
 }
 
 // newDDM builds KMFDDM's storage and notifier and returns the service that
 // answers NanoMDM's DeclarativeManagement check-ins.
-func (s *Stack) newDDM(logger *slogAdapter, pusher push.Pusher) (service.DeclarativeManagement, error) {
+func (s *Stack) newDDM(logger *slogAdapter) (service.DeclarativeManagement, error) {
 	store := kmfinmem.New(func() hash.Hash { return fnv.New128a() })
-	tap := &statusTap{StatusStorer: store, osVersion: map[string]string{}}
-	adapter, err := ddmadapter.New(store, ddmadapter.WithStatusStore(tap), ddmadapter.WithLogger(logger.With("service", "ddm")))
+	adapter, err := ddmadapter.New(store, ddmadapter.WithStatusStore(store), ddmadapter.WithLogger(logger.With("service", "ddm")))
 	if err != nil {
 		return nil, fmt.Errorf("refmdm: DDM adapter: %w", err)
 	}
-	enq, err := nanoapi.NewPushEnqueuer(s.store, pusher, nanoapi.WithLogger(logger.With("service", "ddm-enqueue")))
-	if err != nil {
-		return nil, fmt.Errorf("refmdm: DDM enqueuer: %w", err)
-	}
-	notif, err := notifier.New(enqueue.New(enq), store, notifier.WithLogger(logger.With("service", "ddm-notifier")))
+	notif, err := notifier.New(enqueue.New(s.enq), store, notifier.WithLogger(logger.With("service", "ddm-notifier")))
 	if err != nil {
 		return nil, fmt.Errorf("refmdm: DDM notifier: %w", err)
 	}
-	s.ddm = &ddmStack{store: store, notifier: notif, tap: tap}
+	s.ddm = &ddmStack{store: store, notifier: notif}
 	return notFoundDM{adapter}, nil
 }
 
@@ -97,83 +83,4 @@ func (n notFoundDM) DeclarativeManagement(r *mdm.Request, m *mdm.DeclarativeMana
 		return nil, service.NewHTTPStatusError(http.StatusNotFound, err)
 	}
 	return b, err
-}
-
-// DDM is a client of the stack's KMFDDM API.
-func (s *Stack) DDM() *DDMClient {
-	s.ddm.once.Do(func() {
-		s.ddm.client = NewDDMClient(s.URL+PathDDMAPI, s.APIKey, s.httpClient())
-	})
-	return s.ddm.client
-}
-
-// PutDeclaration stores a declaration in KMFDDM (which computes its
-// ServerToken) and notifies the enrollments whose sets hold it. It reports
-// whether the declaration changed.
-func (s *Stack) PutDeclaration(ctx context.Context, d Declaration) (changed bool, err error) {
-	return s.DDM().PutDeclaration(ctx, d)
-}
-
-// SetDeclarations makes set hold exactly the declarations ids, adding and
-// removing through KMFDDM's API; enrollments assigned the set are
-// notified of each change.
-func (s *Stack) SetDeclarations(ctx context.Context, set string, ids ...string) error {
-	return s.DDM().SetDeclarations(ctx, set, ids...)
-}
-
-// AssignSet assigns a set to an enrollment (a device's UDID); KMFDDM
-// notifies it, which enables DDM on a device that had not used it yet.
-func (s *Stack) AssignSet(ctx context.Context, enrollmentID, set string) error {
-	_, err := s.DDM().PutEnrollmentSet(ctx, enrollmentID, set)
-	return err
-}
-
-// StatusReport returns the last status report an enrollment sent, raw.
-// KMFDDM turns only device.* and management.* items into status values
-// and ignores softwareupdate.*, so this is where those are read.
-func (s *Stack) StatusReport(ctx context.Context, enrollmentID string) ([]byte, error) {
-	return s.DDM().StatusReport(ctx, enrollmentID, 0)
-}
-
-// DeclarationStatus returns, by enrollment, the declarations each reported
-// and whether the report is for their current ServerToken.
-func (s *Stack) DeclarationStatus(ctx context.Context, enrollmentIDs ...string) (map[string][]DeclarationStatus, error) {
-	return s.DDM().DeclarationStatus(ctx, enrollmentIDs...)
-}
-
-// osVersionPath is the status value that says which OS a device runs.
-const osVersionPath = ".StatusItems.device.operating-system.version"
-
-// statusTap sits between NanoHUB's adapter and KMFDDM's status storage and
-// keeps the last OS version each enrollment reported. KMFDDM's in-memory
-// store answers a status-values query by scanning every key it holds, so
-// asking it for every device every hour costs the square of the fleet;
-// the tap answers the same question in constant time per device.
-type statusTap struct {
-	kmfstorage.StatusStorer
-	mu        sync.Mutex
-	osVersion map[string]string
-}
-
-func (t *statusTap) StoreDeclarationStatus(ctx context.Context, id string, report *ddm.StatusReport) error {
-	if err := t.StatusStorer.StoreDeclarationStatus(ctx, id, report); err != nil {
-		return err
-	}
-	for _, v := range report.Values {
-		if v.Path == osVersionPath {
-			t.mu.Lock()
-			t.osVersion[id] = string(v.Value)
-			t.mu.Unlock()
-		}
-	}
-	return nil
-}
-
-// ReportedOSVersion returns the OS version the enrollment last reported in
-// a DDM status report, and "" if it never did.
-func (s *Stack) ReportedOSVersion(enrollmentID string) string {
-	t := s.ddm.tap
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.osVersion[enrollmentID]
 }

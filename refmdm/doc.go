@@ -16,8 +16,12 @@
 // the same API key (user "kmfddm"), so declarations are set as a real
 // deployment sets them.
 //
-// Enforcer is the reference legacy software-update enforcer: the flow an MDM
-// server runs with ScheduleOSUpdateScan, AvailableOSUpdates,
-// ScheduleOSUpdate and OSUpdateStatus, small enough to compare a server's
-// own logic with.
+// The stack's own calls go below the HTTP APIs: the push certificate is
+// stored in NanoMDM's storage and Stack.Enqueue uses NanoMDM's enqueuer,
+// the code its /v1/enqueue handler runs. The APIs stay mounted for
+// everything outside the process, and the API clients live with the
+// target that drives any NanoMDM/KMFDDM (scenarios/targets/nanomdm).
+// What the server saw of the devices (enrollments, command results) is
+// kept by an observer in NanoMDM's service chain (Results, WaitResults,
+// Enrolled); what the devices did is observed on their own side.
 package refmdm

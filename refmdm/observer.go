@@ -3,9 +3,6 @@ package refmdm
 import (
 	"context"
 	"sync"
-	"time"
-
-	"github.com/mdmsim/mdmsim/clock"
 
 	"github.com/micromdm/nanomdm/mdm"
 	"github.com/micromdm/nanomdm/service"
@@ -29,7 +26,6 @@ type observer struct {
 	service.NopService
 	mu       sync.Mutex
 	changed  chan struct{}
-	waiters  map[string][]resultWaiter // CommandUUID -> enforcers waiting
 	enrolled map[string]bool
 	results  []CommandResult
 	byUUID   map[string][]int
@@ -72,73 +68,8 @@ func (o *observer) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResul
 	o.byUUID[res.CommandUUID] = append(o.byUUID[res.CommandUUID], len(o.results))
 	o.results = append(o.results, cr)
 	o.notify()
-	o.wakeLocked(res.CommandUUID)
 	o.mu.Unlock()
 	return nil, nil
-}
-
-// resultWaiter is an enforcer waiting for the nth result of a command.
-type resultWaiter struct {
-	n int
-	u *clock.Wakeup
-}
-
-// wakeLocked wakes, handing each a unit of its work, the waiters whose
-// result has come. o.mu must be held.
-func (o *observer) wakeLocked(uuid string) {
-	ws := o.waiters[uuid]
-	if len(ws) == 0 {
-		return
-	}
-	have := len(o.byUUID[uuid])
-	kept := ws[:0]
-	for _, w := range ws {
-		if have >= w.n {
-			w.u.Wake()
-			continue
-		}
-		kept = append(kept, w)
-	}
-	if len(kept) == 0 {
-		delete(o.waiters, uuid)
-		return
-	}
-	o.waiters[uuid] = kept
-}
-
-// awaitResult waits, for a goroutine holding a unit of work, until the
-// nth result of uuid is recorded (true), timeout passes on clk (false) or
-// ctx is done (its error). The unit is handed back while it waits.
-func (o *observer) awaitResult(ctx context.Context, uuid string, n int, work *clock.Work, clk clock.Clock, timeout time.Duration) (bool, error) {
-	o.mu.Lock()
-	if len(o.byUUID[uuid]) >= n {
-		o.mu.Unlock()
-		return true, nil
-	}
-	u := work.Wakeup()
-	if o.waiters == nil {
-		o.waiters = map[string][]resultWaiter{}
-	}
-	o.waiters[uuid] = append(o.waiters[uuid], resultWaiter{n: n, u: u})
-	o.mu.Unlock()
-	woken, err := u.Wait(ctx, clk, timeout)
-	if !woken {
-		o.mu.Lock()
-		ws := o.waiters[uuid]
-		for i, w := range ws {
-			if w.u == u {
-				ws = append(ws[:i], ws[i+1:]...)
-				break
-			}
-		}
-		if len(ws) == 0 {
-			delete(o.waiters, uuid)
-		} else {
-			o.waiters[uuid] = ws
-		}
-		o.mu.Unlock()
-	}
-	return woken, err
 }
 
 // observed runs NanoMDM's service and then the observer, in the device's

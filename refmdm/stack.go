@@ -15,10 +15,12 @@ import (
 	kitlog "github.com/go-kit/kit/log"
 	nlhttp "github.com/micromdm/nanolib/http"
 	nlog "github.com/micromdm/nanolib/log"
+	nanoapi "github.com/micromdm/nanomdm/api"
 	"github.com/micromdm/nanomdm/certverify"
 	"github.com/micromdm/nanomdm/cryptoutil"
 	httpapi "github.com/micromdm/nanomdm/http/api"
 	httpmdm "github.com/micromdm/nanomdm/http/mdm"
+	"github.com/micromdm/nanomdm/mdm"
 	"github.com/micromdm/nanomdm/push/nanopush"
 	pushsvc "github.com/micromdm/nanomdm/push/service"
 	"github.com/micromdm/nanomdm/service"
@@ -33,7 +35,10 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
-// Paths served by the stack.
+// Paths served by the stack. NanoMDM's API (PathAPI, user DefaultUser)
+// and KMFDDM's (PathDDMAPI, user DDMUser) take the stack's APIKey; the
+// clients in scenarios/targets/nanomdm drive them, rooted at URL+PathAPI
+// and URL+PathDDMAPI.
 const (
 	PathMDM     = "/mdm"
 	PathEnroll  = "/mdm/enroll"
@@ -46,6 +51,7 @@ const (
 type Option func(*config)
 
 type config struct {
+	apns      *mockapns.Server // the caller's; nil: the stack makes its own
 	mtls      bool
 	logger    *slog.Logger
 	now       func() time.Time
@@ -59,6 +65,11 @@ type config struct {
 // delivered counts as work in flight. Devices and enforcers take the same
 // clock. Certificates keep to the wall clock (WithNow).
 func WithClock(clk clock.Clock) Option { return func(c *config) { c.clock = clk } }
+
+// WithAPNs makes the stack's NanoMDM push through srv, a mock APNs the
+// caller owns (Stack.Close leaves it running) and may share between
+// stacks or devices of its own; the caller sets it up, WithClock included.
+func WithAPNs(srv *mockapns.Server) Option { return func(c *config) { c.apns = srv } }
 
 // WithMutualTLS makes the enrollment profile ask devices for mutual TLS
 // (SignMessage=false) instead of Mdm-Signature. The server accepts both.
@@ -84,7 +95,8 @@ type Stack struct {
 	URL string
 	// Topic is the push topic, com.apple.mgmt.External.<uuid>.
 	Topic string
-	// APIKey authenticates NanoMDM's /v1 API as user "nanomdm".
+	// APIKey authenticates NanoMDM's API (PathAPI, user DefaultUser) and
+	// KMFDDM's (PathDDMAPI, user DDMUser).
 	APIKey string
 	// Challenge is the SCEP challenge the enrollment profile carries.
 	Challenge string
@@ -94,11 +106,12 @@ type Stack struct {
 	store   *inmem.InMem
 	obs     *observer
 	apns    *mockapns.Server
+	ownAPNs bool // made by the stack, closed with it
 	srv     *http.Server
 	ln      net.Listener
 	profile []byte
-	api     *APIClient
-	ddm     *ddmStack // DDM: KMFDDM in-process (ddm.go)
+	enq     *nanoapi.PushEnqueuer // NanoMDM's own enqueue-and-push, below its API
+	ddm     *ddmStack             // DDM: KMFDDM in-process (ddm.go)
 
 	closeOnce sync.Once
 
@@ -123,15 +136,19 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 	if s.ca, err = newAuthority("mdmsim reference CA", cfg.now); err != nil {
 		return nil, err
 	}
-	var apnsOpts []mockapns.Option
-	if clk := cfg.clock; clk != nil {
-		apnsOpts = append(apnsOpts,
-			mockapns.WithAfterFunc(func(d time.Duration, f func()) { clk.AfterFunc(d, f) }),
-			mockapns.WithWork(clock.NewWork(clk, "push-delivery")))
+	if s.apns = cfg.apns; s.apns == nil {
+		var apnsOpts []mockapns.Option
+		if clk := cfg.clock; clk != nil {
+			apnsOpts = append(apnsOpts,
+				mockapns.WithAfterFunc(func(d time.Duration, f func()) { clk.AfterFunc(d, f) }),
+				mockapns.WithWork(clock.NewWork(clk, "push-delivery")))
+		}
+		s.apns, s.ownAPNs = mockapns.NewServer(apnsOpts...), true
 	}
-	s.apns = mockapns.NewServer(apnsOpts...)
 	if err := s.startServer(); err != nil {
-		s.apns.Close()
+		if s.ownAPNs {
+			s.apns.Close()
+		}
 		return nil, err
 	}
 	if err := s.setup(ctx); err != nil {
@@ -145,8 +162,12 @@ func (s *Stack) startServer() error {
 	logger := &slogAdapter{l: s.cfg.logger}
 	s.store = inmem.New()
 	pushService := pushsvc.New(s.store, s.store, nanopush.NewFactory(nanopush.WithNewClient(s.apns.PushClient)), logger.With("service", "push"))
+	var err error
+	if s.enq, err = nanoapi.NewPushEnqueuer(s.store, pushService, nanoapi.WithLogger(logger.With("service", "enqueue"))); err != nil {
+		return fmt.Errorf("refmdm: enqueuer: %w", err)
+	}
 	// DDM (ddm.go): KMFDDM answers NanoMDM's DeclarativeManagement check-ins.
-	dm, err := s.newDDM(logger, pushService)
+	dm, err := s.newDDM(logger)
 	if err != nil {
 		return err
 	}
@@ -171,6 +192,9 @@ func (s *Stack) startServer() error {
 	mdmMux.Use(func(h http.Handler) http.Handler { return httpmdm.CertVerifyMiddleware(h, verifier, logger) })
 	mdmMux.Handle(PathMDM, http.MaxBytesHandler(httpmdm.CheckinAndCommandHandler(svc, logger.With("handler", "mdm")), 16<<20))
 
+	// The APIs stay mounted although the stack's own calls go below them:
+	// they are how outside tooling (and scenarios/targets/nanomdm's
+	// clients) drive the stack, as they drive a deployed NanoMDM.
 	apiMux := nlhttp.NewMWMux(mux)
 	apiMux.Use(func(h http.Handler) http.Handler {
 		return nlhttp.NewSimpleBasicAuthHandler(h, DefaultUser, s.APIKey, "nanomdm")
@@ -217,8 +241,9 @@ func (s *Stack) startServer() error {
 	return nil
 }
 
-// setup uploads the push certificate through NanoMDM's API, as an operator
-// would, and builds the enrollment profile for its topic.
+// setup stores the push certificate in NanoMDM's storage, checked as
+// NanoMDM's pushcert API checks it, and builds the enrollment profile for
+// its topic.
 func (s *Stack) setup(ctx context.Context) error {
 	topic := "com.apple.mgmt.External." + newUUID()
 	now := s.cfg.now()
@@ -230,10 +255,23 @@ func (s *Stack) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refmdm: push certificate: %w", err)
 	}
-	s.api = NewAPIClient(s.URL+PathAPI, s.APIKey, s.httpClient())
-	got, err := s.api.UploadPushCert(ctx, certPEM, keyPEM)
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return fmt.Errorf("refmdm: push certificate: %w", err)
+	}
+	if err := s.store.StorePushCert(ctx, certPEM, keyPEM); err != nil {
+		return fmt.Errorf("refmdm: store push certificate: %w", err)
+	}
+	// Read it back the way the push service will: by topic.
+	stored, _, err := s.store.RetrievePushCert(ctx, topic)
 	if err != nil {
-		return err
+		return fmt.Errorf("refmdm: push certificate for %s: %w", topic, err)
+	}
+	got, err := cryptoutil.TopicFromCert(stored.Leaf)
+	if stored.Leaf == nil {
+		got, err = "", errors.New("no leaf certificate")
+	}
+	if err != nil {
+		return fmt.Errorf("refmdm: stored push certificate: %w", err)
 	}
 	if got != topic {
 		return fmt.Errorf("refmdm: push certificate stored for topic %q, want %q", got, topic)
@@ -290,20 +328,22 @@ func (s *Stack) httpClient() *http.Client {
 	s.transportOnce.Do(func() {
 		s.transport = &http.Transport{
 			TLSClientConfig:     &tls.Config{RootCAs: s.RootCAs()},
-			MaxIdleConnsPerHost: apiIdleConns,
+			MaxIdleConnsPerHost: APIIdleConns,
 			// Ten thousand enforcer steps calling at one instant queue for
 			// a connection instead of opening ten thousand: each costs two
 			// descriptors in this process, and running out of them fails
 			// requests at random.
-			MaxConnsPerHost: apiIdleConns,
+			MaxConnsPerHost: APIIdleConns,
 			IdleConnTimeout: 90 * time.Second,
 		}
 	})
 	return &http.Client{Timeout: 5 * time.Minute, Transport: s.transport}
 }
 
-// apiIdleConns sizes the keep-alive pool of the stack's own clients.
-const apiIdleConns = 256
+// APIIdleConns sizes the keep-alive pool of the clients HTTPClient returns
+// (all share one transport): tests that bound a fleet's connections and
+// goroutines count it.
+const APIIdleConns = 256
 
 // RootCAs is a pool holding the stack's CA.
 func (s *Stack) RootCAs() *x509.CertPool {
@@ -330,9 +370,6 @@ func (s *Stack) MintIdentity(commonName string) (*protocol.Identity, error) {
 // register their tokens with; tests inject push failures through it.
 func (s *Stack) APNs() *mockapns.Server { return s.apns }
 
-// API is a client of NanoMDM's /v1 API.
-func (s *Stack) API() *APIClient { return s.api }
-
 // HTTPClient returns a client that trusts the stack's TLS certificate.
 func (s *Stack) HTTPClient() *http.Client { return s.httpClient() }
 
@@ -343,7 +380,7 @@ func (s *Stack) Close() error {
 		if s.srv != nil {
 			err = s.srv.Close()
 		}
-		if s.apns != nil {
+		if s.apns != nil && s.ownAPNs {
 			s.apns.Close()
 		}
 		if s.transport != nil {
@@ -376,15 +413,61 @@ func msgOf(kv []any) string {
 	return "nanomdm"
 }
 
-// Enqueue sends a command to enrollments through NanoMDM's API, with a
-// push, and remembers its RequestType so results can be told apart.
-func (s *Stack) Enqueue(ctx context.Context, ids []string, commandUUID, requestType string, payload map[string]any) (*APIResult, error) {
+// EnqueueStatus is one enrollment's outcome of an enqueue.
+type EnqueueStatus struct {
+	// PushResult is the APNs id of the push; PushError why it failed.
+	PushResult string
+	PushError  string
+	// CommandError is why the command was not queued for the enrollment.
+	CommandError string
+}
+
+// EnqueueResult is NanoMDM's account of an enqueue, as its API would
+// answer it.
+type EnqueueResult struct {
+	CommandUUID string
+	RequestType string
+	// Status is by enrollment ID.
+	Status map[string]EnqueueStatus
+	// PushError and CommandError are failures of the whole call.
+	PushError    string
+	CommandError string
+}
+
+// Enqueue queues a command for enrollments and pushes them, through
+// NanoMDM's own enqueuer (what its /v1/enqueue API calls), and remembers
+// the RequestType so results can be told apart. Some enrollments failing
+// is a result, not an error (Status says which); all failing, or the whole
+// call failing, is an error too, with the result still filled in.
+func (s *Stack) Enqueue(ctx context.Context, ids []string, commandUUID, requestType string, payload map[string]any) (*EnqueueResult, error) {
 	body, err := protocol.NewCommand(commandUUID, requestType, payload)
 	if err != nil {
 		return nil, err
 	}
+	if len(ids) == 0 {
+		return nil, errors.New("refmdm: enqueue: no enrollment IDs")
+	}
 	s.obs.recordSent(commandUUID, requestType)
-	return s.api.Enqueue(ctx, ids, body, false)
+	r, code, err := s.enq.RawCommandEnqueueWithPush(ctx, body, ids, false)
+	if err != nil {
+		return nil, fmt.Errorf("refmdm: enqueue %s: %w", requestType, err)
+	}
+	res := &EnqueueResult{CommandUUID: r.CommandUUID, RequestType: r.RequestType, Status: make(map[string]EnqueueStatus, len(r.Status)),
+		PushError: errString(r.PushError), CommandError: errString(r.EnqueueError)}
+	for id, st := range r.Status {
+		res.Status[id] = EnqueueStatus{PushResult: st.PushID, PushError: errString(st.PushError), CommandError: errString(st.EnqueueError)}
+	}
+	if code >= 300 && code != http.StatusMultiStatus {
+		return res, fmt.Errorf("refmdm: enqueue %s: %w", requestType, r.Error())
+	}
+	return res, nil
+}
+
+func errString(e *nanoapi.Error) string {
+	if !e.Valid() {
+		return ""
+	}
+	return e.Error()
 }
 
 // Results returns every command result the server has recorded so far, in
@@ -424,4 +507,13 @@ func (s *Stack) Enrolled() int {
 // WaitEnrolled blocks until at least n devices are enrolled.
 func (s *Stack) WaitEnrolled(ctx context.Context, n int) error {
 	return s.obs.wait(ctx, func() bool { return len(s.obs.enrolled) >= n })
+}
+
+// BootstrapTokenEscrowed reports whether the device has escrowed a
+// bootstrap token with the server.
+func (s *Stack) BootstrapTokenEscrowed(ctx context.Context, udid string) bool {
+	r := mdm.NewRequestWithContext(ctx, nil)
+	r.EnrollID = &mdm.EnrollID{Type: mdm.Device, ID: udid}
+	tok, err := s.store.RetrieveBootstrapToken(r, &mdm.GetBootstrapToken{})
+	return err == nil && tok != nil && len(tok.BootstrapToken) > 0
 }

@@ -9,33 +9,42 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/jobs"
+	"github.com/mdmsim/mdmsim/scenarios/targets"
+	"github.com/mdmsim/mdmsim/scenarios/targets/embedded"
 )
 
 func init() {
-	register("run", "enroll a simulated fleet in the embedded reference MDM stack and run a scenario", runMain)
+	register("run", "enroll a simulated fleet in an MDM server (the embedded reference stack by default) and run a job", runMain)
 }
 
 // runOptions are the flags of `mdmsim run`.
 type runOptions struct {
-	devices int
-	seed    int64
-	json    bool
-	enroll  string
-	mtls    bool
-	timeout time.Duration
-	verbose bool
+	// target is "embedded" or a target file (scenarios/targets).
+	target    string
+	apnsProxy string
+	apnsCADir string
+	devices   int
+	seed      int64
+	json      bool
+	enroll    string
+	mtls      bool
+	timeout   time.Duration
+	verbose   bool
 	// scenario picks the job: "" sends DeviceInformation to every device;
 	// "legacy-update" runs the reference update enforcer
 	// (scenario_legacy.go).
 	scenario string
 	// cpuProfile, when set, is where a CPU profile of the run is written.
 	cpuProfile string
+	enrollSet  bool
 	legacy     *legacyOptions
 	ddm        *ddmOptions
 }
@@ -69,6 +78,15 @@ func (o *runOptions) validate() error {
 	if o.timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
+	if o.target != targets.Embedded && (o.enroll == "fast" || o.mtls) {
+		if o.enroll == "fast" && o.enrollSet || o.mtls {
+			return errors.New("--enroll fast and --mtls apply to the embedded target only")
+		}
+		o.enroll = "scep"
+	}
+	if o.target != targets.Embedded && o.scenario != "" && o.scenario != "default" && o.legacy.speed == 0 {
+		return errors.New("a server outside the process lives on real time: give --speed N (1 is real time) for its scenarios; the discrete-event clock is for the embedded target")
+	}
 	switch o.scenario {
 	case "", "default":
 	case scenarioLegacyUpdate:
@@ -83,19 +101,17 @@ func (o *runOptions) validate() error {
 
 // runSummary is the JSON line `mdmsim run --json` prints last.
 type runSummary struct {
-	Devices      int     `json:"devices"`
-	Enrolled     int     `json:"enrolled"`
-	CommandsSent int     `json:"commands_sent"`
-	Acknowledged int     `json:"acknowledged"`
-	Errors       int     `json:"errors"`
-	NotNow       int     `json:"not_now"`
-	WallSeconds  float64 `json:"wall_seconds"`
+	jobs.DeviceInfoSummary
+	WallSeconds float64 `json:"wall_seconds"`
 }
 
 func runMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mdmsim run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o runOptions
+	fs.StringVar(&o.target, "target", targets.Embedded, "the MDM server: embedded (the in-process reference stack) or a target file (YAML, see examples/targets)")
+	fs.StringVar(&o.apnsProxy, "apns-proxy", "127.0.0.1:0", "outside targets: where the CONNECT proxy to the mock APNs listens (the server's HTTPS_PROXY)")
+	fs.StringVar(&o.apnsCADir, "apns-ca-dir", defaultAPNsCADir(), "outside targets: where the mock APNs keeps its CA across runs (the server's SSL_CERT_FILE is ca.pem in it)")
 	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, "number of simulated devices")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of every random choice (same seed, same fleet)")
 	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
@@ -111,7 +127,14 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	timeoutSet := false
-	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	fs.Visit(func(f *flag.Flag) {
+		timeoutSet = timeoutSet || f.Name == "timeout"
+		o.enrollSet = o.enrollSet || f.Name == "enroll"
+	})
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mdmsim run: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
 	if !timeoutSet && o.scenario != "" && o.scenario != "default" {
 		// A scenario's wall time is the CPU its fleet needs, not its
 		// virtual time: a large fleet on a busy machine takes minutes.
@@ -150,92 +173,72 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		func(s runSummary) bool { return s.Acknowledged == s.CommandsSent && s.Enrolled == s.Devices })
 }
 
-// runDefault is the main job on the embedded default: start the stack,
-// enroll the fleet, send DeviceInformation to every device through
-// NanoMDM's API with a push, and wait for every answer.
+// runDefault is the main job: enroll the fleet in the target, send
+// DeviceInformation to every device through the server's command channel
+// with a push, and wait for every answer.
 func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (runSummary, error) {
 	start := wall.Now()
-	sum := runSummary{Devices: o.devices}
-	logger := jobLogger(o, stderr)
+	sum := runSummary{DeviceInfoSummary: jobs.DeviceInfoSummary{Devices: o.devices}}
 	say := sayer(o, stdout)
-
-	ef, err := enrollFleet(ctx, o, logger, fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction}, nil)
-	if ef != nil {
-		defer ef.stack.Close()
+	run, err := startRun(ctx, o, jobLogger(o, stderr), say, jobs.Config{}, nil)
+	if run != nil {
+		defer run.Close()
 	}
-	if ef == nil || ef.fleet == nil {
+	if run == nil || run.Fleet == nil {
 		return sum, err
 	}
-	stack, f := ef.stack, ef.fleet
-	say("reference stack: NanoMDM + KMFDDM + SCEP CA at %s, push topic %s", stack.URL, stack.Topic)
-	sum.Enrolled = stack.Enrolled()
-	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, mixString(f.Mix()), o.enroll, wall.Since(start).Seconds())
+	describeTarget(run, say)
+	sum.Enrolled = run.Fleet.Enrolled
+	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, jobs.MixString(run.Fleet.Mix()), o.enroll, wall.Since(start).Seconds())
 	if err != nil {
 		return sum, err
 	}
-
 	cmdStart := wall.Now()
-	const commandUUID = "mdmsim-run-deviceinformation"
-	res, err := stack.Enqueue(ctx, f.UDIDs(), commandUUID, "DeviceInformation",
-		map[string]any{"Queries": []string{"UDID", "DeviceName", "OSVersion", "BuildVersion", "ProductName", "SerialNumber", "SoftwareUpdateDeviceID"}})
-	if err != nil {
-		return sum, err
-	}
-	sum.CommandsSent = len(res.Status)
-	pushErrors := map[string]int{}
-	for _, st := range res.Status {
-		if st.PushError != "" {
-			pushErrors[st.PushError]++
-		}
-	}
-	if len(pushErrors) > 0 {
-		fmt.Fprintf(stderr, "mdmsim run: the server's pushes failed for %d devices: %v\n", sumValues(pushErrors), pushErrors)
-	}
-	waitErr := stack.WaitResults(ctx, commandUUID, sum.CommandsSent)
-	for _, r := range stack.ResultsFor(commandUUID) {
-		switch r.Status {
-		case "Acknowledged":
-			sum.Acknowledged++
-		case "NotNow":
-			sum.NotNow++
-		default:
-			sum.Errors++
-		}
-	}
+	sum.DeviceInfoSummary, err = jobs.DeviceInformation(ctx, run, o.timeout)
 	say("DeviceInformation: sent %d with a push, %d acknowledged, %d errors, %d not now in %.2fs",
 		sum.CommandsSent, sum.Acknowledged, sum.Errors, sum.NotNow, wall.Since(cmdStart).Seconds())
-	if waitErr != nil {
-		c := f.Counters()
-		st := stack.APNs().Stats()
-		return sum, fmt.Errorf("waiting for answers: %w (APNs accepted %d, delivered %d, refused %v; device sessions failed %d)",
-			waitErr, st.Accepted, st.Delivered(), st.Reasons, c.SessionErrors.Load())
+	if err != nil {
+		return sum, err
 	}
 	say("done in %.2fs", wall.Since(start).Seconds())
 	return sum, nil
 }
 
-func mixString(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// describeTarget says what the run talks to.
+func describeTarget(run *jobs.Run, say func(string, ...any)) {
+	if e, ok := run.Target.(*embedded.Target); ok {
+		st := e.Stack()
+		say("reference stack: NanoMDM + KMFDDM + SCEP CA at %s, push topic %s", st.URL, st.Topic)
+		return
 	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	say("target %s (%s)", run.Target.Name(), strings.Join(capNames(run.Target), ", "))
+	if p := run.World.Proxy; p != nil {
+		say("the server pushes through HTTPS_PROXY=%s, trusting the mock APNs CA in %s", p.URL, run.Config.APNsCADir)
 	}
-	return strings.Join(parts, ", ")
+	if run.Fleet != nil && run.Fleet.Polling {
+		say("devices poll the server on their own (not what real devices do): results show the server's command handling, not its pushes")
+	}
+}
+
+func capNames(t scenarios.Target) []string {
+	var out []string
+	for _, c := range scenarios.Capabilities(t) {
+		out = append(out, string(c))
+	}
+	return out
+}
+
+// defaultAPNsCADir is where the mock APNs keeps its CA for servers outside
+// the process.
+func defaultAPNsCADir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "mdmsim-apns")
+	}
+	return filepath.Join(dir, "mdmsim", "apns")
 }
 
 func roundSeconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
-
-func sumValues(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
 
 // runJob runs a job, times it on the wall clock, prints its JSON summary as
 // the last line of stdout when asked, and turns the outcome into the exit

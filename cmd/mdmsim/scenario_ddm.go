@@ -5,14 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/fleet"
-	"github.com/mdmsim/mdmsim/refmdm"
-	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/scenarios/jobs"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 )
 
 // scenarioDDMDeadline enforces an OS update on the fleet with a
@@ -44,7 +42,7 @@ type ddmOptions struct {
 func ddmFlags(fs *flag.FlagSet) *ddmOptions {
 	o := &ddmOptions{}
 	fs.Float64Var(&o.off, "off", defaultDDMOff, scenarioDDMDeadline+": share of devices switched off for good during the week")
-	fs.DurationVar(&o.lead, "lead", refmdm.DefaultDDMLead, scenarioDDMDeadline+": how far ahead the local deadline is")
+	fs.DurationVar(&o.lead, "lead", reference.DefaultDDMLead, scenarioDDMDeadline+": how far ahead the local deadline is")
 	return o
 }
 
@@ -61,20 +59,11 @@ func (o *ddmOptions) validate() error {
 // ddmSummary is the JSON line `mdmsim run --scenario ddm-deadline --json`
 // prints last.
 type ddmSummary struct {
-	refmdm.Report
-	// Late counts devices that reached their target later than their local
-	// deadline plus an hour.
-	Late                int            `json:"late"`
-	Enrolled            int            `json:"enrolled"`
-	DDMCapable          int            `json:"ddm_capable"`
-	SwitchedOff         int            `json:"switched_off"`
-	TimeZones           int            `json:"time_zones"`
-	TargetLocalDateTime string         `json:"target_local_date_time"`
-	Mix                 map[string]int `json:"mix"`
-	Clock               string         `json:"clock"`
-	BehindSeconds       float64        `json:"behind_seconds,omitempty"`
-	VirtualSeconds      float64        `json:"virtual_seconds"`
-	WallSeconds         float64        `json:"wall_seconds"`
+	jobs.DDMSummary
+	Clock          string  `json:"clock"`
+	BehindSeconds  float64 `json:"behind_seconds,omitempty"`
+	VirtualSeconds float64 `json:"virtual_seconds"`
+	WallSeconds    float64 `json:"wall_seconds"`
 }
 
 func runDDM(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
@@ -84,105 +73,36 @@ func runDDM(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
 		func(s ddmSummary) bool { return s.Compliant+s.Noncompliant == s.Devices && s.Late == 0 })
 }
 
-// ddmDeadline starts the stack, enrolls a fleet on a scaled clock and lets
-// the DDM enforcer bring it to its targets.
+// ddmDeadline enrolls a fleet in the target on a virtual clock and lets
+// the reference DDM enforcer bring it to its targets.
 func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ddmSummary, error) {
-	sum := ddmSummary{Report: refmdm.Report{Devices: o.devices, Reasons: map[string]int{}}}
-	logger := jobLogger(o, stderr)
+	var sum ddmSummary
+	sum.Devices, sum.Reasons = o.devices, map[string]int{}
 	say := sayer(o, stdout)
 
 	cat := catalog.Default()
 	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
 	vc := newVirtualClock(start, o.legacy.speed, stderr)
 	defer vc.close()
-	clk := vc.Clock
 	sum.Clock = vc.mode()
 
-	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat}
+	cfg := jobs.Config{Catalog: cat}
 	if !o.legacy.noProfile {
 		pop := fleet.DefaultPopulation()
 		cfg.Population = &pop
 	}
-	ef, err := enrollFleet(ctx, o, logger, cfg, clk)
-	if ef != nil {
-		defer ef.stack.Close()
+	run, err := startRun(ctx, o, jobLogger(o, stderr), say, cfg, vc.Clock)
+	if run != nil {
+		defer run.Close()
 	}
 	if err != nil {
 		return sum, err
 	}
-	stack, f := ef.stack, ef.fleet
-	sum.Mix = f.Mix()
-	zones := map[string]bool{}
-	for _, d := range f.Devices() {
-		zones[d.Identity().TimeZone] = true
-	}
-	sum.TimeZones = len(zones)
-	sum.Enrolled = ef.enrolled
-
-	// The devices switched off for good, drawn from the seed.
-	rng := rand.New(rand.NewPCG(uint64(o.seed), 0xdd))
-	var off []string
-	for _, udid := range f.UDIDs() {
-		if rng.Float64() < o.ddm.off {
-			off = append(off, udid)
-		}
-	}
-	sum.SwitchedOff = len(off)
-	if len(off) > 0 {
-		t := clk.AfterFunc(ddmOffAfter, func() {
-			uuid := fmt.Sprintf("%08X-0000-4000-8000-%012X", rng.Uint32(), rng.Uint64()&0xffffffffffff)
-			if _, err := stack.Enqueue(context.Background(), off, uuid, "ShutDownDevice", nil); err != nil {
-				fmt.Fprintln(stderr, "mdmsim run: ShutDownDevice:", err)
-			}
-		})
-		defer t.Stop()
-	}
-
-	enforcer := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat, Lead: o.ddm.lead})
-	sum.TargetLocalDateTime = enforcer.Deadline()
-	say("enrolled %d devices (%s) in %d time zones; enforcing by declaration %s, local deadline %s",
-		ef.enrolled, mixString(sum.Mix), sum.TimeZones, vc.speedLabel(), sum.TargetLocalDateTime)
-	outcomes := enforcer.Run(ctx, f.UDIDs())
-	story := end(vc, outcomes, func(o refmdm.DDMOutcome) time.Duration { return o.Elapsed })
-	sum.VirtualSeconds = float64(story.Round(time.Second) / time.Second)
+	describeTarget(run, say)
+	say("virtual time runs %s", vc.speedLabel())
+	res, err := jobs.DDMDeadline(ctx, run, jobs.DDMConfig{Lead: o.ddm.lead, Off: o.ddm.off, OffAfter: ddmOffAfter}, vc.pause)
+	sum.DDMSummary = res
+	sum.VirtualSeconds = float64(res.Story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)
-	if err := ctx.Err(); err != nil {
-		return sum, fmt.Errorf("enforcement: %w", err)
-	}
-	sum.Report = refmdm.SummarizeDDM(outcomes)
-	for _, out := range outcomes {
-		if out.Reason != refmdm.ReasonDDMUnsupported && out.Reason != refmdm.ReasonUnknownModel {
-			sum.DDMCapable++
-		}
-		d, ok := f.Device(out.UDID)
-		if !ok || !out.Compliant || out.Target == "" {
-			continue
-		}
-		if late(d, out) {
-			sum.Late++
-		}
-	}
-
-	say("compliant %d, not compliant %d, late %d, after %s of virtual time (%d DDM-capable, %d switched off)",
-		sum.Compliant, sum.Noncompliant, sum.Late, time.Duration(sum.VirtualSeconds)*time.Second, sum.DDMCapable, sum.SwitchedOff)
-	for _, r := range sum.SortReasons() {
-		say("  %-24s %d", r, sum.Reasons[r])
-	}
-	return sum, nil
-}
-
-// late reports whether a device installed its target after its local
-// deadline plus an hour, from the device's own record.
-func late(d *simulator.Device, out refmdm.DDMOutcome) bool {
-	version, _, _ := strings.Cut(out.Target, " ")
-	deadline, err := time.ParseInLocation(simulator.LocalDateTimeLayout, out.TargetLocalDateTime, d.Identity().Location())
-	if err != nil {
-		return true
-	}
-	for _, rec := range d.UpdateHistory() {
-		if rec.ToVersion == version {
-			return rec.InstalledAt.After(deadline.Add(time.Hour))
-		}
-	}
-	return false
+	return sum, err
 }

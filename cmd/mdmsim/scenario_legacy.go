@@ -12,7 +12,8 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/fleet"
-	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/scenarios/jobs"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator"
 )
 
@@ -33,7 +34,7 @@ type legacyOptions struct {
 func legacyFlags(fs *flag.FlagSet) *legacyOptions {
 	o := &legacyOptions{}
 	fs.Float64Var(&o.speed, "speed", 0, "scenarios: run virtual time this many times faster than the wall clock, for a server on real time; 0 (default) runs the discrete-event clock, as fast as the CPU allows and independent of load")
-	fs.DurationVar(&o.deadline, "deadline", refmdm.DefaultEnforceDeadline, scenarioLegacyUpdate+": how long (virtual) the enforcer tries each device")
+	fs.DurationVar(&o.deadline, "deadline", reference.DefaultEnforceDeadline, scenarioLegacyUpdate+": how long (virtual) the enforcer tries each device")
 	fs.DurationVar(&o.escalate, "escalate", 0, scenarioLegacyUpdate+": switch to InstallForceRestart after this long (virtual); 0 never does")
 	fs.StringVar(&o.quirks, "quirks", "", scenarioLegacyUpdate+": quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05")
 	fs.BoolVar(&o.noProfile, "cooperative", false, scenarioLegacyUpdate+": every user acts and every device is fit (no population mix)")
@@ -68,16 +69,11 @@ func (o *legacyOptions) validate() error {
 // legacySummary is the JSON line `mdmsim run --scenario legacy-update
 // --json` prints last.
 type legacySummary struct {
-	refmdm.Report
-	Enrolled       int            `json:"enrolled"`
-	Commands       int            `json:"commands"`
-	NotNow         int            `json:"not_now"`
-	Updated        int            `json:"updated"` // devices that installed something
-	Mix            map[string]int `json:"mix"`
-	Clock          string         `json:"clock"`
-	BehindSeconds  float64        `json:"behind_seconds,omitempty"`
-	VirtualSeconds float64        `json:"virtual_seconds"`
-	WallSeconds    float64        `json:"wall_seconds"`
+	jobs.LegacySummary
+	Clock          string  `json:"clock"`
+	BehindSeconds  float64 `json:"behind_seconds,omitempty"`
+	VirtualSeconds float64 `json:"virtual_seconds"`
+	WallSeconds    float64 `json:"wall_seconds"`
 }
 
 func runLegacy(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
@@ -87,12 +83,12 @@ func runLegacy(ctx context.Context, o runOptions, stdout, stderr io.Writer) int 
 		func(s legacySummary) bool { return s.Compliant+s.Noncompliant == s.Devices })
 }
 
-// legacyUpdate starts the stack, draws and enrolls a fleet on a scaled
-// clock, and lets the reference enforcer bring every device to its target.
+// legacyUpdate enrolls a fleet in the target on a virtual clock and lets
+// the reference enforcer bring every device to its target.
 func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (legacySummary, error) {
 	lo := o.legacy
-	sum := legacySummary{Report: refmdm.Report{Devices: o.devices, Reasons: map[string]int{}}}
-	logger := jobLogger(o, stderr)
+	var sum legacySummary
+	sum.Devices, sum.Reasons = o.devices, map[string]int{}
 	say := sayer(o, stdout)
 
 	// Devices' time and the enforcer's: a weekday morning ten days after
@@ -103,53 +99,25 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
 	vc := newVirtualClock(start, lo.speed, stderr)
 	defer vc.close()
-	clk := vc.Clock
 	sum.Clock = vc.mode()
 
-	cfg := fleet.Config{Devices: o.devices, Seed: o.seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Quirks: lo.quirkMap}
+	cfg := jobs.Config{Catalog: cat, Quirks: lo.quirkMap}
 	if !lo.noProfile {
 		pop := fleet.DefaultPopulation()
 		cfg.Population = &pop
 	}
-	ef, err := enrollFleet(ctx, o, logger, cfg, clk)
-	if ef != nil {
-		defer ef.stack.Close()
+	run, err := startRun(ctx, o, jobLogger(o, stderr), say, cfg, vc.Clock)
+	if run != nil {
+		defer run.Close()
 	}
 	if err != nil {
 		return sum, err
 	}
-	stack, f, n := ef.stack, ef.fleet, ef.enrolled
-	sum.Mix = f.Mix()
-	sum.Enrolled = n
-	say("enrolled %d devices (%s); enforcing an OS update %s, deadline %v", n, mixString(sum.Mix), vc.speedLabel(), lo.deadline)
-
-	enforcer := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: lo.deadline, EscalateAfter: lo.escalate})
-	virtual := clk.Now()
-	outcomes := enforcer.Run(ctx, f.UDIDs())
-	story := end(vc, outcomes, func(o refmdm.Outcome) time.Duration { return o.Elapsed })
-	sum.VirtualSeconds = float64(story.Round(time.Second) / time.Second)
+	describeTarget(run, say)
+	say("virtual time runs %s", vc.speedLabel())
+	res, err := jobs.LegacyUpdate(ctx, run, jobs.LegacyConfig{Enforcer: reference.EnforcerConfig{Deadline: lo.deadline, EscalateAfter: lo.escalate}}, vc.pause)
+	sum.LegacySummary = res
+	sum.VirtualSeconds = float64(res.Story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)
-	if err := ctx.Err(); err != nil {
-		return sum, fmt.Errorf("enforcement: %w", err)
-	}
-	sum.Report = refmdm.Summarize(outcomes)
-	for _, out := range outcomes {
-		sum.Commands += out.Commands
-		sum.NotNow += out.NotNow
-	}
-	for _, d := range f.Devices() {
-		for _, rec := range d.UpdateHistory() {
-			if !rec.InstalledAt.After(virtual.Add(story)) {
-				sum.Updated++
-				break
-			}
-		}
-	}
-
-	say("compliant %d, not compliant %d, after %s of virtual time; %d commands, %d NotNow",
-		sum.Compliant, sum.Noncompliant, time.Duration(sum.VirtualSeconds)*time.Second, sum.Commands, sum.NotNow)
-	for _, r := range sum.SortReasons() {
-		say("  %-24s %d", r, sum.Reasons[r])
-	}
-	return sum, nil
+	return sum, err
 }

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
-	"github.com/mdmsim/mdmsim/fleet"
-	"github.com/mdmsim/mdmsim/refmdm"
-	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/scenarios/jobs"
 )
 
 // jobLogger logs the stack's and devices' activity to stderr with -v, and
@@ -31,52 +29,18 @@ func sayer(o runOptions, stdout io.Writer) func(format string, a ...any) {
 	}
 }
 
-// enrolledFleet is what every job starts from: the embedded stack and a fleet
-// enrolled in it.
-type enrolledFleet struct {
-	stack    *refmdm.Stack
-	fleet    *fleet.Fleet
-	enrolled int
-}
-
-// enrollFleet starts the embedded stack, draws the fleet cfg describes on
-// clk (nil: wall time) and enrolls it as --enroll says. The caller closes
-// the stack, also on error when it is not nil.
-func enrollFleet(ctx context.Context, o runOptions, logger *slog.Logger, cfg fleet.Config, clk clock.Clock) (*enrolledFleet, error) {
-	stackOpts := []refmdm.Option{refmdm.WithLogger(logger)}
-	if clk != nil {
-		stackOpts = append(stackOpts, refmdm.WithClock(clk))
-	}
-	if o.mtls {
-		stackOpts = append(stackOpts, refmdm.WithMutualTLS())
-	}
-	stack, err := refmdm.Start(ctx, stackOpts...)
-	if err != nil {
-		return nil, err
-	}
-	ef := &enrolledFleet{stack: stack}
-	opts := []simulator.Option{simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()), simulator.WithLogger(logger)}
-	if clk != nil {
-		opts = append(opts, simulator.WithClock(clk))
-	}
-
-	if ef.fleet, err = fleet.New(cfg, opts...); err != nil {
-		return ef, err
-	}
-	profile, err := ef.fleet.Env().FetchProfile(ctx, stack.EnrollURL())
-	if err != nil {
-		return ef, err
-	}
-	var mint fleet.IdentitySource
-	if o.enroll == "fast" {
-		mint = stack.MintIdentity
-	}
-	n, enrollErr := ef.fleet.Enroll(ctx, profile, mint)
-	if err := stack.WaitEnrolled(ctx, n); err != nil {
-		return ef, fmt.Errorf("waiting for the server to record %d enrollments: %w", n, err)
-	}
-	ef.enrolled = n
-	return ef, enrollErr
+// startRun builds the world on clk (nil: wall time), opens the target and
+// enrolls the fleet cfg describes, as the flags say. The caller closes the
+// run, also on error when it is not nil.
+func startRun(ctx context.Context, o runOptions, logger *slog.Logger, say func(string, ...any), cfg jobs.Config, clk clock.Clock) (*jobs.Run, error) {
+	cfg.Target = o.target
+	cfg.Devices, cfg.Seed = o.devices, o.seed
+	cfg.Clock = clk
+	cfg.Mint = o.enroll == "fast"
+	cfg.MutualTLS = o.mtls
+	cfg.ProxyAddr, cfg.APNsCADir = o.apnsProxy, o.apnsCADir
+	cfg.Logger, cfg.Say = logger, say
+	return jobs.Start(ctx, cfg)
 }
 
 // virtualClock is the clock of a scenario: discrete-event by default, so a
@@ -126,19 +90,12 @@ func (v *virtualClock) behind(stderr io.Writer) float64 {
 	return b.Round(time.Second).Seconds()
 }
 
-// end closes a job's story: virtual time stops (on the discrete clock), so
-// what the job reads afterwards (devices' histories) is that instant, and
-// the story's length is the longest enforcement, from the outcomes: on the
-// scaled clock time runs on while they are read.
-func end[O any](v *virtualClock, outcomes []O, elapsed func(O) time.Duration) time.Duration {
+// pause closes a job's story: virtual time stops (on the discrete clock),
+// so what the job reads afterwards (devices' histories) is that instant.
+func (v *virtualClock) pause() {
 	if v.discrete != nil {
 		v.discrete.Pause()
 	}
-	var story time.Duration
-	for _, o := range outcomes {
-		story = max(story, elapsed(o))
-	}
-	return story
 }
 
 func (v *virtualClock) close() {

@@ -1,6 +1,6 @@
 //go:build !race
 
-package refmdm_test
+package reference_test
 
 // raceDetector: the tests are built with -race.
 const raceDetector = false

@@ -1,8 +1,7 @@
-package refmdm
+package reference
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/scenarios"
 )
 
 // DDMEnforcer is the reference declarative update enforcer: the loop Apple
@@ -21,24 +21,28 @@ import (
 //  1. DeviceInformation: the model, the OS, supervision. Devices before
 //     macOS 14 / iOS 17, and unsupervised Macs, cannot take the
 //     declaration: they are reported ddm-unsupported.
-//  2. The target comes from the catalog, not the device: the newest
-//     release of the installed major, or of the newest major when the
-//     device is already on the latest of its own.
-//  3. Through KMFDDM, a set per target holds a status subscription
-//     (softwareupdate.* and device.operating-system.*), the enforcement
-//     declaration with TargetOSVersion and a TargetLocalDateTime Lead ahead
-//     (local: every device reads it in its own time zone), and the
-//     activation; assigning the set to the enrollment makes KMFDDM send
-//     the DeclarativeManagement command and a push.
-//  4. Compliance is read from what the devices report: every PollInterval
-//     the OS versions KMFDDM extracted from status reports; when the last
-//     deadline plus LateWindow has passed, the declaration status and the
-//     raw reports (softwareupdate.failure-reason, install-state) of every
-//     device still behind say why.
+//  2. The target comes from Apple's software lookup service (GDMF), as a
+//     server learns it, not from the device: the newest release of the
+//     installed major, or of the newest major when the device is already
+//     on the latest of its own.
+//  3. Through the declaration channel, a group per target holds a status
+//     subscription (softwareupdate.* and device.operating-system.*), the
+//     enforcement declaration with TargetOSVersion and a
+//     TargetLocalDateTime Lead ahead (local: every device reads it in its
+//     own time zone), and the activation; assigning the group to the
+//     device makes the server send DeclarativeManagement and a push.
+//  4. Compliance is read from what the devices report in their status
+//     reports, every PollInterval; when the last deadline plus LateWindow
+//     has passed, the declaration's validity and the last
+//     softwareupdate.install-state and failure-reason of every device
+//     still behind say why.
 type DDMEnforcer struct {
-	stack  *Stack
+	decls  scenarios.Declarations
+	obs    *scenarios.Observer
 	cfg    DDMEnforcerConfig
 	legacy *Enforcer
+	// releases is what GDMF listed when Run started.
+	releases *catalog.Catalog
 
 	mu       sync.Mutex
 	sets     map[string]bool
@@ -49,8 +53,9 @@ type DDMEnforcer struct {
 type DDMEnforcerConfig struct {
 	// Clock times every wait; devices' timers must run on the same clock.
 	Clock clock.Clock
-	// Catalog is where targets come from; nil means catalog.Default().
-	Catalog *catalog.Catalog
+	// Releases says what Apple's software lookup service lists (the mock
+	// GDMF: World.Releases); Run asks it once.
+	Releases func(ctx context.Context) (*catalog.Catalog, error)
 	// Lead puts the deadline this far ahead (rounded down to the hour) as
 	// a local date and time.
 	Lead time.Duration
@@ -80,6 +85,7 @@ const (
 	ReasonDownloading        = "downloading"
 	ReasonInstalling         = "installing"
 	ReasonUnknownModel       = "unknown-model"
+	ReasonNoReleases         = "no-releases"
 )
 
 // latestZone is the furthest a local time lies behind UTC (UTC-12): the
@@ -100,17 +106,18 @@ type DDMOutcome struct {
 	FailureReason string
 }
 
-// NewDDMEnforcer returns an enforcer that drives devices through stack's
-// NanoMDM and KMFDDM.
-func NewDDMEnforcer(stack *Stack, cfg DDMEnforcerConfig) *DDMEnforcer {
-	if stack == nil {
-		panic("refmdm: NewDDMEnforcer with a nil stack")
+// NewDDMEnforcer returns an enforcer that asks for DeviceInformation
+// through cmds, declares through decls and reads the devices' reports from
+// obs.
+func NewDDMEnforcer(cmds scenarios.Commands, decls scenarios.Declarations, obs *scenarios.Observer, cfg DDMEnforcerConfig) *DDMEnforcer {
+	if decls == nil {
+		panic("reference: NewDDMEnforcer with a nil declaration channel")
+	}
+	if cfg.Releases == nil {
+		panic("reference: NewDDMEnforcer without a release source")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
-	}
-	if cfg.Catalog == nil {
-		cfg.Catalog = catalog.Default()
 	}
 	if cfg.Lead <= 0 {
 		cfg.Lead = DefaultDDMLead
@@ -124,9 +131,9 @@ func NewDDMEnforcer(stack *Stack, cfg DDMEnforcerConfig) *DDMEnforcer {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultDDMPrefix
 	}
-	legacy := NewEnforcer(stack, EnforcerConfig{Clock: cfg.Clock})
+	legacy := NewEnforcer(cmds, obs, EnforcerConfig{Clock: cfg.Clock})
 	cfg.Clock = legacy.cfg.Clock // the server's phase (clock.InPhase)
-	return &DDMEnforcer{stack: stack, cfg: cfg, legacy: legacy, sets: map[string]bool{}}
+	return &DDMEnforcer{decls: decls, obs: obs, cfg: cfg, legacy: legacy, sets: map[string]bool{}}
 }
 
 // Deadline is the TargetLocalDateTime the enforcer sends: Lead after the
@@ -152,8 +159,20 @@ func SummarizeDDM(outcomes []DDMOutcome) Report {
 // Run enforces every device and returns their outcomes in the order of
 // udids. Devices are watched as soon as they have their declaration; one
 // that does not answer before the last deadline has passed is unreachable.
+//
+// The releases are read from GDMF first; when that fails every device is
+// reported no-releases.
 func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 	runStart := e.cfg.Clock.Now()
+	rel, err := e.cfg.Releases(ctx)
+	if err != nil {
+		out := make([]DDMOutcome, len(udids))
+		for i, id := range udids {
+			out[i].UDID, out[i].Reason = id, ReasonNoReleases
+		}
+		return out
+	}
+	e.releases = rel
 	local := e.Deadline()
 	wall, _ := time.Parse("2006-01-02T15:04:05", local)
 	end := wall.Add(latestZone + time.Hour + e.cfg.LateWindow)
@@ -270,12 +289,12 @@ func (e *DDMEnforcer) start(ctx context.Context, udid, local string) (DDMOutcome
 		return o, ""
 	}
 	now := e.cfg.Clock.Now()
-	target, ok := e.cfg.Catalog.Latest(dev.model, major, -1, now)
+	target, ok := e.releases.Latest(dev.model, major, -1, now)
 	if ok && compareVersion(target.ProductVersion, dev.os) <= 0 {
 		ok = false
 	}
 	if !ok {
-		for _, r := range e.cfg.Catalog.ReleasesFor(dev.model, now) {
+		for _, r := range e.releases.ReleasesFor(dev.model, now) {
 			if !r.SecurityImprovement && compareVersion(r.ProductVersion, dev.os) > 0 {
 				target, ok = r, true
 				break
@@ -287,59 +306,54 @@ func (e *DDMEnforcer) start(ctx context.Context, udid, local string) (DDMOutcome
 		return o, ""
 	}
 	o.Target = target.ProductVersion + " (" + target.Build + ")"
-	set, decl, err := e.declare(ctx, o.Platform, target.ProductVersion, local)
+	set, ids, err := e.declare(ctx, o.Platform, target.ProductVersion, local)
 	if err != nil {
 		o.Reason = ReasonCommandError
 		return o, ""
 	}
-	o.Declaration = decl
-	if err := e.stack.AssignSet(ctx, udid, set); err != nil {
+	o.Declaration = ids[1]
+	if err := e.decls.Assign(ctx, set, []string{udid}, ids...); err != nil {
 		o.Reason = ReasonCommandError
 		return o, ""
 	}
 	return o, target.ProductVersion
 }
 
-// declare puts the declarations and the set of one target, once.
-func (e *DDMEnforcer) declare(ctx context.Context, platform, version, local string) (set, decl string, err error) {
+// declare puts the declarations of one target, once, and returns the
+// group's name and the declarations' identifiers (subscriptions,
+// enforcement, activation).
+func (e *DDMEnforcer) declare(ctx context.Context, platform, version, local string) (set string, ids []string, err error) {
 	key := strings.ToLower(platform) + "-" + strings.ReplaceAll(version, ".", "-")
 	set = e.cfg.Prefix + "." + key
-	decl = set + ".enforcement"
+	decl := set + ".enforcement"
+	subs := e.cfg.Prefix + ".subscriptions"
+	act := set + ".activation"
+	ids = []string{subs, decl, act}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.sets[set] {
-		return set, decl, nil
+		return set, ids, nil
 	}
-	subs := e.cfg.Prefix + ".subscriptions"
-	act := set + ".activation"
 	items := []any{}
 	for _, n := range []string{"softwareupdate.install-state", "softwareupdate.pending-version", "softwareupdate.failure-reason",
 		"softwareupdate.install-reason", "device.operating-system.version", "device.operating-system.build-version"} {
 		items = append(items, map[string]any{"Name": n})
 	}
-	for _, d := range []Declaration{
-		{Type: "com.apple.configuration.management.status-subscriptions", Identifier: subs, Payload: map[string]any{"StatusItems": items}},
-		{Type: "com.apple.configuration.softwareupdate.enforcement.specific", Identifier: decl,
+	if err := e.decls.Put(ctx,
+		scenarios.Declaration{Type: "com.apple.configuration.management.status-subscriptions", Identifier: subs, Payload: map[string]any{"StatusItems": items}},
+		scenarios.Declaration{Type: "com.apple.configuration.softwareupdate.enforcement.specific", Identifier: decl,
 			Payload: map[string]any{"TargetOSVersion": version, "TargetLocalDateTime": local}},
-		{Type: "com.apple.activation.simple", Identifier: act, Payload: map[string]any{"StandardConfigurations": []string{subs, decl}}},
-	} {
-		if _, err := e.stack.PutDeclaration(ctx, d); err != nil {
-			return "", "", fmt.Errorf("refmdm: put %s: %w", d.Identifier, err)
-		}
-	}
-	if err := e.stack.SetDeclarations(ctx, set, subs, decl, act); err != nil {
-		return "", "", err
+		scenarios.Declaration{Type: "com.apple.activation.simple", Identifier: act, Payload: map[string]any{"StandardConfigurations": []string{subs, decl}}},
+	); err != nil {
+		return "", nil, fmt.Errorf("reference: declare %s: %w", set, err)
 	}
 	e.sets[set] = true
-	return set, decl, nil
+	return set, ids, nil
 }
-
-// pollChunk bounds the enrollment IDs of one KMFDDM query.
-const pollChunk = 100
 
 // poll returns the devices, of those pending with their targets, that
 // report their target or newer.
-func (e *DDMEnforcer) poll(ctx context.Context, pending map[string]string) []string {
+func (e *DDMEnforcer) poll(_ context.Context, pending map[string]string) []string {
 	ids := make([]string, 0, len(pending))
 	for id := range pending {
 		ids = append(ids, id)
@@ -347,78 +361,29 @@ func (e *DDMEnforcer) poll(ctx context.Context, pending map[string]string) []str
 	slices.Sort(ids)
 	var reached []string
 	for _, id := range ids {
-		if v := e.stack.ReportedOSVersion(id); v != "" && compareVersion(v, pending[id]) >= 0 {
+		if st, ok := e.obs.DDM(id); ok && st.OSVersion != "" && compareVersion(st.OSVersion, pending[id]) >= 0 {
 			reached = append(reached, id)
 		}
 	}
 	return reached
 }
 
-// explain finds out why the devices still pending did not update.
-func (e *DDMEnforcer) explain(ctx context.Context, out []DDMOutcome, pending map[string]int) {
-	ids := make([]string, 0, len(pending))
-	for id := range pending {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for c := range slices.Chunk(ids, pollChunk) {
-		st, _ := e.stack.DeclarationStatus(ctx, c...)
-		for _, id := range c {
-			o := &out[pending[id]]
-			for _, ds := range st[id] {
-				if ds.Identifier == o.Declaration && ds.Valid == "invalid" {
-					o.Reason = ReasonDeclarationInvalid
-				}
-			}
-			if o.Reason != "" {
-				continue
-			}
-			o.InstallState, o.FailureReason = e.lastReported(ctx, id)
-			o.Reason = ddmReason(o.InstallState, o.FailureReason)
-		}
-	}
-}
-
-// maxReportsRead bounds how far back the raw reports are read.
-const maxReportsRead = 48
-
-// lastReported reads an enrollment's raw reports, newest first, for the
-// last install-state and failure-reason (reports carry only what changed).
-func (e *DDMEnforcer) lastReported(ctx context.Context, id string) (state, failure string) {
-	for i := 0; i < maxReportsRead && (state == "" || failure == ""); i++ {
-		raw, err := e.stack.DDM().StatusReport(ctx, id, i)
-		if err != nil || len(raw) == 0 {
-			break
-		}
-		var rep struct {
-			StatusItems struct {
-				SoftwareUpdate struct {
-					InstallState  *string `json:"install-state"`
-					FailureReason *struct {
-						Count  int    `json:"count"`
-						Reason string `json:"reason"`
-					} `json:"failure-reason"`
-				} `json:"softwareupdate"`
-			}
-		}
-		if json.Unmarshal(raw, &rep) != nil {
+// explain finds out, from what they last reported, why the devices still
+// pending did not update.
+func (e *DDMEnforcer) explain(_ context.Context, out []DDMOutcome, pending map[string]int) {
+	for id, i := range pending {
+		o := &out[i]
+		st, _ := e.obs.DDM(id)
+		if st.Declarations[o.Declaration] == "invalid" {
+			o.Reason = ReasonDeclarationInvalid
 			continue
 		}
-		su := rep.StatusItems.SoftwareUpdate
-		if state == "" && su.InstallState != nil {
-			state = *su.InstallState
+		if st.FailureCount > 0 {
+			o.FailureReason = st.FailureReason
 		}
-		if failure == "" && su.FailureReason != nil {
-			failure = "-"
-			if su.FailureReason.Count > 0 {
-				failure = su.FailureReason.Reason
-			}
-		}
+		o.InstallState = st.InstallState
+		o.Reason = ddmReason(o.InstallState, o.FailureReason)
 	}
-	if failure == "-" {
-		failure = ""
-	}
-	return state, failure
 }
 
 // ddmReason turns what a device last reported into a reason.

@@ -1,4 +1,4 @@
-package refmdm_test
+package nanomdm_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -51,11 +52,12 @@ func poll(ctx context.Context, t *testing.T, what string, cond func() (bool, err
 	}
 }
 
-// TestDDMThroughKMFDDM: declarations set through KMFDDM's HTTP API reach ten
+// TestDDMClientAgainstStack: declarations set through KMFDDM's HTTP API
+// (the embedded stack's, with DDMClient) reach ten
 // devices, whose status reports KMFDDM's declaration-status shows current,
 // active and valid; a changed declaration and a removed one follow; the raw
 // report keeps the softwareupdate.* items KMFDDM does not turn into values.
-func TestDDMThroughKMFDDM(t *testing.T) {
+func TestDDMClientAgainstStack(t *testing.T) {
 	t.Parallel()
 	stack := startStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -88,7 +90,8 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	decls := []refmdm.Declaration{
+	ddmAPI := nanomdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, stack.APIKey, stack.HTTPClient())
+	decls := []nanomdm.Declaration{
 		{Type: simulator.TypeServerCapabilities, Identifier: "com.example.caps",
 			Payload: map[string]any{"Version": "1.0.0", "SupportedFeatures": map[string]any{}}},
 		{Type: simulator.TypeStatusSubscriptions, Identifier: "com.example.subs",
@@ -104,15 +107,15 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 			Payload: map[string]any{"StandardConfigurations": []string{"com.example.subs", "com.example.su"}}},
 	}
 	for _, d := range decls {
-		if changed, err := stack.PutDeclaration(ctx, d); err != nil || !changed {
+		if changed, err := ddmAPI.PutDeclaration(ctx, d); err != nil || !changed {
 			t.Fatalf("put %s: changed %v, %v", d.Identifier, changed, err)
 		}
 	}
-	if err := stack.SetDeclarations(ctx, "fleet", "com.example.caps", "com.example.subs", "com.example.su", "com.example.act"); err != nil {
+	if err := ddmAPI.SetDeclarations(ctx, "fleet", "com.example.caps", "com.example.subs", "com.example.su", "com.example.act"); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		if err := stack.AssignSet(ctx, id, "fleet"); err != nil {
+		if _, err := ddmAPI.PutEnrollmentSet(ctx, id, "fleet"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,7 +125,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	current := func(step string, want ...string) {
 		t.Helper()
 		poll(ctx, t, step, func() (bool, error) {
-			st, err := stack.DeclarationStatus(ctx, ids...)
+			st, err := ddmAPI.DeclarationStatus(ctx, ids...)
 			if err != nil {
 				return false, err
 			}
@@ -155,7 +158,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 
 	// The raw report has what KMFDDM's values leave out.
 	for _, d := range devices {
-		raw, err := stack.StatusReport(ctx, d.UDID())
+		raw, err := ddmAPI.StatusReport(ctx, d.UDID(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +184,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 			t.Errorf("%s: raw report %s", d.UDID(), raw)
 		}
 	}
-	vals, err := stack.DDM().StatusValues(ctx, "", ids[0])
+	vals, err := ddmAPI.StatusValues(ctx, "", ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +202,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	// A changed declaration: KMFDDM notifies every device, which fetches
 	// it again.
 	decls[2].Payload = map[string]any{"TargetOSVersion": "26.3", "TargetLocalDateTime": "2026-02-01T09:00:00"}
-	if changed, err := stack.PutDeclaration(ctx, decls[2]); err != nil || !changed {
+	if changed, err := ddmAPI.PutDeclaration(ctx, decls[2]); err != nil || !changed {
 		t.Fatalf("change: %v %v", changed, err)
 	}
 	current("changed", "com.example.caps", "com.example.subs", "com.example.su", "com.example.act")
@@ -211,7 +214,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	}
 
 	// A declaration taken out of the set goes from the devices.
-	if err := stack.SetDeclarations(ctx, "fleet", "com.example.caps", "com.example.subs", "com.example.act"); err != nil {
+	if err := ddmAPI.SetDeclarations(ctx, "fleet", "com.example.caps", "com.example.subs", "com.example.act"); err != nil {
 		t.Fatal(err)
 	}
 	poll(ctx, t, "removed", func() (bool, error) {
@@ -236,24 +239,31 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	}
 }
 
-// TestDDMAPIAuth: KMFDDM's API needs the stack's key.
-func TestDDMAPIAuth(t *testing.T) {
+// TestDDMClientAuth: KMFDDM's API on the stack needs the stack's key, and
+// the client tells a wrong one apart.
+func TestDDMClientAuth(t *testing.T) {
 	t.Parallel()
 	stack := startStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bad := refmdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, "wrong", stack.HTTPClient())
-	if _, err := bad.PutDeclaration(ctx, refmdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "x",
-		Payload: map[string]any{"Name": "x"}}); err == nil || !strings.Contains(err.Error(), "401") {
+	bad := nanomdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, "wrong", stack.HTTPClient())
+	_, err := bad.PutDeclaration(ctx, nanomdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "x",
+		Payload: map[string]any{"Name": "x"}})
+	var apiErr *nanomdm.APIError
+	if !errors.Is(err, nanomdm.ErrUnauthorized) || !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized ||
+		!strings.Contains(err.Error(), "kmfddm API: PUT "+refmdm.PathDDMAPI+"/declarations: HTTP 401 Unauthorized") {
 		t.Errorf("wrong key: %v, want HTTP 401", err)
 	}
-	good := stack.DDM()
-	d := refmdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "org", Payload: map[string]any{"Name": "Example"}}
+	good := nanomdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, stack.APIKey, stack.HTTPClient())
+	d := nanomdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "org", Payload: map[string]any{"Name": "Example"}}
 	if changed, err := good.PutDeclaration(ctx, d); err != nil || !changed {
 		t.Fatalf("put: %v %v", changed, err)
 	}
 	if changed, err := good.PutDeclaration(ctx, d); err != nil || changed {
 		t.Errorf("same again: changed %v, %v", changed, err)
+	}
+	if ids, err := good.SetDeclarationIDs(ctx, "none"); err != nil || len(ids) != 0 {
+		t.Errorf("empty set: %v %v", ids, err)
 	}
 	raw, err := good.GetDeclaration(ctx, "org")
 	if err != nil {

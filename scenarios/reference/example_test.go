@@ -1,4 +1,4 @@
-package refmdm_test
+package reference_test
 
 import (
 	"context"
@@ -8,8 +8,9 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
-	"github.com/mdmsim/mdmsim/refmdm"
-	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
+	"github.com/mdmsim/mdmsim/scenarios/targets/embedded"
 )
 
 // A week of legacy update enforcement on a fleet, in seconds of wall time:
@@ -21,37 +22,31 @@ func ExampleEnforcer() {
 	cat := catalog.Default()
 	clk := clock.NewDiscrete(cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour))
 	defer clk.Close()
-	stack, err := refmdm.Start(ctx, refmdm.WithClock(clk))
+	// Apple's side (mock APNs and GDMF) and the server: the embedded stack.
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{Clock: clk, Catalog: cat})
 	if err != nil {
 		panic(err)
 	}
-	defer stack.Close()
+	defer w.Close()
+	target, err := embedded.New(ctx, w, embedded.WithMintedIdentities())
+	if err != nil {
+		panic(err)
+	}
+	defer target.Close()
 	pop := fleet.DefaultPopulation()
-	f, err := fleet.New(fleet.Config{Devices: 30, Seed: 1, MacFraction: 0.5, Catalog: cat, Population: &pop},
-		simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()), simulator.WithClock(clk))
+	f, err := scenarios.Enroll(ctx, w, target, fleet.Config{Devices: 30, Seed: 1, MacFraction: 0.5, Catalog: cat, Population: &pop})
 	if err != nil {
-		panic(err)
-	}
-	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
-	if err != nil {
-		panic(err)
-	}
-	n, err := f.Enroll(ctx, profile, stack.MintIdentity)
-	if err != nil {
-		panic(err)
-	}
-	if err := stack.WaitEnrolled(ctx, n); err != nil {
 		panic(err)
 	}
 
 	// Run starts virtual time once every device's enforcement is under way.
-	e := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: 7 * 24 * time.Hour})
+	e := reference.NewEnforcer(target.Commands(), w.Observer, reference.EnforcerConfig{Clock: clk, Deadline: 7 * 24 * time.Hour})
 	outcomes := e.Run(ctx, f.UDIDs())
 	var longest time.Duration
 	for _, o := range outcomes {
 		longest = max(longest, o.Elapsed) // virtual time
 	}
-	report := refmdm.Summarize(outcomes)
+	report := reference.Summarize(outcomes)
 	fmt.Printf("%d devices: %d compliant, %d not, the longest after %v\n",
 		report.Devices, report.Compliant, report.Noncompliant, longest)
 	for _, r := range report.SortReasons() {

@@ -1,4 +1,4 @@
-package refmdm
+package nanomdm
 
 import (
 	"context"
@@ -44,13 +44,16 @@ type StatusValue struct {
 }
 
 // DDMClient talks to KMFDDM's /v1 API with HTTP Basic authentication as
-// user DDMUser. It works against the embedded stack (at PathDDMAPI) and
-// against a standalone KMFDDM (at its /v1).
-type DDMClient struct{ basicAuthAPI }
+// DDMAPIUser. It works against a standalone KMFDDM (at its /v1, e.g.
+// http://127.0.0.1:9002/v1) and against the embedded stack
+// (refmdm.PathDDMAPI under the stack's URL). Changes answer 204 when they
+// changed something and 304 when they did not; both are successes.
+type DDMClient struct{ api basicAuthAPI }
 
-// NewDDMClient returns a client for the API rooted at base (…/v1).
-func NewDDMClient(base, apiKey string, client *http.Client) *DDMClient {
-	api := newBasicAuthAPI("ddm api", base, DDMUser, apiKey, client)
+// NewDDMClient returns a client of the API rooted at baseURL. A nil hc
+// means http.DefaultClient.
+func NewDDMClient(baseURL, apiKey string, hc *http.Client) *DDMClient {
+	api := newBasicAuthAPI("kmfddm API", baseURL, DDMAPIUser, apiKey, hc)
 	api.contentType = "application/json"
 	return &DDMClient{api}
 }
@@ -58,7 +61,7 @@ func NewDDMClient(base, apiKey string, client *http.Client) *DDMClient {
 // change runs a request that answers 204 when it changed something and 304
 // when it did not.
 func (c *DDMClient) change(ctx context.Context, method, path string, body []byte) (bool, error) {
-	code, err := c.do(ctx, method, path, body, nil)
+	code, err := c.api.do(ctx, method, path, body, nil)
 	return code == http.StatusNoContent, err
 }
 
@@ -67,7 +70,7 @@ func (c *DDMClient) change(ctx context.Context, method, path string, body []byte
 func (c *DDMClient) PutDeclaration(ctx context.Context, d Declaration) (changed bool, err error) {
 	b, err := json.Marshal(d)
 	if err != nil {
-		return false, fmt.Errorf("refmdm: declaration %s: %w", d.Identifier, err)
+		return false, fmt.Errorf("%s: declaration %s: %w", c.api.name, d.Identifier, err)
 	}
 	return c.PutDeclarationJSON(ctx, b)
 }
@@ -81,7 +84,7 @@ func (c *DDMClient) PutDeclarationJSON(ctx context.Context, raw []byte) (changed
 // its ServerToken.
 func (c *DDMClient) GetDeclaration(ctx context.Context, id string) ([]byte, error) {
 	var out []byte
-	_, err := c.do(ctx, http.MethodGet, "/declarations/"+url.PathEscape(id), nil, &out)
+	_, err := c.api.do(ctx, http.MethodGet, "/declarations/"+url.PathEscape(id), nil, &out)
 	return out, err
 }
 
@@ -93,14 +96,14 @@ func (c *DDMClient) DeleteDeclaration(ctx context.Context, id string) (changed b
 // TouchDeclaration gives a declaration a new ServerToken, which makes
 // devices fetch it again.
 func (c *DDMClient) TouchDeclaration(ctx context.Context, id string) error {
-	_, err := c.do(ctx, http.MethodPost, "/declarations/"+url.PathEscape(id)+"/touch", nil, nil)
+	_, err := c.api.do(ctx, http.MethodPost, "/declarations/"+url.PathEscape(id)+"/touch", nil, nil)
 	return err
 }
 
 // SetDeclarationIDs returns the declarations a set holds.
 func (c *DDMClient) SetDeclarationIDs(ctx context.Context, set string) ([]string, error) {
 	var ids []string
-	_, err := c.do(ctx, http.MethodGet, "/set-declarations/"+url.PathEscape(set), nil, &ids)
+	_, err := c.api.do(ctx, http.MethodGet, "/set-declarations/"+url.PathEscape(set), nil, &ids)
 	return ids, err
 }
 
@@ -152,7 +155,7 @@ func (c *DDMClient) RemoveEnrollmentSet(ctx context.Context, enrollmentID, set s
 // EnrollmentSets returns the sets assigned to an enrollment.
 func (c *DDMClient) EnrollmentSets(ctx context.Context, enrollmentID string) ([]string, error) {
 	var sets []string
-	_, err := c.do(ctx, http.MethodGet, "/enrollment-sets/"+url.PathEscape(enrollmentID), nil, &sets)
+	_, err := c.api.do(ctx, http.MethodGet, "/enrollment-sets/"+url.PathEscape(enrollmentID), nil, &sets)
 	return sets, err
 }
 
@@ -160,7 +163,7 @@ func (c *DDMClient) EnrollmentSets(ctx context.Context, enrollmentID string) ([]
 // enrollments last reported.
 func (c *DDMClient) DeclarationStatus(ctx context.Context, enrollmentIDs ...string) (map[string][]DeclarationStatus, error) {
 	out := map[string][]DeclarationStatus{}
-	_, err := c.do(ctx, http.MethodGet, "/declaration-status/"+escapeIDs(enrollmentIDs), nil, &out)
+	_, err := c.api.do(ctx, http.MethodGet, "/declaration-status/"+escapeIDs(enrollmentIDs), nil, &out)
 	return out, err
 }
 
@@ -172,7 +175,7 @@ func (c *DDMClient) StatusValues(ctx context.Context, prefix string, enrollmentI
 	if prefix != "" {
 		path += "?prefix=" + url.QueryEscape(prefix)
 	}
-	_, err := c.do(ctx, http.MethodGet, path, nil, &out)
+	_, err := c.api.do(ctx, http.MethodGet, path, nil, &out)
 	return out, err
 }
 
@@ -180,7 +183,7 @@ func (c *DDMClient) StatusValues(ctx context.Context, prefix string, enrollmentI
 // latest, 1 the one before, and so on.
 func (c *DDMClient) StatusReport(ctx context.Context, enrollmentID string, index int) ([]byte, error) {
 	var out []byte
-	_, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/status-report/%s?index=%d", url.PathEscape(enrollmentID), index), nil, &out)
+	_, err := c.api.do(ctx, http.MethodGet, fmt.Sprintf("/status-report/%s?index=%d", url.PathEscape(enrollmentID), index), nil, &out)
 	return out, err
 }
 
@@ -197,6 +200,6 @@ func (c *DDMClient) Notify(ctx context.Context, declarations, sets, enrollmentID
 	for _, id := range enrollmentIDs {
 		q.Add("id", id)
 	}
-	_, err := c.do(ctx, http.MethodPost, "/notify?"+q.Encode(), nil, nil)
+	_, err := c.api.do(ctx, http.MethodPost, "/notify?"+q.Encode(), nil, nil)
 	return err
 }

@@ -1,4 +1,4 @@
-package refmdm_test
+package reference_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/fleet"
-	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator"
 )
 
@@ -33,14 +33,14 @@ func TestEnforcerFleet(t *testing.T) {
 	pop := fleet.DefaultPopulation()
 	var evmu sync.Mutex
 	events := map[string][]string{}
-	stack, f := enrolledFleet(ctx, t, clk, fleet.Config{Devices: 50, Seed: 7, MacFraction: 0.5, Catalog: cat, Population: &pop},
+	r, f := enrolledFleet(ctx, t, clk, fleet.Config{Devices: 50, Seed: 7, MacFraction: 0.5, Catalog: cat, Population: &pop},
 		simulator.WithEvents(func(ev simulator.Event) {
 			evmu.Lock()
 			events[ev.UDID] = append(events[ev.UDID], fmt.Sprintf("%s %s %s %s %v %s", clk.Now().Format("01-02T15:04:05"), ev.Kind, ev.RequestType, ev.Status, ev.Err, ev.OSVersion))
 			evmu.Unlock()
 		}))
 	t.Logf("enrolled after %v", time.Since(t0))
-	e := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: 4 * 24 * time.Hour})
+	e := r.legacy(reference.EnforcerConfig{Deadline: 4 * 24 * time.Hour})
 	// The devices are read where the enforcement ends, at its deadline.
 	frozen := freeze(clk, 4*24*time.Hour)
 	wall, enforceStart := time.Now(), clk.Now()
@@ -50,7 +50,7 @@ func TestEnforcerFleet(t *testing.T) {
 	}
 	waitFrozen(ctx, t, frozen)
 	t.Logf("enforcement took %v of wall time, %v of virtual time; clock %+v", time.Since(wall), longest(outcomes), clk.Stats())
-	rep := refmdm.Summarize(outcomes)
+	rep := reference.Summarize(outcomes)
 	t.Logf("report: %+v", rep)
 	evmu.Lock()
 	for udid, evs := range events {
@@ -71,7 +71,7 @@ func TestEnforcerFleet(t *testing.T) {
 	// with the machine's load (it was 12 h on a scaled clock). With this
 	// seed no device needs it, but a change of the simulator's timings may
 	// legitimately put one there.
-	const grace = refmdm.DefaultEnforceIdlePollInterval
+	const grace = reference.DefaultEnforceIdlePollInterval
 	deadline := enforceStart.Add(4 * 24 * time.Hour)
 	updated := 0
 	for _, o := range outcomes {
@@ -99,19 +99,19 @@ func TestEnforcerFleet(t *testing.T) {
 		}
 		ok := true
 		switch o.Reason {
-		case refmdm.ReasonNotSupervised:
+		case reference.ReasonNotSupervised:
 			ok = !id.IsSupervised
-		case refmdm.ReasonNoBootstrapToken:
+		case reference.ReasonNoBootstrapToken:
 			ok = id.Model.AppleSilicon && env.NoBootstrapToken && !d.BootstrapTokenEscrowed()
-		case refmdm.ReasonInsufficientSpace:
+		case reference.ReasonInsufficientSpace:
 			ok = id.AvailableDeviceCapacity < 20
-		case refmdm.ReasonInsufficientPower:
+		case reference.ReasonInsufficientPower:
 			ok = env.OnBattery && id.BatteryLevel < 0.5
-		case refmdm.ReasonInsufficientNetwork, refmdm.ReasonScanFailed:
+		case reference.ReasonInsufficientNetwork, reference.ReasonScanFailed:
 			ok = env.NoNetwork
-		case refmdm.ReasonRequiresComputer:
+		case reference.ReasonRequiresComputer:
 			ok = env.RequiresComputer
-		case refmdm.ReasonNotNow:
+		case reference.ReasonNotNow:
 			ok = env.Locked || u.Passcode && late
 		case "":
 			ok = false
@@ -143,9 +143,9 @@ func TestEnforcerReasons(t *testing.T) {
 	cat := catalog.Default()
 	clk := newDiscrete(t.Name(), scenarioStart(cat))
 	defer clk.Close()
-	stack := startStack(t, refmdm.WithClock(clk))
-	env := simulator.NewEnv(simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
-		simulator.WithClock(clk), simulator.WithCatalog(cat))
+	r := startRig(ctx, t, clk, cat)
+	stack := r.stack
+	env := simulator.NewEnv(r.options(simulator.WithCatalog(cat))...)
 	profile, err := env.FetchProfile(ctx, stack.EnrollURL())
 	if err != nil {
 		t.Fatal(err)
@@ -164,20 +164,20 @@ func TestEnforcerReasons(t *testing.T) {
 		{name: "Mac user who defers until forced", model: "Mac14,2", version: "26.6.1", build: "25G76",
 			user: simulator.UserProfile{Response: simulator.UserDismisses}},
 		{name: "Mac user who ignores", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{Response: simulator.UserIgnores}, want: refmdm.ReasonUserIgnoredDeferrals},
+			user: simulator.UserProfile{Response: simulator.UserIgnores}, want: reference.ReasonUserIgnoredDeferrals},
 		{name: "Mac without bootstrap token or volume owner", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{NoSecureToken: true}, env: simulator.Environment{NoBootstrapToken: true}, want: refmdm.ReasonNoBootstrapToken},
+			user: simulator.UserProfile{NoSecureToken: true}, env: simulator.Environment{NoBootstrapToken: true}, want: reference.ReasonNoBootstrapToken},
 		{name: "iPhone in a drawer", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true}, want: refmdm.ReasonNotNow},
+			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true}, want: reference.ReasonNotNow},
 		{name: "iPhone locked for a while", model: "iPhone15,2", version: "26.6", build: "23G71",
 			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true, UnlockAfter: 3 * time.Hour}},
 		{name: "iPhone user who never enters the passcode", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true, Response: simulator.UserIgnores}, want: refmdm.ReasonAwaitingUser},
-		{name: "full iPad", model: "iPad13,18", version: "26.6", build: "23G71", freeGB: 0.3, want: refmdm.ReasonInsufficientSpace},
+			user: simulator.UserProfile{Passcode: true, Response: simulator.UserIgnores}, want: reference.ReasonAwaitingUser},
+		{name: "full iPad", model: "iPad13,18", version: "26.6", build: "23G71", freeGB: 0.3, want: reference.ReasonInsufficientSpace},
 		{name: "iPhone without a route to Apple", model: "iPhone15,2", version: "26.6", build: "23G71",
-			env: simulator.Environment{NoNetwork: true}, want: refmdm.ReasonScanFailed},
-		{name: "unsupervised Mac", model: "Mac14,2", version: "26.6.1", build: "25G76", unsupervised: true, want: refmdm.ReasonNotSupervised},
-		{name: "Mac on 27", model: "Mac14,2", version: "27.0", build: "26A100", want: refmdm.ReasonCommandsUnsupported},
+			env: simulator.Environment{NoNetwork: true}, want: reference.ReasonScanFailed},
+		{name: "unsupervised Mac", model: "Mac14,2", version: "26.6.1", build: "25G76", unsupervised: true, want: reference.ReasonNotSupervised},
+		{name: "Mac on 27", model: "Mac14,2", version: "27.0", build: "26A100", want: reference.ReasonCommandsUnsupported},
 	}
 	var (
 		udids   []string
@@ -207,7 +207,7 @@ func TestEnforcerReasons(t *testing.T) {
 		udids = append(udids, id.UDID)
 		devices = append(devices, d)
 	}
-	e := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk, Deadline: 4 * 24 * time.Hour, MaxUserDeferrals: 1})
+	e := r.legacy(reference.EnforcerConfig{Deadline: 4 * 24 * time.Hour, MaxUserDeferrals: 1})
 	// The devices are read where the enforcement ends, at its deadline.
 	frozen := freeze(clk, 4*24*time.Hour)
 	start := clk.Now()

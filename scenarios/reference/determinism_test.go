@@ -1,4 +1,4 @@
-package refmdm_test
+package reference_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/internal/cpuload"
-	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator"
 )
 
@@ -131,7 +131,7 @@ func history(d *simulator.Device) string {
 // scenarioFleet starts the stack on a paused discrete-event clock and
 // enrolls the default population in it, as mdmsim run's scenarios do; all
 // of it is closed when the test ends.
-func scenarioFleet(t *testing.T, devices int, seed int64) (context.Context, *clock.Discrete, *refmdm.Stack, *fleet.Fleet) {
+func scenarioFleet(t *testing.T, devices int, seed int64) (context.Context, *clock.Discrete, *rig, *fleet.Fleet) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	cat := catalog.Default()
@@ -139,24 +139,24 @@ func scenarioFleet(t *testing.T, devices int, seed int64) (context.Context, *clo
 	t.Cleanup(clk.Close)
 	pop := fleet.DefaultPopulation()
 	cfg := fleet.Config{Devices: devices, Seed: seed, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Population: &pop}
-	stack, f := enrolledFleet(ctx, t, clk, cfg)
-	return ctx, clk, stack, f
+	r, f := enrolledFleet(ctx, t, clk, cfg)
+	return ctx, clk, r, f
 }
 
 // legacyScenario runs mdmsim run --scenario legacy-update in-process and
 // returns a transcript: per device, every field of its Outcome (Elapsed
 // included: it is virtual time) and its update history.
 func legacyScenario(t *testing.T, devices int, seed int64) []string {
-	ctx, clk, stack, f := scenarioFleet(t, devices, seed)
-	e := refmdm.NewEnforcer(stack, refmdm.EnforcerConfig{Clock: clk})
+	ctx, clk, r, f := scenarioFleet(t, devices, seed)
+	e := r.legacy(reference.EnforcerConfig{})
 	// The devices are read where the enforcement ends, at its deadline.
-	frozen := freeze(clk, refmdm.DefaultEnforceDeadline)
+	frozen := freeze(clk, reference.DefaultEnforceDeadline)
 	outcomes := e.Run(ctx, f.UDIDs())
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("the run did not finish: %v", err)
 	}
 	waitFrozen(ctx, t, frozen)
-	lines := []string{fmt.Sprintf("run: longest enforcement %v, %+v", longest(outcomes), refmdm.Summarize(outcomes))}
+	lines := []string{fmt.Sprintf("run: longest enforcement %v, %+v", longest(outcomes), reference.Summarize(outcomes))}
 	for _, o := range outcomes {
 		d, _ := f.Device(o.UDID)
 		lines = append(lines,
@@ -177,7 +177,7 @@ const ddmOff = 0.1
 // and TargetLocalDateTime included, Elapsed too: virtual time) and its
 // update history.
 func ddmScenario(t *testing.T, devices int, seed int64) []string {
-	ctx, clk, stack, f := scenarioFleet(t, devices, seed)
+	ctx, clk, r, f := scenarioFleet(t, devices, seed)
 
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xdd))
 	var off []string
@@ -189,28 +189,28 @@ func ddmScenario(t *testing.T, devices int, seed int64) []string {
 	if len(off) > 0 {
 		uuid := fmt.Sprintf("%08X-0000-4000-8000-%012X", rng.Uint32(), rng.Uint64()&0xffffffffffff)
 		tm := clk.AfterFunc(2*time.Hour, func() {
-			if _, err := stack.Enqueue(context.Background(), off, uuid, "ShutDownDevice", nil); err != nil {
+			if _, err := r.stack.Enqueue(context.Background(), off, uuid, "ShutDownDevice", nil); err != nil {
 				t.Errorf("ShutDownDevice: %v", err)
 			}
 		})
 		defer tm.Stop()
 	}
 
-	e := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: catalog.Default()})
+	e := r.ddm(reference.DDMEnforcerConfig{})
 	// The devices are read a day after the local deadline: after the last
 	// time zone's deadline and the enforcer's late window, when Run has
 	// returned.
-	frozen := freeze(clk, refmdm.DefaultDDMLead+24*time.Hour)
+	frozen := freeze(clk, reference.DefaultDDMLead+24*time.Hour)
 	outcomes := e.Run(ctx, f.UDIDs())
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("the run did not finish: %v", err)
 	}
 	waitFrozen(ctx, t, frozen)
-	var plain []refmdm.Outcome
+	var plain []reference.Outcome
 	for _, o := range outcomes {
 		plain = append(plain, o.Outcome)
 	}
-	lines := []string{fmt.Sprintf("run: longest enforcement %v, %d switched off, %+v", longest(plain), len(off), refmdm.SummarizeDDM(outcomes))}
+	lines := []string{fmt.Sprintf("run: longest enforcement %v, %d switched off, %+v", longest(plain), len(off), reference.SummarizeDDM(outcomes))}
 	for _, o := range outcomes {
 		d, _ := f.Device(o.UDID)
 		lines = append(lines,

@@ -1,4 +1,4 @@
-package refmdm_test
+package reference_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/catalog"
-	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator"
 )
 
@@ -31,9 +31,9 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 	start := scenarioStart(cat)
 	clk := newDiscrete(t.Name(), start)
 	defer clk.Close()
-	stack := startStack(t, refmdm.WithClock(clk))
-	env := simulator.NewEnv(simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
-		simulator.WithClock(clk), simulator.WithCatalog(cat))
+	r := startRig(ctx, t, clk, cat)
+	stack := r.stack
+	env := simulator.NewEnv(r.options(simulator.WithCatalog(cat))...)
 	profile, err := env.FetchProfile(ctx, stack.EnrollURL())
 	if err != nil {
 		t.Fatal(err)
@@ -80,19 +80,19 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	enf := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat})
+	enf := r.ddm(reference.DDMEnforcerConfig{})
 	local := enf.Deadline()
 	// The devices are read a day after the local deadline, once Run has
 	// returned: the last time zone's deadline and the enforcer's late
 	// window are over.
-	frozen := freeze(clk, refmdm.DefaultDDMLead+24*time.Hour)
+	frozen := freeze(clk, reference.DefaultDDMLead+24*time.Hour)
 	out := enf.Run(ctx, udids)
 	if err := ctx.Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitFrozen(ctx, t, frozen)
-	rep := refmdm.SummarizeDDM(out)
-	if rep.Compliant != 5 || rep.Reasons[refmdm.ReasonInsufficientSpace] != 1 || rep.Reasons[refmdm.ReasonDDMUnsupported] != 1 {
+	rep := reference.SummarizeDDM(out)
+	if rep.Compliant != 5 || rep.Reasons[reference.ReasonInsufficientSpace] != 1 || rep.Reasons[reference.ReasonDDMUnsupported] != 1 {
 		t.Errorf("report %+v", rep)
 	}
 	for i, o := range out {
@@ -114,7 +114,7 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 		// and the enforcer reads reports every PollInterval: it sees the
 		// install at its next poll, never before the install happened.
 		if len(h) == 1 {
-			if lag := o.Seen.Sub(h[0].InstalledAt); lag <= 0 || lag > refmdm.DefaultDDMPollInterval {
+			if lag := o.Seen.Sub(h[0].InstalledAt); lag <= 0 || lag > reference.DefaultDDMPollInterval {
 				t.Errorf("%s: installed at %v, seen by the enforcer at %v", o.UDID, h[0].InstalledAt, o.Seen)
 			}
 		}

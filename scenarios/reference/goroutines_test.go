@@ -1,4 +1,4 @@
-package refmdm_test
+package reference_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -65,7 +66,7 @@ func TestFleetGoroutinesMidRollout(t *testing.T) {
 	defer clk.Close()
 	pop := fleet.DefaultPopulation()
 	t0 := time.Now()
-	stack, f := enrolledFleet(ctx, t, clk, fleet.Config{Devices: devices, Seed: 3, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Population: &pop})
+	r, f := enrolledFleet(ctx, t, clk, fleet.Config{Devices: devices, Seed: 3, MacFraction: fleet.DefaultMacFraction, Catalog: cat, Population: &pop})
 	t.Logf("%d devices enrolled in %v of wall time", devices, time.Since(t0).Round(time.Millisecond))
 
 	// Two virtual days in, when every able device has its declaration and
@@ -94,7 +95,7 @@ func TestFleetGoroutinesMidRollout(t *testing.T) {
 		}
 		stopRun()
 	})
-	e := refmdm.NewDDMEnforcer(stack, refmdm.DDMEnforcerConfig{Clock: clk, Catalog: cat})
+	e := r.ddm(reference.DDMEnforcerConfig{})
 	start := clk.Now()
 	wall := time.Now()
 	e.Run(run, f.UDIDs())

@@ -1,17 +1,19 @@
-package refmdm
+package reference
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/micromdm/nanomdm/mdm"
 	"github.com/micromdm/plist"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
 // Enforcer is the reference legacy update enforcer: the flow Apple's MDM
@@ -28,16 +30,20 @@ import (
 //     waits on the user, with ScheduleOSUpdate sent again when nothing moves.
 //  5. Success only when DeviceInformation reports the target version.
 //
-// A NotNow is not the end: NanoMDM keeps the command, and the enforcer
+// It drives any server through its command channel (scenarios.Commands)
+// and reads the answers on the devices' side (scenarios.Observer). A
+// NotNow is not the end: the server keeps the command, and the enforcer
 // pushes the device again later so it asks for it. Every wait is on the
 // Enforcer's clock, so a week of enforcement runs in seconds on a scaled
 // clock. It is the example a server developer compares their own logic with;
 // the reasons it gives for a device it could not update are what it can see
 // from the server.
 type Enforcer struct {
-	work  *clock.Work
-	stack *Stack
-	cfg   EnforcerConfig
+	work   *clock.Work
+	cmds   scenarios.Commands
+	obs    *scenarios.Observer
+	tokens scenarios.BootstrapTokens // nil: the server cannot say
+	cfg    EnforcerConfig
 }
 
 // EnforcerConfig tunes an Enforcer; zero fields take the defaults.
@@ -161,10 +167,11 @@ func Summarize(outcomes []Outcome) Report {
 	return r
 }
 
-// NewEnforcer returns an enforcer that drives devices through stack.
-func NewEnforcer(stack *Stack, cfg EnforcerConfig) *Enforcer {
-	if stack == nil {
-		panic("refmdm: NewEnforcer with a nil stack")
+// NewEnforcer returns an enforcer that sends commands through cmds and
+// reads the answers from obs, which must watch the same devices.
+func NewEnforcer(cmds scenarios.Commands, obs *scenarios.Observer, cfg EnforcerConfig) *Enforcer {
+	if cmds == nil || obs == nil {
+		panic("reference: NewEnforcer with a nil command channel or observer")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -188,8 +195,12 @@ func NewEnforcer(stack *Stack, cfg EnforcerConfig) *Enforcer {
 	// The enforcer is the server: at an instant where a device also acts,
 	// it looks after the device has acted (clock.InPhase).
 	cfg.Clock = clock.InPhase(cfg.Clock, 1)
-	return &Enforcer{stack: stack, cfg: cfg, work: clock.NewWork(cfg.Clock, "enforcer")}
+	tokens, _ := cmds.(scenarios.BootstrapTokens)
+	return &Enforcer{cmds: cmds, obs: obs, tokens: tokens, cfg: cfg, work: clock.NewWork(cfg.Clock, "enforcer")}
 }
+
+// Deadline is how long the enforcer tries one device.
+func (e *Enforcer) Deadline() time.Duration { return e.cfg.Deadline }
 
 // Run enforces every device at once and returns their outcomes in the order
 // of udids.
@@ -253,7 +264,7 @@ func (s *status) String() string {
 // errRefused is an Error or CommandFormatError answer; errUnknownCommand
 // (wrapping it) is the 12021 of a device that does not know the command.
 var (
-	errRefused        = errors.New("refmdm: command refused")
+	errRefused        = errors.New("reference: command refused")
 	errUnknownCommand = fmt.Errorf("%w: not a valid request type", errRefused)
 )
 
@@ -453,7 +464,7 @@ func (e *Enforcer) enforce(ctx context.Context, dev device, target update, o *Ou
 
 // waitingReason explains a downloaded update that waits.
 func (e *Enforcer) waitingReason(ctx context.Context, udid string, dev device, st *status) string {
-	if dev.mac && dev.IsAppleSilicon && !e.stack.BootstrapTokenEscrowed(ctx, udid) {
+	if dev.mac && dev.IsAppleSilicon && e.tokens != nil && !e.tokens.BootstrapTokenEscrowed(ctx, udid) {
 		return ReasonNoBootstrapToken
 	}
 	if st.MaxDeferrals != nil && st.DeferralsRemaining != nil {
@@ -561,37 +572,39 @@ func (e *Enforcer) deviceInformation(ctx context.Context, o *Outcome) (device, e
 }
 
 // send queues a command for the device with a push and waits for its
-// answer. After a NotNow it waits NotNowRetry and pushes again: NanoMDM
+// answer. After a NotNow it waits NotNowRetry and pushes again: the server
 // still holds the command, the device does not.
-func (e *Enforcer) send(ctx context.Context, o *Outcome, requestType string, payload map[string]any) (CommandResult, error) {
+func (e *Enforcer) send(ctx context.Context, o *Outcome, requestType string, payload map[string]any) (scenarios.Answer, error) {
 	uuid := newUUID()
 	o.Commands++
-	if _, err := e.stack.Enqueue(ctx, []string{o.UDID}, uuid, requestType, payload); err != nil {
-		return CommandResult{}, err
+	e.obs.Expect(uuid)
+	defer e.obs.Forget(uuid)
+	if err := e.cmds.Enqueue(ctx, []string{o.UDID}, scenarios.Command{UUID: uuid, RequestType: requestType, Payload: payload}); err != nil {
+		return scenarios.Answer{}, err
 	}
 	for n := 1; ; n++ {
 		if err := e.waitResult(ctx, o.UDID, uuid, n); err != nil {
-			return CommandResult{}, err
+			return scenarios.Answer{}, err
 		}
-		r := e.stack.ResultsFor(uuid)[n-1]
+		r := e.obs.Answers(uuid)[n-1]
 		switch r.Status {
-		case "Acknowledged":
+		case protocol.StatusAcknowledged:
 			return r, nil
-		case "NotNow":
+		case protocol.StatusNotNow:
 			o.NotNow++
 			o.Reason = ReasonNotNow
 			if err := e.sleep(ctx, e.cfg.NotNowRetry); err != nil {
 				return r, err
 			}
-			if len(e.stack.ResultsFor(uuid)) > n {
+			if len(e.obs.Answers(uuid)) > n {
 				continue // the device asked again by itself
 			}
-			if _, err := e.stack.API().Push(ctx, []string{o.UDID}); err != nil {
+			if err := e.cmds.Push(ctx, []string{o.UDID}); err != nil {
 				return r, err
 			}
 		default:
 			base := errRefused
-			if len(r.ErrorChain) > 0 && r.ErrorChain[0].ErrorCode == 12021 {
+			if len(r.ErrorChain) > 0 && r.ErrorChain[0].ErrorCode == protocol.CodeInvalidRequestType {
 				base = errUnknownCommand
 			}
 			return r, fmt.Errorf("%w: %s answered %s %v", base, requestType, r.Status, r.ErrorChain)
@@ -607,21 +620,30 @@ func (e *Enforcer) waitResult(ctx context.Context, udid, uuid string, n int) err
 		if err != nil {
 			return err
 		}
-		ok, err := e.stack.obs.awaitResult(ctx, uuid, n, e.work, e.cfg.Clock, wait)
+		ok, err := e.obs.Await(ctx, uuid, n, e.work, e.cfg.Clock, wait)
 		if ok || err != nil {
 			return err
 		}
 		if _, err := e.left(ctx, e.cfg.Repush); err != nil {
 			return err
 		}
-		if _, err := e.stack.API().Push(ctx, []string{udid}); err != nil && ctx.Err() != nil {
+		if err := e.cmds.Push(ctx, []string{udid}); err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
 }
 
+// newUUID is a random command UUID.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%X-%X-%X-%X-%X", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
 // errDeadline ends an enforcement whose deadline has passed.
-var errDeadline = errors.New("refmdm: enforcement deadline passed")
+var errDeadline = errors.New("reference: enforcement deadline passed")
 
 type endKey struct{}
 
@@ -679,15 +701,6 @@ func (e *Enforcer) failure(err error, last string) string {
 		return last
 	}
 	return ReasonUnreachable
-}
-
-// BootstrapTokenEscrowed reports whether the device has escrowed a
-// bootstrap token with the server.
-func (s *Stack) BootstrapTokenEscrowed(ctx context.Context, udid string) bool {
-	r := mdm.NewRequestWithContext(ctx, nil)
-	r.EnrollID = &mdm.EnrollID{Type: mdm.Device, ID: udid}
-	tok, err := s.store.RetrieveBootstrapToken(r, &mdm.GetBootstrapToken{})
-	return err == nil && tok != nil && len(tok.BootstrapToken) > 0
 }
 
 // SortReasons lists a report's reasons, most frequent first.

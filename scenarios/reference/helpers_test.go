@@ -1,4 +1,4 @@
-package refmdm_test
+package reference_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/refmdm"
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
+	"github.com/mdmsim/mdmsim/scenarios/targets/embedded"
 	"github.com/mdmsim/mdmsim/simulator"
 )
 
@@ -31,36 +34,71 @@ func newDiscrete(name string, start time.Time, opts ...clock.DiscreteOption) *cl
 	return clock.NewDiscrete(start, opts...)
 }
 
-// enrolledFleet starts the embedded stack on clk, draws the fleet cfg
-// describes on the same clock and enrolls it with identities the stack
-// mints (mdmsim run --enroll fast), as cmd/mdmsim does. The stack is closed
-// when the test ends; close clk before that (defer clk.Close()) so that no
-// device's timer fires into a closed server.
-func enrolledFleet(ctx context.Context, t testing.TB, clk clock.Clock, cfg fleet.Config, opts ...simulator.Option) (*refmdm.Stack, *fleet.Fleet) {
+// rig is the embedded target in a world on one clock: the stack, the mock
+// APNs and GDMF, and the observer the enforcers read devices from.
+type rig struct {
+	w     *scenarios.World
+	tg    *embedded.Target
+	stack *refmdm.Stack
+	clk   clock.Clock
+}
+
+// startRig starts the world and the embedded stack on clk with cat; both
+// are closed when the test ends (close clk before: defer clk.Close()).
+func startRig(ctx context.Context, t testing.TB, clk clock.Clock, cat *catalog.Catalog) *rig {
 	t.Helper()
-	stack, err := refmdm.Start(ctx, refmdm.WithClock(clk))
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{Clock: clk, Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stack.Close() })
-	opts = append([]simulator.Option{simulator.WithPushService(stack.APNs()), simulator.WithHTTPClient(stack.HTTPClient()),
-		simulator.WithClock(clk)}, opts...)
-	f, err := fleet.New(cfg, opts...)
+	t.Cleanup(func() { w.Close() })
+	tg, err := embedded.New(ctx, w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	profile, err := f.Env().FetchProfile(ctx, stack.EnrollURL())
+	t.Cleanup(func() { tg.Close() })
+	return &rig{w: w, tg: tg, stack: tg.Stack(), clk: clk}
+}
+
+// options are the devices' options in the rig, then opts.
+func (r *rig) options(opts ...simulator.Option) []simulator.Option {
+	return append([]simulator.Option{simulator.WithPushService(r.w.APNs), simulator.WithHTTPClient(r.stack.HTTPClient()),
+		simulator.WithClock(r.clk), simulator.WithEvents(r.w.Observer.OnEvent)}, opts...)
+}
+
+// legacy and ddm are the reference enforcers on the rig's channels.
+func (r *rig) legacy(cfg reference.EnforcerConfig) *reference.Enforcer {
+	cfg.Clock = r.clk
+	return reference.NewEnforcer(r.tg.Commands(), r.w.Observer, cfg)
+}
+
+func (r *rig) ddm(cfg reference.DDMEnforcerConfig) *reference.DDMEnforcer {
+	cfg.Clock, cfg.Releases = r.clk, r.w.Releases
+	return reference.NewDDMEnforcer(r.tg.Commands(), r.tg.Declarations(), r.w.Observer, cfg)
+}
+
+// enrolledFleet starts a rig on clk, draws the fleet cfg describes on the
+// same clock and enrolls it with identities the stack mints (mdmsim run
+// --enroll fast), as cmd/mdmsim does.
+func enrolledFleet(ctx context.Context, t testing.TB, clk clock.Clock, cfg fleet.Config, opts ...simulator.Option) (*rig, *fleet.Fleet) {
+	t.Helper()
+	r := startRig(ctx, t, clk, cfg.Catalog)
+	f, err := fleet.New(cfg, r.options(opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := f.Enroll(ctx, profile, stack.MintIdentity)
+	profile, err := f.Env().FetchProfile(ctx, r.stack.EnrollURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.Enroll(ctx, profile, r.stack.MintIdentity)
 	if err != nil || n != cfg.Devices {
 		t.Fatalf("enrolled %d of %d: %v", n, cfg.Devices, err)
 	}
-	if err := stack.WaitEnrolled(ctx, n); err != nil {
+	if err := r.stack.WaitEnrolled(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	return stack, f
+	return r, f
 }
 
 // freeze stops virtual time for good after d from now: a callback that
@@ -94,7 +132,7 @@ func waitFrozen(ctx context.Context, t testing.TB, frozen <-chan struct{}) {
 }
 
 // longest returns the longest time an enforcer spent on a device.
-func longest(outcomes []refmdm.Outcome) time.Duration {
+func longest(outcomes []reference.Outcome) time.Duration {
 	var d time.Duration
 	for _, o := range outcomes {
 		d = max(d, o.Elapsed)

@@ -1,0 +1,143 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
+	"github.com/mdmsim/mdmsim/simulator"
+)
+
+// DDMConfig tunes the ddm-deadline job.
+type DDMConfig struct {
+	// Lead puts the deadline this far ahead.
+	Lead time.Duration
+	// Off is the share of the fleet switched off for good (ShutDownDevice)
+	// OffAfter into the run.
+	Off      float64
+	OffAfter time.Duration
+	// PollInterval and LateWindow tune the enforcer (0: its defaults).
+	PollInterval, LateWindow time.Duration
+}
+
+// DefaultDDMOffAfter is when DDMConfig.Off devices are switched off.
+const DefaultDDMOffAfter = 2 * time.Hour
+
+// DDMSummary is what the ddm-deadline job found.
+type DDMSummary struct {
+	reference.Report
+	// Late counts devices that reached the target after their local
+	// deadline + 1 h, from their own record.
+	Late                int            `json:"late"`
+	Enrolled            int            `json:"enrolled"`
+	DDMCapable          int            `json:"ddm_capable"`
+	SwitchedOff         int            `json:"switched_off"`
+	TimeZones           int            `json:"time_zones"`
+	TargetLocalDateTime string         `json:"target_local_date_time"`
+	Mix                 map[string]int `json:"mix"`
+	Story               time.Duration  `json:"-"`
+}
+
+// DDMDeadline lets the reference DDM enforcer send every enrolled device
+// an enforcement declaration through the target's declaration channel and
+// reads compliance from the devices' status reports.
+func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSummary, error) {
+	f := r.Fleet
+	sum := DDMSummary{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
+		Enrolled: f.Enrolled, Mix: f.Mix()}
+	if err := scenarios.Require(r.Target, scenarios.CapCommands, scenarios.CapDeclarations); err != nil {
+		return sum, err
+	}
+	clk := r.World.Clock
+	zones := map[string]bool{}
+	for _, d := range f.Devices() {
+		zones[d.Identity().TimeZone] = true
+	}
+	sum.TimeZones = len(zones)
+	udids := f.EnrolledUDIDs()
+
+	// The devices switched off for good, drawn from the seed.
+	rng := rand.New(rand.NewPCG(uint64(r.Config.Seed), 0xdd))
+	var off []string
+	for _, udid := range udids {
+		if rng.Float64() < cfg.Off {
+			off = append(off, udid)
+		}
+	}
+	sum.SwitchedOff = len(off)
+	if len(off) > 0 {
+		after := cfg.OffAfter
+		if after <= 0 {
+			after = DefaultDDMOffAfter
+		}
+		uuid := fmt.Sprintf("%08X-0000-4000-8000-%012X", rng.Uint32(), rng.Uint64()&0xffffffffffff)
+		t := clk.AfterFunc(after, func() {
+			cmd := scenarios.Command{UUID: uuid, RequestType: "ShutDownDevice"}
+			if err := r.Target.Commands().Enqueue(context.Background(), off, cmd); err != nil {
+				r.Config.Logger.Error("ShutDownDevice", "err", err)
+			}
+		})
+		defer t.Stop()
+	}
+
+	enforcer := reference.NewDDMEnforcer(r.Target.Commands(), r.Target.Declarations(), r.World.Observer,
+		reference.DDMEnforcerConfig{Clock: clk, Lead: cfg.Lead, PollInterval: cfg.PollInterval, LateWindow: cfg.LateWindow,
+			Releases: r.World.Releases})
+	sum.TargetLocalDateTime = enforcer.Deadline()
+	r.Config.Say("enrolled %d devices (%s) in %d time zones; enforcing by declaration, local deadline %s",
+		f.Enrolled, MixString(sum.Mix), sum.TimeZones, sum.TargetLocalDateTime)
+	outcomes := enforcer.Run(ctx, udids)
+	if stop != nil {
+		stop()
+	}
+	for _, o := range outcomes {
+		sum.Story = max(sum.Story, o.Elapsed)
+	}
+	if err := ctx.Err(); err != nil {
+		return sum, fmt.Errorf("enforcement: %w", err)
+	}
+	sum.Report = reference.SummarizeDDM(outcomes)
+	if missing := r.Config.Devices - len(outcomes); missing > 0 {
+		sum.Devices = r.Config.Devices
+		sum.Noncompliant += missing
+		sum.Reasons["not-enrolled"] += missing
+	}
+	for _, out := range outcomes {
+		if out.Reason != reference.ReasonDDMUnsupported && out.Reason != reference.ReasonUnknownModel {
+			sum.DDMCapable++
+		}
+		d, ok := f.Device(out.UDID)
+		if !ok || !out.Compliant || out.Target == "" {
+			continue
+		}
+		if late(d, out) {
+			sum.Late++
+		}
+	}
+	r.Config.Say("compliant %d, not compliant %d, late %d, after %s (%d DDM-capable, %d switched off)",
+		sum.Compliant, sum.Noncompliant, sum.Late, sum.Story.Round(time.Second), sum.DDMCapable, sum.SwitchedOff)
+	for _, reason := range sum.SortReasons() {
+		r.Config.Say("  %-24s %d", reason, sum.Reasons[reason])
+	}
+	return sum, nil
+}
+
+// late reports whether a device installed its target after its local
+// deadline plus an hour, from the device's own record.
+func late(d *simulator.Device, out reference.DDMOutcome) bool {
+	version, _, _ := strings.Cut(out.Target, " ")
+	deadline, err := time.ParseInLocation(simulator.LocalDateTimeLayout, out.TargetLocalDateTime, d.Identity().Location())
+	if err != nil {
+		return true
+	}
+	for _, rec := range d.UpdateHistory() {
+		if rec.ToVersion == version {
+			return rec.InstalledAt.After(deadline.Add(time.Hour))
+		}
+	}
+	return false
+}

@@ -1,0 +1,160 @@
+// Package jobs holds the harness's jobs: a fleet drawn from a seed,
+// enrolled in a target, asked to do something, and summed up. The CLI's
+// `mdmsim run` parses flags into these configs and prints what they
+// return; Go code calls them the same way.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/targets"
+	"github.com/mdmsim/mdmsim/simulator"
+)
+
+// Config is what every job starts from: the target, the fleet and its time.
+type Config struct {
+	// Target is "embedded" (the default) or a target file.
+	Target string
+	// Devices, Seed, Population and Quirks draw the fleet.
+	Devices    int
+	Seed       int64
+	Population *fleet.Population
+	Quirks     map[string]float64
+	// Catalog is Apple's world; nil means catalog.Default().
+	Catalog *catalog.Catalog
+	// Clock is the world's time; nil means the wall clock.
+	Clock clock.Clock
+	// Mint enrolls with identities the embedded stack mints (no SCEP).
+	Mint bool
+	// MutualTLS makes the embedded stack's devices use TLS client
+	// authentication.
+	MutualTLS bool
+	// ProxyAddr is where the APNs CONNECT proxy listens for a server
+	// outside the process ("" picks a free port when the target needs it).
+	ProxyAddr string
+	// APNsCADir keeps the mock APNs's CA across runs (see
+	// scenarios.WorldConfig.APNsCADir).
+	APNsCADir string
+	// Device options besides the world's (timings, request timeout, …).
+	DeviceOptions []simulator.Option
+	Logger        *slog.Logger
+	// Say prints a progress line; nil prints nothing.
+	Say func(format string, a ...any)
+}
+
+// Validate checks the config and fills in defaults.
+func (c *Config) Validate() error {
+	if c.Devices < 1 {
+		return fmt.Errorf("devices must be at least 1, have %d", c.Devices)
+	}
+	if c.Target == "" {
+		c.Target = targets.Embedded
+	}
+	if c.Catalog == nil {
+		c.Catalog = catalog.Default()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Say == nil {
+		c.Say = func(string, ...any) {}
+	}
+	return nil
+}
+
+// Run is a world, a target and a fleet enrolled in it.
+type Run struct {
+	Config Config
+	World  *scenarios.World
+	Target scenarios.Target
+	Fleet  *scenarios.EnrolledFleet
+}
+
+// ErrSetup wraps what kept a job from starting: the target could not be
+// opened or reached. The CLI tells it from failures the job found.
+var ErrSetup = errors.New("setup")
+
+// Start builds the world, opens the target and enrolls the fleet. The
+// caller closes the Run, also when Start returns an error with it.
+func Start(ctx context.Context, cfg Config) (*Run, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Run{Config: cfg}
+	wc := scenarios.WorldConfig{Clock: cfg.Clock, Catalog: cfg.Catalog, Seed: cfg.Seed, APNsCADir: cfg.APNsCADir}
+	if cfg.Target != targets.Embedded {
+		wc.ProxyAddr = cfg.ProxyAddr
+		if wc.ProxyAddr == "" {
+			wc.ProxyAddr = "127.0.0.1:0"
+		}
+	}
+	var err error
+	if r.World, err = scenarios.NewWorld(wc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	opts := targets.Options{Logger: cfg.Logger, Mint: cfg.Mint, MutualTLS: cfg.MutualTLS}
+	if r.Target, err = targets.Open(ctx, cfg.Target, r.World, opts); err != nil {
+		return r, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	return r, r.enroll(ctx)
+}
+
+// Attach enrolls the fleet cfg describes in a target the caller opened in
+// w: how Go code runs a job against its own Target. Closing the Run closes
+// the target and the world.
+func Attach(ctx context.Context, cfg Config, w *scenarios.World, t scenarios.Target) (*Run, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Clock, cfg.Catalog = w.Clock, w.Catalog
+	r := &Run{Config: cfg, World: w, Target: t}
+	return r, r.enroll(ctx)
+}
+
+func (r *Run) enroll(ctx context.Context) error {
+	cfg := r.Config
+	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: fleet.DefaultMacFraction,
+		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks}
+	devOpts := append([]simulator.Option{simulator.WithLogger(cfg.Logger)}, cfg.DeviceOptions...)
+	var err error
+	r.Fleet, err = scenarios.Enroll(ctx, r.World, r.Target, fc, devOpts...)
+	if r.Fleet == nil && err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	return err
+}
+
+// Close closes the target and the world.
+func (r *Run) Close() error {
+	var errs []error
+	if r.Target != nil {
+		errs = append(errs, r.Target.Close())
+	}
+	if r.World != nil {
+		errs = append(errs, r.World.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// MixString prints a fleet's mix: "6 Mac, 6 iPad, 8 iPhone".
+func MixString(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
