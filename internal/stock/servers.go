@@ -41,6 +41,9 @@ type Options struct {
 	// CAKeySize is the SCEP CA's RSA key size; 0 keeps scepserver's
 	// default (4096).
 	CAKeySize int
+	// NanoMDMCA, when set, is the CA file NanoMDM trusts (-ca) instead of
+	// the SCEP CA: a server that refuses the devices' identities.
+	NanoMDMCA string
 }
 
 // Servers are running stock servers. All URLs are http://127.0.0.1:port.
@@ -156,7 +159,11 @@ func Start(ctx context.Context, opts Options) (_ *Servers, err error) {
 		names = append(names, "kmfddm")
 	}
 	err = s.launch(ctx, opts, func(addr map[string]string) ([]*process, error) {
-		return s.startMDM(ctx, opts, addr, filepath.Join(depot, "ca.pem"), env)
+		ca := filepath.Join(depot, "ca.pem")
+		if opts.NanoMDMCA != "" {
+			ca = opts.NanoMDMCA
+		}
+		return s.startMDM(ctx, opts, addr, ca, env)
 	}, names...)
 	if err != nil {
 		return nil, err

@@ -58,7 +58,7 @@ func Check(ctx context.Context, cfg Config, wait time.Duration) CheckReport {
 	add := func(name string, err error, detail string) bool {
 		s := Step{Name: name, OK: err == nil, Detail: detail}
 		if err != nil {
-			s.Error, s.Hint = err.Error(), Hint(err)
+			s.Error, s.Hint = strings.TrimPrefix(err.Error(), ErrSetup.Error()+": "), Hint(err)
 		}
 		rep.Steps = append(rep.Steps, s)
 		return err == nil
@@ -168,8 +168,8 @@ func Hint(err error) string {
 		return "nothing listens there: is the server running, and is the URL right?"
 	case errors.As(err, &dnsErr):
 		return "the host name does not resolve: check the URL"
-	case errors.As(err, &httpErr) && strings.Contains(msg, "Authenticate") && (httpErr.StatusCode == 401 || httpErr.StatusCode == 403):
-		return "the server refused the device's identity: it must trust the CA that issued it (NanoMDM's -ca is the SCEP CA)"
+	case errors.As(err, &httpErr) && strings.Contains(msg, "Authenticate") && httpErr.StatusCode >= 400 && httpErr.StatusCode < 500:
+		return "the server refused the device's identity or its signature: it must trust the CA that issued it (NanoMDM's -ca is the SCEP CA) and accept Mdm-Signature (or mutual TLS, as the profile's SignMessage says)"
 	case strings.Contains(strings.ToLower(msg), "scep") && (strings.Contains(msg, "challenge") || strings.Contains(msg, "PKIOperation") || strings.Contains(msg, "failInfo")):
 		return "the SCEP server refused the request: check the profile's SCEP Challenge"
 	case errors.Is(err, ErrPushNotDelivered):
