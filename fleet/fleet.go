@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -107,7 +108,7 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 		if faker.Rand.Float64() < cfg.MacFraction {
 			platform = catalog.MacOS
 		}
-		id, err := simulator.NewIdentity(faker, simulator.IdentityOptions{Platform: platform, Catalog: cfg.Catalog})
+		id, err := identity.New(faker, identity.Options{Platform: platform, Catalog: cfg.Catalog})
 		if err != nil {
 			return nil, fmt.Errorf("fleet: device %d: %w", i, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -26,7 +27,7 @@ func ddmDevice(t *testing.T, env *simulator.Env, i int) *simulator.Device {
 	if i%2 == 1 {
 		model, version, build = "iPhone15,2", "18.6", "22G86"
 	}
-	id, err := simulator.NewIdentity(gofakeit.New(int64(100+i)), simulator.IdentityOptions{Model: model})
+	id, err := identity.New(gofakeit.New(int64(100+i)), identity.Options{Model: model})
 	if err != nil {
 		t.Fatal(err)
 	}

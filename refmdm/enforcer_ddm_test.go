@@ -11,6 +11,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // TestDDMEnforcerDeadline: through KMFDDM on the embedded stack, devices in
@@ -56,7 +57,7 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 	var devices []*simulator.Device
 	var udids []string
 	for i, s := range specs {
-		id, err := simulator.NewIdentity(gofakeit.New(int64(300+i)), simulator.IdentityOptions{Model: s.model})
+		id, err := identity.New(gofakeit.New(int64(300+i)), identity.Options{Model: s.model})
 		if err != nil {
 			t.Fatal(err)
 		}

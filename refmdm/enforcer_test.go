@@ -14,6 +14,7 @@ import (
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // TestEnforcerFleet: fifty mixed devices with the default population are
@@ -184,7 +185,7 @@ func TestEnforcerReasons(t *testing.T) {
 		devices []*simulator.Device
 	)
 	for i, c := range cases {
-		id, err := simulator.NewIdentity(gofakeit.New(int64(100+i)), simulator.IdentityOptions{Model: c.model, Catalog: cat})
+		id, err := identity.New(gofakeit.New(int64(100+i)), identity.Options{Model: c.model, Catalog: cat})
 		if err != nil {
 			t.Fatal(err)
 		}

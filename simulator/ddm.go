@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -148,8 +149,8 @@ func DeclarativeManagementHandler(types *DDMTypes) Handler {
 
 // DDMAvailable reports whether the device's OS has declarative device
 // management: iOS and iPadOS 15, macOS 13.
-func DDMAvailable(id Identity) bool {
-	if id.isMac() {
+func DDMAvailable(id identity.Identity) bool {
+	if id.IsMac() {
 		return compareVersions(id.OSVersion, "13.0") >= 0
 	}
 	return compareVersions(id.OSVersion, "15.0") >= 0

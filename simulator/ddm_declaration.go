@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Declaration kinds: the third word of a declaration type and the word the
@@ -319,7 +321,7 @@ type BetaProgram struct {
 // validateEnforcementSpecific checks what Apple's schema cannot say: the
 // versions and the deadline must be readable. Whether the target is above
 // the installed OS is for the configuration's handler to judge.
-func validateEnforcementSpecific(d Declaration, _ Identity) []StatusReason {
+func validateEnforcementSpecific(d Declaration, _ identity.Identity) []StatusReason {
 	p, err := DecodeDeclarationPayload[SoftwareUpdateEnforcementSpecific](d)
 	var problems []string
 	switch {
@@ -347,7 +349,7 @@ func validateEnforcementSpecific(d Declaration, _ Identity) []StatusReason {
 // validateSoftwareUpdateSettings checks the rules the schema states in
 // prose: RequireProgram only with ProgramEnrollment AlwaysOn, and never
 // together with OfferPrograms.
-func validateSoftwareUpdateSettings(d Declaration, _ Identity) []StatusReason {
+func validateSoftwareUpdateSettings(d Declaration, _ identity.Identity) []StatusReason {
 	p, err := DecodeDeclarationPayload[SoftwareUpdateSettings](d)
 	var problem string
 	switch {

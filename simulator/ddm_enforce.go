@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Declarative software-update enforcement (update-behaviour.md §4).
@@ -323,11 +324,11 @@ func (d *Device) targetMetLocked(ed enfDecl) bool {
 
 // combinedUpdates: from iOS 18 and macOS 15 a supplemental target installs
 // its base first on its own.
-func combinedUpdates(id Identity) bool {
-	if id.isMac() {
-		return Major(id.OSVersion) >= 15
+func combinedUpdates(id identity.Identity) bool {
+	if id.IsMac() {
+		return identity.Major(id.OSVersion) >= 15
 	}
-	return Major(id.OSVersion) >= 18
+	return identity.Major(id.OSVersion) >= 18
 }
 
 // stepReleaseLocked is what the device installs now for a target: the
@@ -604,7 +605,7 @@ func (d *Device) enforceForceLocked(e *enforcement) {
 		}
 	}
 	d.setInstallReasonLocked(e, InstallReasonDeclaration)
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		// iOS: past the deadline the device is good for nothing but the
 		// update. With a passcode the user must enter it, and does, to use
 		// the device again; without one it restarts.

@@ -64,13 +64,13 @@ func (d *Device) enforceNotificationLocked(e *enforcement, now time.Time) {
 			if j == nil || j.requested {
 				return
 			}
-			j.authorized = j.authorized || !d.id.isMac()
+			j.authorized = j.authorized || !d.id.IsMac()
 			d.setInstallReasonLocked(e, InstallReasonNotification)
 			d.requestInstallLocked(j, modeUser)
 			d.checkBlockedLocked(e, j)
 		})
 	case UserTonight:
-		j.tonight, j.authorized = true, j.authorized || !d.id.isMac()
+		j.tonight, j.authorized = true, j.authorized || !d.id.IsMac()
 		d.setInstallReasonLocked(e, InstallReasonTonight)
 		if j.phase == PhasePrepared {
 			j.waiting = "night"

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // evalResult is the evaluation of one declaration.
@@ -224,7 +226,7 @@ func evalPredicate(d *Device, p predicate, env predicateEnv) (ok bool) {
 type ddmPredicateEnv struct {
 	d     *Device
 	types *DDMTypes
-	id    Identity
+	id    identity.Identity
 	props map[string]any
 	cache map[string]any
 }

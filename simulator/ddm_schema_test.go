@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/simulator/appleschema"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 func TestDDMSchemaLoads(t *testing.T) {
@@ -44,7 +45,7 @@ func TestDDMSchemaLoads(t *testing.T) {
 // verdict is what the device concludes about a declaration body before it
 // looks at activations: ParseDeclaration, the predicate, and the type's own
 // checks.
-func verdict(t *testing.T, raw []byte, id Identity) (Declaration, []StatusReason) {
+func verdict(t *testing.T, raw []byte, id identity.Identity) (Declaration, []StatusReason) {
 	t.Helper()
 	decl, err := ParseDeclaration(raw)
 	var de *DeclarationError
@@ -69,13 +70,13 @@ func verdict(t *testing.T, raw []byte, id Identity) (Declaration, []StatusReason
 	return decl, nil
 }
 
-func testMacIdentity(t testing.TB, version, build string) Identity {
+func testMacIdentity(t testing.TB, version, build string) identity.Identity {
 	t.Helper()
 	m, ok := catalog.LookupModel("Mac14,2")
 	if !ok {
 		t.Fatal("no Mac14,2")
 	}
-	return Identity{UDID: "UDID-1", SerialNumber: "SERIAL1", Model: &m, OSVersion: version, BuildVersion: build, IsSupervised: true}
+	return identity.Identity{UDID: "UDID-1", SerialNumber: "SERIAL1", Model: &m, OSVersion: version, BuildVersion: build, IsSupervised: true}
 }
 
 func TestDeclarationFixtures(t *testing.T) {
@@ -216,20 +217,20 @@ func TestValidateStatusReport(t *testing.T) {
 
 func TestSupportedOn(t *testing.T) {
 	t.Parallel()
-	mac := func(v string, supervised bool) Identity {
+	mac := func(v string, supervised bool) identity.Identity {
 		id := testMacIdentity(t, v, "")
 		id.IsSupervised = supervised
 		return id
 	}
 	phone, _ := catalog.LookupModel("iPhone15,2")
-	ios := func(v string, supervised bool) Identity {
-		return Identity{Model: &phone, OSVersion: v, IsSupervised: supervised}
+	ios := func(v string, supervised bool) identity.Identity {
+		return identity.Identity{Model: &phone, OSVersion: v, IsSupervised: supervised}
 	}
 	s := ddmSchemas()
 	tests := []struct {
 		name string
 		os   map[string]appleschema.OS
-		id   Identity
+		id   identity.Identity
 		want bool
 	}{
 		{"enforcement macOS 14 supervised", s.declarations[TypeSoftwareUpdateEnforcementSpecific].Payload.SupportedOS, mac("14.0", true), true},
@@ -264,7 +265,7 @@ func TestCompareVersions(t *testing.T) {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", tt.a, tt.b, have, tt.want)
 		}
 	}
-	if !slices.Equal(enrollmentKinds(Identity{Model: &catalog.Model{Family: "iPad"}, IsSupervised: true}), []string{"supervised", "device"}) {
+	if !slices.Equal(enrollmentKinds(identity.Identity{Model: &catalog.Model{Family: "iPad"}, IsSupervised: true}), []string{"supervised", "device"}) {
 		t.Error("supervised iPad kinds")
 	}
 }

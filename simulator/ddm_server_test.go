@@ -25,6 +25,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -275,9 +276,9 @@ var (
 	iPhone18    = deviceSpec{"iPhone15,2", "18.6", "22G86", false}
 )
 
-func (ds deviceSpec) identity(t testing.TB) simulator.Identity {
+func (ds deviceSpec) identity(t testing.TB) identity.Identity {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(7), simulator.IdentityOptions{Model: ds.model})
+	id, err := identity.New(gofakeit.New(7), identity.Options{Model: ds.model})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Status items every DDM client reports whether or not the server
@@ -25,7 +27,7 @@ const DDMProtocolVersion = "1.0.0"
 var macOSMarketingNames = map[int]string{11: "Big Sur", 12: "Monterey", 13: "Ventura", 14: "Sonoma", 15: "Sequoia", 26: "Tahoe"}
 
 // osFamily is device.operating-system.family.
-func osFamily(id Identity) string {
+func osFamily(id identity.Identity) string {
 	switch id.Model.Family {
 	case "Mac":
 		return "macOS"
@@ -35,9 +37,9 @@ func osFamily(id Identity) string {
 	return "iOS"
 }
 
-func osMarketingName(id Identity) string {
-	if id.isMac() {
-		if n := macOSMarketingNames[Major(id.OSVersion)]; n != "" {
+func osMarketingName(id identity.Identity) string {
+	if id.IsMac() {
+		if n := macOSMarketingNames[identity.Major(id.OSVersion)]; n != "" {
 			return n
 		}
 		return "macOS"
@@ -48,17 +50,17 @@ func osMarketingName(id Identity) string {
 // batteryHealth follows the schema's note: iPhones and Apple-silicon Mac
 // laptops report their battery; iPads, desktops and Intel Macs
 // "unsupported".
-func batteryHealth(id Identity) string {
+func batteryHealth(id identity.Identity) string {
 	switch {
 	case id.Model.Family == "iPhone":
 		return "normal"
-	case id.isMac() && id.Model.AppleSilicon && strings.HasPrefix(id.Model.ModelName, "MacBook"):
+	case id.IsMac() && id.Model.AppleSilicon && strings.HasPrefix(id.Model.ModelName, "MacBook"):
 		return "normal"
 	}
 	return "unsupported"
 }
 
-func identityItem(name string, value func(Identity) any) StatusItem {
+func identityItem(name string, value func(identity.Identity) any) StatusItem {
 	return StatusItem{Name: name, Value: func(d *Device) any { return value(d.Identity()) }}
 }
 
@@ -66,37 +68,37 @@ func identityItem(name string, value func(Identity) any) StatusItem {
 // software-update ones report a device with nothing pending until the
 // update engine registers its own.
 func defaultStatusItems() []StatusItem {
-	always := func(Identity) bool { return true }
+	always := func(identity.Identity) bool { return true }
 	return []StatusItem{
-		identityItem("device.identifier.serial-number", func(id Identity) any { return id.SerialNumber }),
-		identityItem("device.identifier.udid", func(id Identity) any { return id.UDID }),
-		identityItem("device.model.family", func(id Identity) any { return id.Model.Family }),
-		identityItem("device.model.identifier", func(id Identity) any { return id.Model.Identifier }),
-		identityItem("device.model.marketing-name", func(id Identity) any { return id.Model.MarketingName }),
-		identityItem("device.model.number", func(id Identity) any { return id.Model.ModelNumber }),
-		identityItem("device.operating-system.family", func(id Identity) any { return osFamily(id) }),
-		identityItem("device.operating-system.marketing-name", func(id Identity) any { return osMarketingName(id) }),
-		identityItem("device.operating-system.version", func(id Identity) any { return id.OSVersion }),
-		identityItem("device.operating-system.build-version", func(id Identity) any { return id.BuildVersion }),
-		identityItem("device.operating-system.supplemental.build-version", func(id Identity) any {
+		identityItem("device.identifier.serial-number", func(id identity.Identity) any { return id.SerialNumber }),
+		identityItem("device.identifier.udid", func(id identity.Identity) any { return id.UDID }),
+		identityItem("device.model.family", func(id identity.Identity) any { return id.Model.Family }),
+		identityItem("device.model.identifier", func(id identity.Identity) any { return id.Model.Identifier }),
+		identityItem("device.model.marketing-name", func(id identity.Identity) any { return id.Model.MarketingName }),
+		identityItem("device.model.number", func(id identity.Identity) any { return id.Model.ModelNumber }),
+		identityItem("device.operating-system.family", func(id identity.Identity) any { return osFamily(id) }),
+		identityItem("device.operating-system.marketing-name", func(id identity.Identity) any { return osMarketingName(id) }),
+		identityItem("device.operating-system.version", func(id identity.Identity) any { return id.OSVersion }),
+		identityItem("device.operating-system.build-version", func(id identity.Identity) any { return id.BuildVersion }),
+		identityItem("device.operating-system.supplemental.build-version", func(id identity.Identity) any {
 			if id.SupplementalBuildVersion != "" {
 				return id.SupplementalBuildVersion
 			}
 			return id.BuildVersion
 		}),
-		identityItem("device.operating-system.supplemental.extra-version", func(id Identity) any {
+		identityItem("device.operating-system.supplemental.extra-version", func(id identity.Identity) any {
 			// DeviceInformation says "(a)"; the status item says "a".
 			return strings.Trim(id.SupplementalOSVersionExtra, "() ")
 		}),
-		identityItem("device.power.battery-health", func(id Identity) any { return batteryHealth(id) }),
-		identityItem("softwareupdate.device-id", func(id Identity) any { return id.Model.SoftwareUpdateDeviceID }),
-		identityItem("softwareupdate.beta-enrollment", func(Identity) any { return "" }),
-		identityItem("softwareupdate.install-state", func(Identity) any { return "none" }),
-		identityItem("softwareupdate.pending-version", func(Identity) any {
+		identityItem("device.power.battery-health", func(id identity.Identity) any { return batteryHealth(id) }),
+		identityItem("softwareupdate.device-id", func(id identity.Identity) any { return id.Model.SoftwareUpdateDeviceID }),
+		identityItem("softwareupdate.beta-enrollment", func(identity.Identity) any { return "" }),
+		identityItem("softwareupdate.install-state", func(identity.Identity) any { return "none" }),
+		identityItem("softwareupdate.pending-version", func(identity.Identity) any {
 			return map[string]any{"os-version": "", "build-version": ""}
 		}),
-		identityItem("softwareupdate.failure-reason", func(Identity) any { return map[string]any{"count": 0} }),
-		identityItem("softwareupdate.install-reason", func(Identity) any { return map[string]any{"reason": []string{}} }),
+		identityItem("softwareupdate.failure-reason", func(identity.Identity) any { return map[string]any{"count": 0} }),
+		identityItem("softwareupdate.install-reason", func(identity.Identity) any { return map[string]any{"reason": []string{}} }),
 		{Name: "management.client-capabilities", Supported: always, Value: clientCapabilities},
 		{Name: "management.declarations", Supported: always, Value: declarationsStatus},
 	}
@@ -181,11 +183,11 @@ func nestStatusItems(values map[string]any) map[string]any {
 }
 
 // fullReportSupported: FullReport exists from iOS 17 and macOS 14.
-func fullReportSupported(id Identity) bool {
-	if id.isMac() {
-		return Major(id.OSVersion) >= 14
+func fullReportSupported(id identity.Identity) bool {
+	if id.IsMac() {
+		return identity.Major(id.OSVersion) >= 14
 	}
-	return Major(id.OSVersion) >= 17
+	return identity.Major(id.OSVersion) >= 17
 }
 
 // ddmReport sends the status items whose values changed since they were

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"weak"
+
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // ConfigurationHandler gives a configuration type its behaviour on the
@@ -52,9 +54,9 @@ type DeclarationType struct {
 	// type; unsupported configurations are invalid with
 	// Error.ConfigurationNotSupported. Nil means what Apple's schema says
 	// (supportedOS: introduced version, allowed enrollments).
-	Supported func(id Identity) bool
+	Supported func(id identity.Identity) bool
 	// Validate checks what the schema cannot; nil means nothing more.
-	Validate func(d Declaration, id Identity) []StatusReason
+	Validate func(d Declaration, id identity.Identity) []StatusReason
 	// Handler gives configurations their behaviour; nil means they are
 	// stored and reported active with no effect.
 	Handler ConfigurationHandler
@@ -66,7 +68,7 @@ type StatusItem struct {
 	Name string
 	// Supported reports whether the device can report the item; nil
 	// means what Apple's schema says.
-	Supported func(id Identity) bool
+	Supported func(id identity.Identity) bool
 	// Value returns the item's current value, made of strings, bools,
 	// ints, float64s, []string, []any and map[string]any. It is called
 	// without the device's lock.
@@ -148,7 +150,7 @@ func (t *DDMTypes) Clone() *DDMTypes {
 }
 
 // supported reports whether id supports a registered type.
-func (dt DeclarationType) supported(id Identity) bool {
+func (dt DeclarationType) supported(id identity.Identity) bool {
 	if dt.Supported != nil {
 		return dt.Supported(id)
 	}
@@ -158,7 +160,7 @@ func (dt DeclarationType) supported(id Identity) bool {
 	return true
 }
 
-func (si StatusItem) supported(id Identity) bool {
+func (si StatusItem) supported(id identity.Identity) bool {
 	if si.Supported != nil {
 		return si.Supported(id)
 	}
@@ -170,7 +172,7 @@ func (si StatusItem) supported(id Identity) bool {
 
 // supportedTypes lists the registered declaration types id supports, by
 // kind: the supported-payloads of management.client-capabilities.
-func (t *DDMTypes) supportedTypes(id Identity) map[string][]string {
+func (t *DDMTypes) supportedTypes(id identity.Identity) map[string][]string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := map[string][]string{}
@@ -184,7 +186,7 @@ func (t *DDMTypes) supportedTypes(id Identity) map[string][]string {
 }
 
 // supportedItems lists the registered status items id supports.
-func (t *DDMTypes) supportedItems(id Identity) []string {
+func (t *DDMTypes) supportedItems(id identity.Identity) []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out []string
@@ -210,7 +212,7 @@ func DefaultDDMTypes() *DDMTypes {
 	t.HandleDeclaration(DeclarationType{Type: TypeSoftwareUpdateSettings, Validate: validateSoftwareUpdateSettings})
 	// Management declarations are part of the protocol: every DDM client
 	// takes them, whatever the enrollment.
-	always := func(Identity) bool { return true }
+	always := func(identity.Identity) bool { return true }
 	t.HandleDeclaration(DeclarationType{Type: TypeServerCapabilities, Supported: always})
 	t.HandleDeclaration(DeclarationType{Type: TypeOrganizationInfo, Supported: always})
 	t.HandleDeclaration(DeclarationType{Type: TypeProperties, Supported: always})

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/mdmsim/mdmsim/simulator/appleschema"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Apple's declarative schema (ddmschema/SOURCE.txt) is embedded and read
@@ -233,7 +234,7 @@ func describeJSON(v any) string {
 // supportedOn reports whether an OS entry of Apple's supportedOS covers the
 // device: introduced at or before its OS version ("n/a" never) and, when the
 // entry lists allowed enrollments, one the device's enrollment is.
-func supportedOn(os map[string]appleschema.OS, id Identity) bool {
+func supportedOn(os map[string]appleschema.OS, id identity.Identity) bool {
 	e, ok := os[schemaPlatform(id)]
 	if !ok || e.Introduced == "" || e.Introduced == "n/a" {
 		return false
@@ -254,8 +255,8 @@ func supportedOn(os map[string]appleschema.OS, id Identity) bool {
 
 // schemaPlatform is the supportedOS key of the device's OS: iPadOS is "iOS"
 // in Apple's schema.
-func schemaPlatform(id Identity) string {
-	if id.isMac() {
+func schemaPlatform(id identity.Identity) string {
+	if id.IsMac() {
 		return "macOS"
 	}
 	return "iOS"
@@ -266,8 +267,8 @@ func schemaPlatform(id Identity) string {
 // or not), never User Enrollment; supervision comes from the identity. On
 // macOS, Apple's lists name "supervised" and "user" only, so an unsupervised
 // Mac is a plain "device" enrollment that few declarative features accept.
-func enrollmentKinds(id Identity) []string {
-	if id.isMac() {
+func enrollmentKinds(id identity.Identity) []string {
+	if id.IsMac() {
 		if id.IsSupervised {
 			return []string{"supervised"}
 		}

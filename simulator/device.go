@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -48,7 +49,7 @@ type Device struct {
 	env *Env
 
 	mu       sync.Mutex
-	id       Identity
+	id       identity.Identity
 	enr      *enrollment
 	rng      *rand.Rand
 	off      bool // switched off (PowerOff, ShutDownDevice): timers stopped
@@ -90,19 +91,19 @@ type Stats struct {
 
 // New returns a device with its own Env built from opts. Devices of a fleet
 // share one Env: use (*Env).NewDevice.
-func New(id Identity, opts ...Option) *Device {
+func New(id identity.Identity, opts ...Option) *Device {
 	return NewEnv(opts...).NewDevice(id)
 }
 
 // NewDevice returns a device that uses e.
-func (e *Env) NewDevice(id Identity) *Device {
+func (e *Env) NewDevice(id identity.Identity) *Device {
 	seed := uint64(id.Seed)
 	return &Device{env: e, id: id, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
 // Identity returns a copy of the device's current identity (OS version and
 // build change as it updates).
-func (d *Device) Identity() Identity {
+func (d *Device) Identity() identity.Identity {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.id

@@ -21,6 +21,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -155,7 +156,7 @@ func (p *fakePush) UnregisterDevice(token []byte) {
 
 func enrolledDevice(t *testing.T, srv *scriptedServer, accessRights int, platform catalog.Platform, opts ...simulator.Option) (*simulator.Device, *fakePush) {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(11), simulator.IdentityOptions{Platform: platform})
+	id, err := identity.New(gofakeit.New(11), identity.Options{Platform: platform})
 	if err != nil {
 		t.Fatal(err)
 	}

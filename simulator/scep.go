@@ -20,6 +20,7 @@ import (
 	"github.com/smallstep/scep"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -33,7 +34,7 @@ const maxSCEPResponse = 1 << 20
 // does: an RSA key of the payload's size, a CSR carrying the challenge and
 // the payload's subject, GetCACert, then a PKCSReq enveloped to the CA and
 // signed with a throwaway self-signed certificate, whose CertRep it decrypts.
-func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayload, id Identity) (*protocol.Identity, error) {
+func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayload, id identity.Identity) (*protocol.Identity, error) {
 	c := p.PayloadContent
 	bits := c.Keysize
 	if bits == 0 {
@@ -116,7 +117,7 @@ func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayloa
 
 // scepSubject turns the payload's Subject ([[["CN","%HardwareUUID%"]]]) into
 // a name, expanding the variables a device expands.
-func scepSubject(rdns [][][]string, id Identity) pkix.Name {
+func scepSubject(rdns [][][]string, id identity.Identity) pkix.Name {
 	expand := strings.NewReplacer(
 		"%HardwareUUID%", id.UDID,
 		"%SerialNumber%", id.SerialNumber,

@@ -63,7 +63,7 @@ func (d *Device) startScanLocked(force bool) {
 
 // availableLocked is the list AvailableOSUpdates reports, before quirks.
 func (d *Device) availableLocked() []catalog.Release {
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		if d.sw.env.NoNetwork {
 			return nil
 		}
@@ -106,7 +106,7 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		return res
 	}
 	d.mu.Lock()
-	stuck := !d.id.isMac() && d.sw.env.NoNetwork
+	stuck := !d.id.IsMac() && d.sw.env.NoNetwork
 	timeout := d.timings().IOSScanTimeout
 	d.mu.Unlock()
 	if stuck {
@@ -126,7 +126,7 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		installed catalog.Version
 	)
 	d.withLock(func() {
-		mac = d.id.isMac()
+		mac = d.id.IsMac()
 		installed = d.installedVersion()
 		rels := d.availableLocked()
 		if d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
@@ -183,7 +183,7 @@ func (d *Device) filterAvailableLocked(rels []catalog.Release, installed catalog
 // device's platform and OS version report.
 func (d *Device) availableItemLocked(r catalog.Release, installed catalog.Version) map[string]any {
 	id := d.id
-	mac := id.isMac()
+	mac := id.IsMac()
 	major := r.IsMajorFrom(installed)
 	m := map[string]any{
 		"ProductKey":         r.ProductKey(installed, id.BuildVersion),

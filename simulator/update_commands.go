@@ -7,6 +7,7 @@ import (
 	"github.com/micromdm/plist"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -42,12 +43,12 @@ const (
 )
 
 func registerUpdateHandlers(h *Handlers) {
-	legacy := func(id Identity) bool { return Major(id.OSVersion) < UpdateCommandsRemovedIn }
+	legacy := func(id identity.Identity) bool { return identity.Major(id.OSVersion) < UpdateCommandsRemovedIn }
 	h.Handle(RequestScheduleOSUpdate, Handler{Handle: handleScheduleOSUpdate, Available: legacy})
 	h.Handle(RequestOSUpdateStatus, Handler{Handle: handleOSUpdateStatus, Available: legacy})
 	h.Handle(RequestAvailableOSUpdates, Handler{Handle: handleAvailableOSUpdates, Available: legacy})
 	h.Handle(RequestScheduleOSUpdateScan, Handler{Handle: handleScheduleOSUpdateScan,
-		Available: func(id Identity) bool { return id.isMac() && legacy(id) }})
+		Available: func(id identity.Identity) bool { return id.IsMac() && legacy(id) }})
 }
 
 // codeNotSupervised is the MCMDMErrorDomain code the simulator answers for
@@ -66,10 +67,10 @@ func (d *Device) updateCommandDenied(requestType string) *protocol.Result {
 		rights = d.enr.accessRights
 	}
 	d.mu.Unlock()
-	if !id.isMac() && rights >= 0 && rights&AccessAppManagement == 0 {
+	if !id.IsMac() && rights >= 0 && rights&AccessAppManagement == 0 {
 		return ErrorResult(NotAuthorized(requestType))
 	}
-	if !id.IsSupervised && !(id.isMac() && requestType == RequestAvailableOSUpdates) {
+	if !id.IsSupervised && !(id.IsMac() && requestType == RequestAvailableOSUpdates) {
 		msg := fmt.Sprintf("“%s” requires a supervised device.", requestType)
 		return ErrorResult(protocol.ErrorChainItem{ErrorCode: codeNotSupervised, ErrorDomain: protocol.DomainMCMDM,
 			LocalizedDescription: msg, USEnglishDescription: msg})
@@ -106,7 +107,7 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 		notNow  bool
 	)
 	d.withLock(func() {
-		if !d.id.isMac() && d.sw.user.Passcode && d.sw.env.Locked {
+		if !d.id.IsMac() && d.sw.user.Passcode && d.sw.env.Locked {
 			// A locked iPhone cannot take it now, and does not keep it.
 			notNow = true
 			d.armUnlockLocked()
@@ -169,7 +170,7 @@ func declarationActiveError() protocol.ErrorChainItem {
 func (d *Device) isMac() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.id.isMac()
+	return d.id.IsMac()
 }
 
 // armUnlockLocked makes a locked device unlock on its own after
@@ -238,20 +239,20 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 		}
 		switch {
 		case *started:
-			return updateResult(key, ActionError, "Idle", scheduleError(d.id.isMac(), errUnableToQueue, key)), false
-		case !d.id.isMac() && d.quirk(QuirkWrongProductKey):
+			return updateResult(key, ActionError, "Idle", scheduleError(d.id.IsMac(), errUnableToQueue, key)), false
+		case !d.id.IsMac() && d.quirk(QuirkWrongProductKey):
 			return updateResult(requestedKeyOr(requestedKey, key), ActionError, "Idle", scheduleError(false, errWrongProductKey, j.key)), false
 		case j.phase == PhaseCountdown || j.phase == PhaseInstalling || j.phase == PhaseRestarting:
-			return updateResult(key, ActionError, "Installing", scheduleError(d.id.isMac(), errUnableToQueue, key)), false
+			return updateResult(key, ActionError, "Installing", scheduleError(d.id.IsMac(), errUnableToQueue, key)), false
 		}
 		d.cancelJobLocked()
 	}
 	if st := d.downloadBlockerLocked(rel); st != "" {
-		return updateResult(key, plan.reported, st, statusError(d.id.isMac(), st)), false
+		return updateResult(key, plan.reported, st, statusError(d.id.IsMac(), st)), false
 	}
 	*started = true
 	j := d.startJobLocked(rel, key, plan)
-	if d.id.isMac() && d.quirk(QuirkAutoDownloadConflict) {
+	if d.id.IsMac() && d.quirk(QuirkAutoDownloadConflict) {
 		// Automatic download got there first: the update sits downloaded
 		// and the install action is never run.
 		j.stopTimers()
@@ -271,7 +272,7 @@ func requestedKeyOr(requested, key string) string {
 // resolveLocked finds the release an item names. It returns an empty key
 // for the update just installed (the reboot gap), or an error entry.
 func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[string]any) {
-	mac := d.id.isMac()
+	mac := d.id.IsMac()
 	installed := d.installedVersion()
 	build := d.id.BuildVersion
 	if d.id.SupplementalBuildVersion != "" {
@@ -343,7 +344,7 @@ func versionAtLeast(have, want string) bool {
 func (d *Device) planLocked(it scheduleItem, rel catalog.Release, key string) (installPlan, map[string]any) {
 	os := d.id.OSVersion
 	p := installPlan{maxDeferrals: -1, reason: "mdm"}
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		switch it.InstallAction {
 		case ActionDefault:
 			// Two steps: Default downloads, and installs once downloaded
@@ -394,7 +395,7 @@ func (d *Device) rescheduleLocked(j *updateJob, it scheduleItem, p installPlan) 
 	if j.stuck {
 		return updateResult(j.key, p.reported, "Idle")
 	}
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		asap := it.InstallAction == ActionInstallASAP
 		if it.InstallAction == ActionDownloadOnly || (!j.downloaded && !asap) {
 			return updateResult(j.key, ActionDownloadOnly, d.resultStatusLocked(j))
@@ -477,7 +478,7 @@ func handleOSUpdateStatus(_ context.Context, d *Device, cmd *protocol.Command) *
 			// and the simulated devices have none.
 			return
 		}
-		if d.id.isMac() && d.quirk(QuirkSlowBackgroundDownload) && j.phase == PhaseDownloading && d.chance(0.5) {
+		if d.id.IsMac() && d.quirk(QuirkSlowBackgroundDownload) && j.phase == PhaseDownloading && d.chance(0.5) {
 			return // the background download does not show
 		}
 		items = append(items, d.statusItemLocked(j))
@@ -496,7 +497,7 @@ func (d *Device) statusItemLocked(j *updateJob) map[string]any {
 		"DownloadPercentComplete": d.percentLocked(j),
 		"Status":                  d.statusLocked(j),
 	}
-	if d.id.isMac() && versionAtLeast(d.id.OSVersion, "12.3") && j.plan.action == actInstallLater {
+	if d.id.IsMac() && versionAtLeast(d.id.OSVersion, "12.3") && j.plan.action == actInstallLater {
 		if j.plan.maxDeferrals >= 0 {
 			m["MaxDeferrals"] = j.plan.maxDeferrals
 			m["DeferralsRemaining"] = j.deferralsLeft

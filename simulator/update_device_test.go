@@ -10,6 +10,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -17,7 +18,7 @@ import (
 // server and a manual clock.
 func updateDevice(t *testing.T, srv *scriptedServer, clk *clock.Manual, model, version, build string) (*simulator.Device, *fakePush) {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(5), simulator.IdentityOptions{Model: model})
+	id, err := identity.New(gofakeit.New(5), identity.Options{Model: model})
 	if err != nil {
 		t.Fatal(err)
 	}

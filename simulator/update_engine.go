@@ -7,6 +7,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // The software-update engine of a device.
@@ -183,7 +184,7 @@ func (d *Device) installedVersion() catalog.Version {
 }
 
 func (d *Device) appleSiliconMac() bool {
-	return d.id.isMac() && d.id.Model.AppleSilicon && Major(d.id.OSVersion) >= 11
+	return d.id.IsMac() && d.id.Model.AppleSilicon && identity.Major(d.id.OSVersion) >= 11
 }
 
 // freeBytes is the space the device reports, in bytes (GB are base 10).
@@ -192,7 +193,7 @@ func (d *Device) freeBytes() int64 { return int64(d.id.AvailableDeviceCapacity *
 // lowPower reports whether the device is on battery below level (desktop
 // Macs report -1 and are always on power).
 func (d *Device) lowPower(level float64) bool {
-	if d.id.isMac() && !strings.HasPrefix(d.id.Model.ModelName, "MacBook") {
+	if d.id.IsMac() && !strings.HasPrefix(d.id.Model.ModelName, "MacBook") {
 		return false // as DeviceInformation says, only MacBooks have a battery
 	}
 	return d.sw.env.OnBattery && d.id.BatteryLevel >= 0 && d.id.BatteryLevel < level
@@ -229,7 +230,7 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 	d.sw.job = j
 	d.sw.installed = nil
 	lat := d.timings().AcceptLatencyIOS
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		lat = d.timings().AcceptLatencyMac
 	}
 	d.armLocked(j, slotPhase, d.draw(lat), d.beginDownload)
@@ -261,7 +262,7 @@ func (d *Device) notifyLocked(j *updateJob) {
 func (d *Device) beginDownload(j *updateJob) {
 	t := d.timings()
 	bw := t.IOSBandwidth
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		bw = t.MacBandwidth
 	}
 	if t.BandwidthJitter > 0 {
@@ -270,7 +271,7 @@ func (d *Device) beginDownload(j *updateJob) {
 	if j.plan.highPriority {
 		bw *= t.HighPrioritySpeedup
 	}
-	if d.id.isMac() && d.quirk(QuirkSlowBackgroundDownload) {
+	if d.id.IsMac() && d.quirk(QuirkSlowBackgroundDownload) {
 		bw /= t.SlowDownloadFactor
 	}
 	j.dlDur = time.Duration(float64(j.size) / bw * float64(time.Second))
@@ -281,7 +282,7 @@ func (d *Device) beginDownload(j *updateJob) {
 
 func (d *Device) downloadDone(j *updateJob) {
 	t := d.timings()
-	mac := d.id.isMac()
+	mac := d.id.IsMac()
 	if mac && d.quirk(QuirkSlowBackgroundDownload) && j.plan.action == actDownloadOnly && d.chance(t.SlowDownloadFailure) {
 		// The download failed in the background: nothing is left in
 		// progress, and the server learns only from an empty OSUpdateStatus.
@@ -352,7 +353,7 @@ func (d *Device) requestInstallLocked(j *updateJob, mode installMode) {
 	case d.appleSiliconMac() && !j.authorized:
 		j.waiting = "volume-owner"
 		d.armLocked(j, slotPhase, 0, d.authorizeStep)
-	case !d.id.isMac() && d.sw.user.Passcode && !j.authorized:
+	case !d.id.IsMac() && d.sw.user.Passcode && !j.authorized:
 		d.iosPromptLocked(j)
 	default:
 		d.beginInstallLocked(j)
@@ -368,7 +369,7 @@ func (d *Device) installBlockerLocked(j *updateJob) (status, waiting string) {
 		return "InstallInsufficientSpace", "space"
 	case d.lowPower(d.timings().MinInstallBattery):
 		return "InstallInsufficientPower", "power"
-	case !d.id.isMac() && d.sw.env.PhoneCall:
+	case !d.id.IsMac() && d.sw.env.PhoneCall:
 		return "InstallPhoneCallInProgress", "phone-call"
 	}
 	return "", ""
@@ -381,7 +382,7 @@ func (d *Device) downloadBlockerLocked(rel catalog.Release) string {
 	switch {
 	case d.sw.env.NoNetwork:
 		return "DownloadInsufficientNetwork"
-	case !d.id.isMac() && d.sw.env.RequiresComputer:
+	case !d.id.IsMac() && d.sw.env.RequiresComputer:
 		return "DownloadRequiresComputer"
 	case d.freeBytes() < size:
 		return "DownloadInsufficientSpace"
@@ -432,7 +433,7 @@ func (d *Device) authorizeStep(j *updateJob) {
 // beginInstallLocked starts the install proper: the restart countdown on
 // macOS, or straight away.
 func (d *Device) beginInstallLocked(j *updateJob) {
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		d.installLocked(j)
 		return
 	}
@@ -492,7 +493,7 @@ func (d *Device) installLocked(j *updateJob) {
 	j.waiting = ""
 	d.setPhase(j, PhaseInstalling)
 	r := d.timings().ApplyIOS
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		r = d.timings().ApplyMac
 	}
 	d.armLocked(j, slotPhase, d.draw(r), d.restartStep)
@@ -508,7 +509,7 @@ func (d *Device) restartStep(j *updateJob) {
 	}
 	d.down = true
 	r := d.timings().RestartIOS
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		r = d.timings().RestartMac
 	}
 	d.armLocked(j, slotPhase, d.draw(r), d.backOnline)
@@ -580,7 +581,7 @@ func (d *Device) statusLocked(j *updateJob) string {
 	case PhaseCountdown, PhaseInstalling, PhaseRestarting:
 		return "Installing"
 	case PhasePrepared:
-		if !d.id.isMac() && j.tonight && d.quirk(QuirkLaterReportsInstalling) {
+		if !d.id.IsMac() && j.tonight && d.quirk(QuirkLaterReportsInstalling) {
 			return "Installing"
 		}
 		if installUnderway(j) {

@@ -6,12 +6,13 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // A device's software-update behaviour is set per device: who uses it, its
 // situation, and the quirks it shows.
 func ExampleDevice_SetQuirk() {
-	id, _ := simulator.NewIdentity(gofakeit.New(1), simulator.IdentityOptions{Model: "Mac14,2"})
+	id, _ := identity.New(gofakeit.New(1), identity.Options{Model: "Mac14,2"})
 	d := simulator.New(id)
 	d.SetUserProfile(simulator.UserProfile{Response: simulator.UserIgnores, BlockingApps: true})
 	d.SetEnvironment(simulator.Environment{NoBootstrapToken: true})

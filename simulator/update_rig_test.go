@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 	"github.com/mdmsim/mdmsim/simulator/schemacheck"
 )
@@ -98,7 +99,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 	if c.battery == 0 {
 		c.battery = 0.8
 	}
-	id := Identity{
+	id := identity.Identity{
 		UDID: "RIG-" + c.model, ProvisioningUDID: "RIG-" + c.model, SerialNumber: "RIG0000001", DeviceName: "Rig",
 		Model: &m, OSVersion: c.version, BuildVersion: build, TimeZone: "Europe/Paris",
 		DeviceCapacity: 512, AvailableDeviceCapacity: c.freeGB, BatteryLevel: c.battery,
@@ -157,7 +158,7 @@ func (r *rig) checkin(_ context.Context, m protocol.CheckinMessage) ([]byte, err
 func (r *rig) target() schemacheck.Target {
 	id := r.d.Identity()
 	os := "iOS"
-	if id.isMac() {
+	if id.IsMac() {
 		os = "macOS"
 	}
 	return schemacheck.Target{OS: os, Version: id.OSVersion}
