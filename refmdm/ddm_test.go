@@ -15,6 +15,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -90,18 +91,18 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	}
 
 	decls := []refmdm.Declaration{
-		{Type: simulator.TypeServerCapabilities, Identifier: "com.example.caps",
+		{Type: ddm.TypeServerCapabilities, Identifier: "com.example.caps",
 			Payload: map[string]any{"Version": "1.0.0", "SupportedFeatures": map[string]any{}}},
-		{Type: simulator.TypeStatusSubscriptions, Identifier: "com.example.subs",
+		{Type: ddm.TypeStatusSubscriptions, Identifier: "com.example.subs",
 			Payload: map[string]any{"StatusItems": []any{
 				map[string]any{"Name": "softwareupdate.install-state"},
 				map[string]any{"Name": "softwareupdate.pending-version"},
 				map[string]any{"Name": "device.operating-system.version"},
 				map[string]any{"Name": "device.operating-system.build-version"},
 			}}},
-		{Type: simulator.TypeSoftwareUpdateEnforcementSpecific, Identifier: "com.example.su",
+		{Type: ddm.TypeSoftwareUpdateEnforcementSpecific, Identifier: "com.example.su",
 			Payload: map[string]any{"TargetOSVersion": "26.2", "TargetLocalDateTime": "2026-01-12T18:00:00"}},
-		{Type: simulator.TypeActivationSimple, Identifier: "com.example.act",
+		{Type: ddm.TypeActivationSimple, Identifier: "com.example.act",
 			Payload: map[string]any{"StandardConfigurations": []string{"com.example.subs", "com.example.su"}}},
 	}
 	for _, d := range decls {
@@ -149,7 +150,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	}
 	current("first sync", "com.example.caps", "com.example.subs", "com.example.su", "com.example.act")
 	for _, d := range devices {
-		if !d.DDMEnabled() || len(d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)) != 1 {
+		if !d.DDMEnabled() || len(d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)) != 1 {
 			t.Errorf("%s: %+v", d.UDID(), d.DDMDeclarations())
 		}
 	}
@@ -160,7 +161,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := simulator.ValidateStatusReport(raw); err != nil {
+		if err := ddm.ValidateStatusReport(raw); err != nil {
 			t.Errorf("%s: %v", d.UDID(), err)
 		}
 		var rep struct {
@@ -205,8 +206,8 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	}
 	current("changed", "com.example.caps", "com.example.subs", "com.example.su", "com.example.act")
 	for _, d := range devices {
-		active := d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)
-		if p, err := simulator.DecodeDeclarationPayload[simulator.SoftwareUpdateEnforcementSpecific](active[0]); err != nil || p.TargetOSVersion != "26.3" {
+		active := d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)
+		if p, err := ddm.DecodePayload[ddm.SoftwareUpdateEnforcementSpecific](active[0]); err != nil || p.TargetOSVersion != "26.3" {
 			t.Errorf("%s: %+v %v", d.UDID(), p, err)
 		}
 	}
@@ -217,7 +218,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	}
 	poll(ctx, t, "removed", func() (bool, error) {
 		for _, d := range devices {
-			if len(d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)) != 0 {
+			if len(d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)) != 0 {
 				return false, fmt.Errorf("%s still has it", d.UDID())
 			}
 		}
@@ -244,12 +245,12 @@ func TestDDMAPIAuth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	bad := refmdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, "wrong", stack.HTTPClient())
-	if _, err := bad.PutDeclaration(ctx, refmdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "x",
+	if _, err := bad.PutDeclaration(ctx, refmdm.Declaration{Type: ddm.TypeOrganizationInfo, Identifier: "x",
 		Payload: map[string]any{"Name": "x"}}); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("wrong key: %v, want HTTP 401", err)
 	}
 	good := stack.DDM()
-	d := refmdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "org", Payload: map[string]any{"Name": "Example"}}
+	d := refmdm.Declaration{Type: ddm.TypeOrganizationInfo, Identifier: "org", Payload: map[string]any{"Name": "Example"}}
 	if changed, err := good.PutDeclaration(ctx, d); err != nil || !changed {
 		t.Fatalf("put: %v %v", changed, err)
 	}
@@ -260,7 +261,7 @@ func TestDDMAPIAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decl, err := simulator.ParseDeclaration(raw)
+	decl, err := ddm.ParseDeclaration(raw)
 	if err != nil || decl.ServerToken == "" {
 		t.Errorf("KMFDDM serves %s: %v", raw, err)
 	}

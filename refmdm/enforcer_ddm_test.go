@@ -11,6 +11,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
@@ -105,7 +106,7 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 			t.Errorf("%s: outcome %+v", o.UDID, o)
 			continue
 		}
-		deadline, _ := time.ParseInLocation(simulator.LocalDateTimeLayout, local, d.Identity().Location())
+		deadline, _ := time.ParseInLocation(ddm.LocalDateTimeLayout, local, d.Identity().Location())
 		version, _, _ := strings.Cut(o.Target, " ")
 		h := d.UpdateHistory()
 		if len(h) != 1 || h[0].ToVersion != version || h[0].InstalledAt.After(deadline.Add(time.Hour)) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
@@ -93,10 +94,10 @@ type EnforcementOptions struct {
 // their behaviour and registers the softwareupdate.* status items that
 // report it. DefaultDDMTypes calls it with the zero options.
 func RegisterEnforcement(types *DDMTypes, o EnforcementOptions) {
-	types.HandleConfiguration(TypeSoftwareUpdateEnforcementSpecific, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []Declaration) map[string][]StatusReason {
+	types.HandleConfiguration(ddm.TypeSoftwareUpdateEnforcementSpecific, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
 		return d.applyEnforcement(active, o)
 	}))
-	types.HandleConfiguration(TypeSoftwareUpdateSettings, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []Declaration) map[string][]StatusReason {
+	types.HandleConfiguration(ddm.TypeSoftwareUpdateSettings, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
 		d.applyUpdateSettings(active)
 		return nil
 	}))
@@ -157,7 +158,7 @@ const maxEnfNotifications = 64
 // enfDecl is one enforcement declaration as the device holds it.
 type enfDecl struct {
 	id, token string
-	p         SoftwareUpdateEnforcementSpecific
+	p         ddm.SoftwareUpdateEnforcementSpecific
 	deadline  time.Time
 }
 
@@ -170,23 +171,23 @@ func (d *Device) enforcementLocked(o EnforcementOptions) *enforcement {
 }
 
 // applyEnforcement is Apply for enforcement declarations.
-func (d *Device) applyEnforcement(active []Declaration, o EnforcementOptions) map[string][]StatusReason {
+func (d *Device) applyEnforcement(active []ddm.Declaration, o EnforcementOptions) map[string][]ddm.StatusReason {
 	d.mu.Lock()
 	e := d.enforcementLocked(o)
 	e.applying = true
 	loc := d.id.Location()
-	rejected := map[string][]StatusReason{}
+	rejected := map[string][]ddm.StatusReason{}
 	seen := map[string]bool{}
 	var decls []enfDecl
 	for _, decl := range active {
-		p, err := DecodeDeclarationPayload[SoftwareUpdateEnforcementSpecific](decl)
+		p, err := ddm.DecodePayload[ddm.SoftwareUpdateEnforcementSpecific](decl)
 		if err != nil {
-			rejected[decl.Identifier] = []StatusReason{{Code: ReasonConfigurationDeserialize, Description: err.Error(), Details: idDetails(decl)}}
+			rejected[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationDeserialize, Description: err.Error(), Details: ddm.IDDetails(decl)}}
 			continue
 		}
 		deadline, err := p.Deadline(loc)
 		if err != nil {
-			rejected[decl.Identifier] = []StatusReason{{Code: ReasonConfigurationDeserialize, Description: err.Error(), Details: idDetails(decl)}}
+			rejected[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationDeserialize, Description: err.Error(), Details: ddm.IDDetails(decl)}}
 			continue
 		}
 		ed := enfDecl{id: decl.Identifier, token: decl.ServerToken, p: p, deadline: deadline}
@@ -195,9 +196,9 @@ func (d *Device) applyEnforcement(active []Declaration, o EnforcementOptions) ma
 			// Judged once, when received: a declaration met later by an
 			// update stays valid and is ignored.
 			if d.targetMetLocked(ed) {
-				rejected[decl.Identifier] = []StatusReason{{Code: ReasonConfigurationIsInvalid,
+				rejected[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationIsInvalid,
 					Description: fmt.Sprintf("The target %s is not above the installed %s %s (%s).", targetString(p), osFamily(d.id), d.id.OSVersion, d.id.BuildVersion),
-					Details:     idDetails(decl)}}
+					Details:     ddm.IDDetails(decl)}}
 				continue
 			}
 		}
@@ -233,10 +234,10 @@ func (d *Device) applyEnforcement(active []Declaration, o EnforcementOptions) ma
 // applyUpdateSettings is Apply for software-update settings: the
 // Notifications key changes the enforcement's notifications; deferrals
 // only hide updates from the user, and enforcement still installs them.
-func (d *Device) applyUpdateSettings(active []Declaration) {
+func (d *Device) applyUpdateSettings(active []ddm.Declaration) {
 	off := false
 	for _, decl := range active {
-		if p, err := DecodeDeclarationPayload[SoftwareUpdateSettings](decl); err == nil && p.Notifications != nil && !*p.Notifications {
+		if p, err := ddm.DecodePayload[ddm.SoftwareUpdateSettings](decl); err == nil && p.Notifications != nil && !*p.Notifications {
 			off = true
 		}
 	}
@@ -257,7 +258,7 @@ func (d *Device) applyUpdateSettings(active []Declaration) {
 	})
 }
 
-func targetString(p SoftwareUpdateEnforcementSpecific) string {
+func targetString(p ddm.SoftwareUpdateEnforcementSpecific) string {
 	if p.TargetBuildVersion != "" {
 		return p.TargetOSVersion + " (" + p.TargetBuildVersion + ")"
 	}
@@ -266,7 +267,7 @@ func targetString(p SoftwareUpdateEnforcementSpecific) string {
 
 // resolveTargetLocked finds the release a declaration targets in the catalog as
 // it is now.
-func (d *Device) resolveTargetLocked(p SoftwareUpdateEnforcementSpecific) (catalog.Release, bool) {
+func (d *Device) resolveTargetLocked(p ddm.SoftwareUpdateEnforcementSpecific) (catalog.Release, bool) {
 	c := d.env.Catalog
 	if c == nil {
 		return catalog.Release{}, false
@@ -291,7 +292,7 @@ func (d *Device) resolveTargetLocked(p SoftwareUpdateEnforcementSpecific) (catal
 		return c.Latest(m, nums[0], nums[1], now)
 	}
 	for _, r := range c.ReleasesFor(m, now) {
-		if !r.SecurityImprovement && compareVersions(r.ProductVersion, p.TargetOSVersion) == 0 {
+		if !r.SecurityImprovement && ddm.CompareVersions(r.ProductVersion, p.TargetOSVersion) == 0 {
 			return r, true
 		}
 	}
@@ -300,7 +301,7 @@ func (d *Device) resolveTargetLocked(p SoftwareUpdateEnforcementSpecific) (catal
 
 // versionMatches: 26.1 matches 26.1 and 26.1.x; 26.1.1 only itself.
 func versionMatches(have, want string) bool {
-	return compareVersions(have, want) == 0 || strings.HasPrefix(have, want+".")
+	return ddm.CompareVersions(have, want) == 0 || strings.HasPrefix(have, want+".")
 }
 
 // targetMetLocked reports whether the device already runs the declaration's
@@ -313,13 +314,13 @@ func (d *Device) targetMetLocked(ed enfDecl) bool {
 			return true
 		}
 		if r, ok := d.resolveTargetLocked(p); ok && r.Build == p.TargetBuildVersion {
-			return compareVersions(installed, r.ProductVersion) > 0
+			return ddm.CompareVersions(installed, r.ProductVersion) > 0
 		}
 	}
 	if r, ok := d.resolveTargetLocked(p); ok {
-		return compareVersions(installed, r.ProductVersion) >= 0
+		return ddm.CompareVersions(installed, r.ProductVersion) >= 0
 	}
-	return compareVersions(installed, p.TargetOSVersion) >= 0
+	return ddm.CompareVersions(installed, p.TargetOSVersion) >= 0
 }
 
 // combinedUpdates: from iOS 18 and macOS 15 a supplemental target installs

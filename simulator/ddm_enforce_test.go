@@ -11,6 +11,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 )
 
 // Devices of the enforcement tests. On 2026-01-05 the catalog offers the
@@ -73,20 +74,20 @@ func (r *enfRig) declare(decls ...enfDeclSpec) {
 	r.t.Helper()
 	loc := r.d.Identity().Location()
 	ids := []string{"subs"}
-	r.srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
+	r.srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
 	for _, e := range decls {
 		at := e.at
 		if at == "" {
-			at = r.t0.Add(e.due).In(loc).Format(simulator.LocalDateTimeLayout)
+			at = r.t0.Add(e.due).In(loc).Format(ddm.LocalDateTimeLayout)
 		}
 		p := map[string]any{"TargetOSVersion": e.target, "TargetLocalDateTime": at}
 		if e.build != "" {
 			p["TargetBuildVersion"] = e.build
 		}
-		r.srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, e.id, "t-"+at, p)
+		r.srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, e.id, "t-"+at, p)
 		ids = append(ids, e.id)
 	}
-	r.srv.put(simulator.TypeActivationSimple, "act", strings.Join(ids, "+"), activation(ids...))
+	r.srv.put(ddm.TypeActivationSimple, "act", strings.Join(ids, "+"), activation(ids...))
 	r.srv.enqueueDM(false)
 	connect(r.t, r.d)
 }
@@ -94,7 +95,7 @@ func (r *enfRig) declare(decls ...enfDeclSpec) {
 // deadline is the local deadline of a declaration due after t0.
 func (r *enfRig) deadline(due time.Duration) time.Time {
 	loc := r.d.Identity().Location()
-	dl, _ := time.ParseInLocation(simulator.LocalDateTimeLayout, r.t0.Add(due).In(loc).Format(simulator.LocalDateTimeLayout), loc)
+	dl, _ := time.ParseInLocation(ddm.LocalDateTimeLayout, r.t0.Add(due).In(loc).Format(ddm.LocalDateTimeLayout), loc)
 	return dl
 }
 
@@ -374,13 +375,13 @@ func TestEnforceNotificationCadence(t *testing.T) {
 			r := newEnfRig(t, enfMac, tt.user)
 			ids := []string{"subs", "su"}
 			if tt.settings != nil {
-				r.srv.put(simulator.TypeSoftwareUpdateSettings, "set", "x1", tt.settings)
+				r.srv.put(ddm.TypeSoftwareUpdateSettings, "set", "x1", tt.settings)
 				ids = append(ids, "set")
 			}
-			at := r.t0.Add(due).In(r.d.Identity().Location()).Format(simulator.LocalDateTimeLayout)
-			r.srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
-			r.srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", map[string]any{"TargetOSVersion": "15.7.1", "TargetLocalDateTime": at})
-			r.srv.put(simulator.TypeActivationSimple, "act", "a1", activation(ids...))
+			at := r.t0.Add(due).In(r.d.Identity().Location()).Format(ddm.LocalDateTimeLayout)
+			r.srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
+			r.srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", map[string]any{"TargetOSVersion": "15.7.1", "TargetLocalDateTime": at})
+			r.srv.put(ddm.TypeActivationSimple, "act", "a1", activation(ids...))
 			r.srv.enqueueDM(false)
 			connect(t, r.d)
 			dl := r.deadline(due)

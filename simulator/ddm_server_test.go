@@ -25,6 +25,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -99,7 +100,7 @@ func (s *ddmServer) serve(w http.ResponseWriter, r *http.Request) {
 	case dm.Endpoint == "declaration-items":
 		w.Write(s.itemsLocked())
 	case dm.Endpoint == "status":
-		if err := simulator.ValidateStatusReport(dm.Data); err != nil {
+		if err := ddm.ValidateStatusReport(dm.Data); err != nil {
 			s.t.Errorf("status report %d does not follow Apple's schema: %v\n%s", len(s.reports), err, dm.Data)
 		}
 		var rep map[string]any

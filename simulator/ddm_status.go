@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
@@ -114,7 +115,7 @@ func clientCapabilities(d *Device) any {
 	if types != nil {
 		byKind := types.supportedTypes(id)
 		for _, k := range []struct{ kind, key string }{
-			{KindActivation, "activations"}, {KindAsset, "assets"}, {KindConfiguration, "configurations"}, {KindManagement, "management"},
+			{ddm.KindActivation, "activations"}, {ddm.KindAsset, "assets"}, {ddm.KindConfiguration, "configurations"}, {ddm.KindManagement, "management"},
 		} {
 			decls[k.key] = append([]string{}, byKind[k.kind]...)
 		}
@@ -138,14 +139,14 @@ func declarationsStatus(d *Device) any {
 		return out
 	}
 	for _, dd := range st.sortedDecls() {
-		key := map[string]string{KindActivation: "activations", KindConfiguration: "configurations",
-			KindAsset: "assets", KindManagement: "management"}[dd.kind]
+		key := map[string]string{ddm.KindActivation: "activations", ddm.KindConfiguration: "configurations",
+			ddm.KindAsset: "assets", ddm.KindManagement: "management"}[dd.kind]
 		e := map[string]any{"identifier": dd.decl.Identifier, "server-token": dd.decl.ServerToken,
 			"active": dd.active, "valid": dd.valid}
 		if len(dd.reasons) > 0 {
 			rs := make([]any, len(dd.reasons))
 			for i, r := range dd.reasons {
-				rs[i] = r.declarationJSON()
+				rs[i] = r.DeclarationJSON()
 			}
 			e["reasons"] = rs
 		}
@@ -220,11 +221,11 @@ func (d *Device) ddmReport(ctx context.Context, st *ddmState, enr *enrollment, f
 		si, known := st.types.StatusItem(name)
 		if !known || !si.supported(id) {
 			if full || !reportedErrors[name] {
-				reason := StatusReason{Code: ReasonStatusItemNotSupported, Description: "The status item is not supported on this device."}
+				reason := ddm.StatusReason{Code: ddm.ReasonStatusItemNotSupported, Description: "The status item is not supported on this device."}
 				if !known {
-					reason = StatusReason{Code: ReasonUnknownStatusItem, Description: "The status item is unknown."}
+					reason = ddm.StatusReason{Code: ddm.ReasonUnknownStatusItem, Description: "The status item is unknown."}
 				}
-				errs = append(errs, map[string]any{"StatusItem": name, "Reasons": []any{reason.errorJSON()}})
+				errs = append(errs, map[string]any{"StatusItem": name, "Reasons": []any{reason.ErrorJSON()}})
 				errNames = append(errNames, name)
 			}
 			continue

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -129,7 +130,7 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		mac = d.id.IsMac()
 		installed = d.installedVersion()
 		rels := d.availableLocked()
-		if d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+		if d.ddmActiveLocked(ddm.TypeSoftwareUpdateEnforcementSpecific) {
 			// The managed OS update is left out; the simulated devices
 			// have no other (Xcode, CLT) items.
 			rels = nil

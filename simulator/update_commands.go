@@ -7,6 +7,7 @@ import (
 	"github.com/micromdm/plist"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -113,7 +114,7 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 			d.armUnlockLocked()
 			return
 		}
-		if d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+		if d.ddmActiveLocked(ddm.TypeSoftwareUpdateEnforcementSpecific) {
 			// Declarative enforcement owns OS updates: the command is
 			// ignored with an informational error per item.
 			for _, it := range p.Updates {
@@ -473,7 +474,7 @@ func handleOSUpdateStatus(_ context.Context, d *Device, cmd *protocol.Command) *
 	var items []any
 	d.withLock(func() {
 		j := d.sw.job
-		if j == nil || d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+		if j == nil || d.ddmActiveLocked(ddm.TypeSoftwareUpdateEnforcementSpecific) {
 			// Under an enforcement declaration only non-OS items show,
 			// and the simulated devices have none.
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 )
 
 // scenarioDDMDeadline enforces an OS update on the fleet with a
@@ -175,7 +176,7 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 // deadline plus an hour, from the device's own record.
 func late(d *simulator.Device, out refmdm.DDMOutcome) bool {
 	version, _, _ := strings.Cut(out.Target, " ")
-	deadline, err := time.ParseInLocation(simulator.LocalDateTimeLayout, out.TargetLocalDateTime, d.Identity().Location())
+	deadline, err := time.ParseInLocation(ddm.LocalDateTimeLayout, out.TargetLocalDateTime, d.Identity().Location())
 	if err != nil {
 		return true
 	}
