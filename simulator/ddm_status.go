@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 )
@@ -22,11 +23,6 @@ var implicitStatusItems = []string{"management.client-capabilities", "management
 // device supports.
 const DDMProtocolVersion = "1.0.0"
 
-// macOSMarketingNames are the names devices report as
-// device.operating-system.marketing-name, as Apple's example does
-// ("Catalina").
-var macOSMarketingNames = map[int]string{11: "Big Sur", 12: "Monterey", 13: "Ventura", 14: "Sonoma", 15: "Sequoia", 26: "Tahoe"}
-
 // osFamily is device.operating-system.family.
 func osFamily(id identity.Identity) string {
 	switch id.Model.Family {
@@ -38,9 +34,11 @@ func osFamily(id identity.Identity) string {
 	return "iOS"
 }
 
+// osMarketingName is device.operating-system.marketing-name: the macOS
+// release's name, as Apple's example does ("Catalina").
 func osMarketingName(id identity.Identity) string {
 	if id.IsMac() {
-		if n := macOSMarketingNames[identity.Major(id.OSVersion)]; n != "" {
+		if n := catalog.MacOSName(identity.Major(id.OSVersion)); n != "" {
 			return n
 		}
 		return "macOS"
