@@ -15,6 +15,7 @@ import (
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestEnforcerFleet: fifty mixed devices with the default population are
@@ -153,30 +154,30 @@ func TestEnforcerReasons(t *testing.T) {
 	}
 	type setup struct {
 		name, model, version, build string
-		user                        simulator.UserProfile
-		env                         simulator.Environment
+		user                        update.UserProfile
+		env                         update.Environment
 		unsupervised                bool
 		freeGB                      float64
 		want                        string // "" means compliant
 	}
 	cases := []setup{
 		{name: "cooperative Mac", model: "Mac14,2", version: "26.6.1", build: "25G76"},
-		{name: "cooperative iPhone", model: "iPhone15,2", version: "26.6", build: "23G71", user: simulator.UserProfile{Passcode: true}},
+		{name: "cooperative iPhone", model: "iPhone15,2", version: "26.6", build: "23G71", user: update.UserProfile{Passcode: true}},
 		{name: "Mac user who defers until forced", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{Response: simulator.UserDismisses}},
+			user: update.UserProfile{Response: update.UserDismisses}},
 		{name: "Mac user who ignores", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{Response: simulator.UserIgnores}, want: refmdm.ReasonUserIgnoredDeferrals},
+			user: update.UserProfile{Response: update.UserIgnores}, want: refmdm.ReasonUserIgnoredDeferrals},
 		{name: "Mac without bootstrap token or volume owner", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{NoSecureToken: true}, env: simulator.Environment{NoBootstrapToken: true}, want: refmdm.ReasonNoBootstrapToken},
+			user: update.UserProfile{NoSecureToken: true}, env: update.Environment{NoBootstrapToken: true}, want: refmdm.ReasonNoBootstrapToken},
 		{name: "iPhone in a drawer", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true}, want: refmdm.ReasonNotNow},
+			user: update.UserProfile{Passcode: true}, env: update.Environment{Locked: true}, want: refmdm.ReasonNotNow},
 		{name: "iPhone locked for a while", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true, UnlockAfter: 3 * time.Hour}},
+			user: update.UserProfile{Passcode: true}, env: update.Environment{Locked: true, UnlockAfter: 3 * time.Hour}},
 		{name: "iPhone user who never enters the passcode", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true, Response: simulator.UserIgnores}, want: refmdm.ReasonAwaitingUser},
+			user: update.UserProfile{Passcode: true, Response: update.UserIgnores}, want: refmdm.ReasonAwaitingUser},
 		{name: "full iPad", model: "iPad13,18", version: "26.6", build: "23G71", freeGB: 0.3, want: refmdm.ReasonInsufficientSpace},
 		{name: "iPhone without a route to Apple", model: "iPhone15,2", version: "26.6", build: "23G71",
-			env: simulator.Environment{NoNetwork: true}, want: refmdm.ReasonScanFailed},
+			env: update.Environment{NoNetwork: true}, want: refmdm.ReasonScanFailed},
 		{name: "unsupervised Mac", model: "Mac14,2", version: "26.6.1", build: "25G76", unsupervised: true, want: refmdm.ReasonNotSupervised},
 		{name: "Mac on 27", model: "Mac14,2", version: "27.0", build: "26A100", want: refmdm.ReasonCommandsUnsupported},
 	}

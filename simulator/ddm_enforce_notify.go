@@ -1,6 +1,10 @@
 package simulator
 
-import "time"
+import (
+	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/update"
+)
 
 // The enforcement's notifications and what the user does with them.
 
@@ -54,11 +58,11 @@ func (d *Device) enforceNotificationLocked(e *enforcement, now time.Time) {
 	}
 	j.prompts++
 	resp := u.Response
-	if resp == UserDismisses && d.givesIn(j) {
-		resp = UserActs
+	if resp == update.UserDismisses && d.givesIn(j) {
+		resp = update.UserActs
 	}
 	switch resp {
-	case UserActs:
+	case update.UserActs:
 		d.armEnfLocked(e, enfSlotUser, d.responseDelay(), func(e *enforcement) {
 			j := d.sw.job
 			if j == nil || j.requested {
@@ -69,14 +73,14 @@ func (d *Device) enforceNotificationLocked(e *enforcement, now time.Time) {
 			d.requestInstallLocked(j, modeUser)
 			d.checkBlockedLocked(e, j)
 		})
-	case UserTonight:
+	case update.UserTonight:
 		j.tonight, j.authorized = true, j.authorized || !d.id.IsMac()
 		d.setInstallReasonLocked(e, InstallReasonTonight)
 		if j.phase == PhasePrepared {
 			j.waiting = "night"
 		}
 		d.armNightLocked(j)
-	case UserDismisses:
+	case update.UserDismisses:
 		j.dismissals++
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // Devices of the enforcement tests. On 2026-01-05 the catalog offers the
@@ -48,13 +49,13 @@ type enfDeclSpec struct {
 	at                string        // or a literal TargetLocalDateTime
 }
 
-func newEnfRig(t *testing.T, ds deviceSpec, u simulator.UserProfile, decls ...enfDeclSpec) *enfRig {
+func newEnfRig(t *testing.T, ds deviceSpec, u update.UserProfile, decls ...enfDeclSpec) *enfRig {
 	t.Helper()
 	return newEnfRigWith(t, ds, u, nil, decls...)
 }
 
 // newEnfRigWith takes the device's handlers (nil: the defaults).
-func newEnfRigWith(t *testing.T, ds deviceSpec, u simulator.UserProfile, h *simulator.Handlers, decls ...enfDeclSpec) *enfRig {
+func newEnfRigWith(t *testing.T, ds deviceSpec, u update.UserProfile, h *simulator.Handlers, decls ...enfDeclSpec) *enfRig {
 	t.Helper()
 	srv := newDDMServer(t)
 	cat := catalog.Default()
@@ -176,7 +177,7 @@ func checkStates(t *testing.T, have, want []string) {
 
 func TestEnforceInstallBeforeDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserActs, ResponseDelay: 30 * time.Minute},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserActs, ResponseDelay: 30 * time.Minute},
 		enfDeclSpec{id: "su", target: "18.7", due: 72 * time.Hour})
 	r.run(6 * time.Hour)
 	checkStates(t, r.states(), []string{"waiting@18.6", "downloading", "prepared", "installing", "none@18.7.1"})
@@ -197,7 +198,7 @@ func TestEnforceInstallBeforeDeadline(t *testing.T) {
 
 func TestEnforceForcedAtDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfMac, simulator.UserProfile{Response: simulator.UserIgnores, BlockingApps: true},
+	r := newEnfRig(t, enfMac, update.UserProfile{Response: update.UserIgnores, BlockingApps: true},
 		enfDeclSpec{id: "su", target: "15.7.1", due: 48 * time.Hour})
 	dl := r.deadline(48 * time.Hour)
 	r.clk.Set(dl.Add(-time.Minute))
@@ -223,7 +224,7 @@ func TestEnforceForcedAtDeadline(t *testing.T) {
 
 func TestEnforceOffAtDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores},
 		enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
 	dl := r.deadline(24 * time.Hour)
 	r.clk.Set(dl.Add(-2 * time.Hour))
@@ -246,7 +247,7 @@ func TestEnforceOffAtDeadline(t *testing.T) {
 
 func TestEnforcePastDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores},
 		enfDeclSpec{id: "su", target: "18.7.1", due: -48 * time.Hour})
 	r.run(3 * time.Hour)
 	st := r.d.EnforcementState()
@@ -265,7 +266,7 @@ func TestEnforcePastDeadline(t *testing.T) {
 
 func TestEnforceTargetNotInCatalog(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserActs, ResponseDelay: time.Minute},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserActs, ResponseDelay: time.Minute},
 		enfDeclSpec{id: "su", target: "18.7.2", due: 10 * 24 * time.Hour})
 	r.run(30 * time.Hour)
 	checkStates(t, r.states(), []string{"waiting@18.6"})
@@ -288,7 +289,7 @@ func TestEnforceTargetNotInCatalog(t *testing.T) {
 
 func TestEnforceTargetNotAbove(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{},
 		enfDeclSpec{id: "same", target: "18.6.0", due: 24 * time.Hour},
 		enfDeclSpec{id: "older", target: "18.5", due: 24 * time.Hour})
 	decls := r.lastDeclarations()["configurations"]
@@ -304,7 +305,7 @@ func TestEnforceTargetNotAbove(t *testing.T) {
 
 func TestEnforceEarliestDeadlineFirst(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores},
 		enfDeclSpec{id: "a-major", target: "26.0", due: 96 * time.Hour},
 		enfDeclSpec{id: "b-minor", target: "18.7", due: 24 * time.Hour})
 	if st := r.d.EnforcementState(); st.Declaration != "b-minor" {
@@ -327,7 +328,7 @@ func TestEnforceEarliestDeadlineFirst(t *testing.T) {
 
 func TestEnforceIOSUnusablePastDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores, Passcode: true, ResponseDelay: 10 * time.Minute},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores, Passcode: true, ResponseDelay: 10 * time.Minute},
 		enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
 	dl := r.deadline(24 * time.Hour)
 	r.clk.Set(dl.Add(time.Minute))
@@ -348,25 +349,25 @@ func TestEnforceNotificationCadence(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name     string
-		user     simulator.UserProfile
+		user     update.UserProfile
 		settings map[string]any
 		want     func(t0, dl time.Time) []time.Time
 	}{
-		{"default", simulator.UserProfile{Response: simulator.UserIgnores}, nil, func(t0, dl time.Time) []time.Time {
+		{"default", update.UserProfile{Response: update.UserIgnores}, nil, func(t0, dl time.Time) []time.Time {
 			out := []time.Time{t0, t0.Add(24 * time.Hour), t0.Add(48 * time.Hour)}
 			for h := 24; h > 1; h-- {
 				out = append(out, dl.Add(-time.Duration(h)*time.Hour))
 			}
 			return append(out, dl.Add(-time.Hour), dl.Add(-30*time.Minute), dl.Add(-20*time.Minute), dl.Add(-10*time.Minute))
 		}},
-		{"do-not-disturb", simulator.UserProfile{Response: simulator.UserIgnores, DoNotDisturb: true}, nil, func(t0, dl time.Time) []time.Time {
+		{"do-not-disturb", update.UserProfile{Response: update.UserIgnores, DoNotDisturb: true}, nil, func(t0, dl time.Time) []time.Time {
 			var out []time.Time
 			for h := 24; h > 1; h-- {
 				out = append(out, dl.Add(-time.Duration(h)*time.Hour))
 			}
 			return append(out, dl.Add(-time.Hour), dl.Add(-30*time.Minute), dl.Add(-20*time.Minute), dl.Add(-10*time.Minute))
 		}},
-		{"notifications-off", simulator.UserProfile{Response: simulator.UserIgnores}, map[string]any{"Notifications": false},
+		{"notifications-off", update.UserProfile{Response: update.UserIgnores}, map[string]any{"Notifications": false},
 			func(t0, dl time.Time) []time.Time { return []time.Time{dl.Add(-time.Hour)} }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -402,7 +403,7 @@ func TestEnforceNotificationCadence(t *testing.T) {
 
 func TestEnforceDiskFullReportsFailure(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores})
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores})
 	r.d.SetAvailableCapacity(0.2)
 	r.declare(enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
 	r.run(3 * time.Hour)
@@ -424,7 +425,7 @@ func TestEnforceStalePendingVersion(t *testing.T) {
 	simulator.RegisterEnforcement(types, simulator.EnforcementOptions{StalePendingVersion: true})
 	h := simulator.DefaultHandlers()
 	h.Handle(simulator.RequestTypeDeclarativeManagement, simulator.DeclarativeManagementHandler(types))
-	r := newEnfRigWith(t, enfIPhone, simulator.UserProfile{Response: simulator.UserActs, ResponseDelay: time.Minute}, h,
+	r := newEnfRigWith(t, enfIPhone, update.UserProfile{Response: update.UserActs, ResponseDelay: time.Minute}, h,
 		enfDeclSpec{id: "su", target: "18.7", due: 72 * time.Hour})
 	r.run(6 * time.Hour)
 	checkStates(t, r.states(), []string{"waiting@18.6", "downloading", "installing", "none@18.7.1"})
@@ -436,7 +437,7 @@ func TestEnforceStalePendingVersion(t *testing.T) {
 
 func TestEnforceSupplementalInstallsBaseFirst(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores})
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores})
 	m, _ := catalog.LookupModel(enfIPhone.model)
 	base, ok := r.cat.FindBuild(m, "22H31", r.clk.Now())
 	if !ok {

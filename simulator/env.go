@@ -10,6 +10,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // PushService is the device's side of APNs: a device registers its token
@@ -87,7 +88,7 @@ type Env struct {
 	Catalog *catalog.Catalog
 	// UpdateTimings drive every device's software-update engine. Default
 	// DefaultUpdateTimings(); see WithUpdateTimings.
-	UpdateTimings UpdateTimings
+	UpdateTimings update.Timings
 
 	sessions chan struct{}
 	// requestTimeout bounds each exchange with the server (transport).
@@ -168,8 +169,8 @@ func NewEnv(opts ...Option) *Env {
 	if e.Catalog == nil {
 		e.Catalog = catalog.Default()
 	}
-	if e.UpdateTimings == (UpdateTimings{}) {
-		e.UpdateTimings = DefaultUpdateTimings()
+	if e.UpdateTimings == (update.Timings{}) {
+		e.UpdateTimings = update.DefaultTimings()
 	}
 	if e.Logger == nil {
 		e.Logger = slog.New(slog.DiscardHandler)

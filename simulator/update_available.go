@@ -8,6 +8,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // availCache is what a Mac's last software-update scan found. macOS answers
@@ -141,7 +142,7 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		for _, r := range rels {
 			items = append(items, d.availableItemLocked(r, installed))
 		}
-		errNone = !mac && len(items) == 0 && d.quirk(QuirkAvailableErrorWhenNone)
+		errNone = !mac && len(items) == 0 && d.quirk(update.QuirkAvailableErrorWhenNone)
 	})
 	if errNone {
 		return ErrorResult(
@@ -157,10 +158,10 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 
 // filterAvailableLocked applies the macOS list quirks.
 func (d *Device) filterAvailableLocked(rels []catalog.Release, installed catalog.Version) []catalog.Release {
-	if d.quirk(QuirkAvailableEmpty) {
+	if d.quirk(update.QuirkAvailableEmpty) {
 		return nil
 	}
-	minorOnly, latestMajor := d.quirk(QuirkAvailableMinorOnly), d.quirk(QuirkAvailableLatestMajor)
+	minorOnly, latestMajor := d.quirk(update.QuirkAvailableMinorOnly), d.quirk(update.QuirkAvailableLatestMajor)
 	if !minorOnly && !latestMajor {
 		return rels
 	}

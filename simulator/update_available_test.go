@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestAvailableOSUpdates: the list per platform and OS family, with Apple's
@@ -190,7 +191,7 @@ func TestIOSScanTimeout(t *testing.T) {
 // refreshes without a scan.
 func TestDetectionInterval(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, with(mac26, func(c *rigConfig) { c.timings = func(t *UpdateTimings) { t.DetectionInterval = 24 * time.Hour } }))
+	r := newRig(t, with(mac26, func(c *rigConfig) { c.timings = func(t *update.Timings) { t.DetectionInterval = 24 * time.Hour } }))
 	availableKeys(r)
 	id := r.d.Identity()
 	r.d.env.Catalog.Post(catalog.Release{Platform: catalog.MacOS, ProductVersion: "26.6.3", Build: "25G90",

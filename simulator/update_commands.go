@@ -10,6 +10,7 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // The four legacy software-update commands. Apple deprecated them in 26.0
@@ -144,11 +145,11 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 	switch {
 	case notNow:
 		return NotNowResult()
-	case gap > 0 && len(results) == 0 && d.QuirkOn(QuirkRebootGap):
+	case gap > 0 && len(results) == 0 && d.QuirkOn(update.QuirkRebootGap):
 		// The update restarted the device before it could answer; the
 		// resent command is acknowledged without UpdateResults.
 		return Acknowledged(nil)
-	case !d.isMac() && d.QuirkOn(QuirkScheduleNoResults):
+	case !d.isMac() && d.QuirkOn(update.QuirkScheduleNoResults):
 		return Acknowledged(nil)
 	}
 	if results == nil {
@@ -224,7 +225,7 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 	}
 	if key == "" {
 		// The reboot gap: the named update is the one just installed.
-		if d.quirk(QuirkRebootGap) {
+		if d.quirk(update.QuirkRebootGap) {
 			return nil, true
 		}
 		return updateResult(d.sw.installed.key, d.sw.installed.action, "Idle"), false
@@ -241,7 +242,7 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 		switch {
 		case *started:
 			return updateResult(key, ActionError, "Idle", scheduleError(d.id.IsMac(), errUnableToQueue, key)), false
-		case !d.id.IsMac() && d.quirk(QuirkWrongProductKey):
+		case !d.id.IsMac() && d.quirk(update.QuirkWrongProductKey):
 			return updateResult(requestedKeyOr(requestedKey, key), ActionError, "Idle", scheduleError(false, errWrongProductKey, j.key)), false
 		case j.phase == PhaseCountdown || j.phase == PhaseInstalling || j.phase == PhaseRestarting:
 			return updateResult(key, ActionError, "Installing", scheduleError(d.id.IsMac(), errUnableToQueue, key)), false
@@ -253,7 +254,7 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 	}
 	*started = true
 	j := d.startJobLocked(rel, key, plan)
-	if d.id.IsMac() && d.quirk(QuirkAutoDownloadConflict) {
+	if d.id.IsMac() && d.quirk(update.QuirkAutoDownloadConflict) {
 		// Automatic download got there first: the update sits downloaded
 		// and the install action is never run.
 		j.stopTimers()
@@ -405,7 +406,7 @@ func (d *Device) rescheduleLocked(j *updateJob, it scheduleItem, p installPlan) 
 		switch {
 		case !j.downloaded:
 			j.requested, j.mode = true, modeCountdown
-		case j.tonight && d.quirk(QuirkLaterReportsInstalling):
+		case j.tonight && d.quirk(update.QuirkLaterReportsInstalling):
 			// Scheduled for tonight: a resend installs now.
 			j.requested, j.authorized = true, true
 			d.beginInstallLocked(j)
@@ -413,7 +414,7 @@ func (d *Device) rescheduleLocked(j *updateJob, it scheduleItem, p installPlan) 
 		case j.phase == PhasePrepared:
 			d.requestInstallLocked(j, modeCountdown)
 		}
-		if asap && j.downloaded && d.sw.user.Passcode && d.quirk(QuirkASAPFailsButPrompts) {
+		if asap && j.downloaded && d.sw.user.Passcode && d.quirk(update.QuirkASAPFailsButPrompts) {
 			return updateResult(j.key, ActionError, "InstallFailed", statusError(false, "InstallFailed"))
 		}
 		return updateResult(j.key, ActionInstallASAP, d.resultStatusLocked(j))
@@ -479,7 +480,7 @@ func handleOSUpdateStatus(_ context.Context, d *Device, cmd *protocol.Command) *
 			// and the simulated devices have none.
 			return
 		}
-		if d.id.IsMac() && d.quirk(QuirkSlowBackgroundDownload) && j.phase == PhaseDownloading && d.chance(0.5) {
+		if d.id.IsMac() && d.quirk(update.QuirkSlowBackgroundDownload) && j.phase == PhaseDownloading && d.chance(0.5) {
 			return // the background download does not show
 		}
 		items = append(items, d.statusItemLocked(j))

@@ -8,6 +8,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // The software-update engine of a device.
@@ -29,8 +30,8 @@ import (
 
 // softwareUpdate is a device's software-update state.
 type softwareUpdate struct {
-	user      UserProfile
-	env       Environment
+	user      update.UserProfile
+	env       update.Environment
 	quirkFlip uint32 // bit i set: quirkTable[i] is the opposite of its default
 
 	job       *updateJob  // the update in progress; nil when none
@@ -167,7 +168,7 @@ func (j *updateJob) stopTimers() {
 }
 
 // draw picks a duration in r from the device's seeded generator.
-func (d *Device) draw(r Range) time.Duration {
+func (d *Device) draw(r update.Range) time.Duration {
 	if r.Max <= r.Min {
 		return r.Min
 	}
@@ -176,7 +177,7 @@ func (d *Device) draw(r Range) time.Duration {
 
 func (d *Device) chance(p float64) bool { return p > 0 && d.rng.Float64() < p }
 
-func (d *Device) timings() *UpdateTimings { return &d.env.UpdateTimings }
+func (d *Device) timings() *update.Timings { return &d.env.UpdateTimings }
 
 func (d *Device) installedVersion() catalog.Version {
 	v, _ := catalog.ParseVersion(d.id.OSVersion)
@@ -271,7 +272,7 @@ func (d *Device) beginDownload(j *updateJob) {
 	if j.plan.highPriority {
 		bw *= t.HighPrioritySpeedup
 	}
-	if d.id.IsMac() && d.quirk(QuirkSlowBackgroundDownload) {
+	if d.id.IsMac() && d.quirk(update.QuirkSlowBackgroundDownload) {
 		bw /= t.SlowDownloadFactor
 	}
 	j.dlDur = time.Duration(float64(j.size) / bw * float64(time.Second))
@@ -283,7 +284,7 @@ func (d *Device) beginDownload(j *updateJob) {
 func (d *Device) downloadDone(j *updateJob) {
 	t := d.timings()
 	mac := d.id.IsMac()
-	if mac && d.quirk(QuirkSlowBackgroundDownload) && j.plan.action == actDownloadOnly && d.chance(t.SlowDownloadFailure) {
+	if mac && d.quirk(update.QuirkSlowBackgroundDownload) && j.plan.action == actDownloadOnly && d.chance(t.SlowDownloadFailure) {
 		// The download failed in the background: nothing is left in
 		// progress, and the server learns only from an empty OSUpdateStatus.
 		d.cancelJobLocked()
@@ -300,7 +301,7 @@ func (d *Device) downloadDone(j *updateJob) {
 	if j.plan.highPriority {
 		prep = time.Duration(float64(prep) / t.HighPrioritySpeedup)
 	}
-	if mac && d.quirk(QuirkPrepareStall) {
+	if mac && d.quirk(update.QuirkPrepareStall) {
 		prep = t.PrepareStall
 	}
 	d.setPhase(j, PhasePreparing)
@@ -402,21 +403,21 @@ func (d *Device) authorizeStep(j *updateJob) {
 			if d.sw.job != j || j.phase != PhasePrepared || !j.requested {
 				return
 			}
-			if token != nil && !d.quirk(QuirkBootstrapTokenNag) {
+			if token != nil && !d.quirk(update.QuirkBootstrapTokenNag) {
 				j.authorized, j.waiting = true, ""
 				d.beginInstallLocked(j)
 				return
 			}
 			u := d.sw.user
 			resp := u.Response
-			if resp == UserDismisses && d.givesIn(j) {
-				resp = UserActs
+			if resp == update.UserDismisses && d.givesIn(j) {
+				resp = update.UserActs
 			}
 			j.prompts++
 			switch {
-			case u.NoSecureToken || resp == UserIgnores:
+			case u.NoSecureToken || resp == update.UserIgnores:
 				j.waiting = "volume-owner"
-			case resp == UserDismisses:
+			case resp == update.UserDismisses:
 				j.dismissals++
 				j.waiting = "volume-owner"
 			default:
@@ -462,8 +463,8 @@ func (d *Device) beginInstallLocked(j *updateJob) {
 func (d *Device) countdownDone(j *updateJob) {
 	u := d.sw.user
 	resp := u.Response
-	if resp == UserDismisses && d.givesIn(j) {
-		resp = UserActs
+	if resp == update.UserDismisses && d.givesIn(j) {
+		resp = update.UserActs
 	}
 	back := func(waiting string) {
 		j.phase = PhasePrepared
@@ -474,11 +475,11 @@ func (d *Device) countdownDone(j *updateJob) {
 		}
 	}
 	switch {
-	case resp == UserDismisses:
+	case resp == update.UserDismisses:
 		j.dismissals++
 		j.prompts++
 		back("user")
-	case u.BlockingApps && resp == UserIgnores:
+	case u.BlockingApps && resp == update.UserIgnores:
 		back("apps")
 	case u.BlockingApps:
 		// The user quits the apps that hold the restart up.
@@ -546,7 +547,7 @@ func (d *Device) backOnline(j *updateJob) {
 	// Software Update detects updates again after a restart.
 	d.sw.avail = nil
 	d.down = false
-	if d.appleSiliconMac() && d.quirk(QuirkBootstrapTokenNag) {
+	if d.appleSiliconMac() && d.quirk(update.QuirkBootstrapTokenNag) {
 		d.sw.tokenNag = 3
 	}
 	udid, version, build := d.id.UDID, d.id.OSVersion, d.id.BuildVersion
@@ -581,7 +582,7 @@ func (d *Device) statusLocked(j *updateJob) string {
 	case PhaseCountdown, PhaseInstalling, PhaseRestarting:
 		return "Installing"
 	case PhasePrepared:
-		if !d.id.IsMac() && j.tonight && d.quirk(QuirkLaterReportsInstalling) {
+		if !d.id.IsMac() && j.tonight && d.quirk(update.QuirkLaterReportsInstalling) {
 			return "Installing"
 		}
 		if installUnderway(j) {
