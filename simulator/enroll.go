@@ -44,7 +44,9 @@ func (d *Device) Enroll(ctx context.Context, p *protocol.EnrollmentProfile) erro
 		return fmt.Errorf("simulator: enroll: profile has no SCEP payload for IdentityCertificateUUID %q", p.MDM.IdentityCertificateUUID)
 	}
 	id := d.Identity()
-	ident, err := scepEnroll(ctx, d.env.anchorClient(p), p.SCEP, id)
+	ident, err := protocol.SCEPEnroll(ctx, d.env.anchorClient(p), p.SCEP, protocol.SCEPDevice{
+		UDID: id.UDID, SerialNumber: id.SerialNumber, DeviceName: id.DeviceName, ProductName: id.Model.Identifier,
+	})
 	if err != nil {
 		return fmt.Errorf("simulator: enroll %s: %w", id.UDID, err)
 	}
