@@ -94,14 +94,7 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{cfg: cfg, byUDID: make(map[string]*simulator.Device, cfg.Devices)}
-	f.env = simulator.NewEnv(append([]simulator.Option{simulator.WithCatalog(cfg.Catalog)}, opts...)...)
-	user := f.env.OnEvent
-	f.env.OnEvent = func(e simulator.Event) {
-		f.count(e)
-		if user != nil {
-			user(e)
-		}
-	}
+	f.env = simulator.NewEnv(append([]simulator.Option{simulator.WithCatalog(cfg.Catalog), simulator.WithEvents(f.count)}, opts...)...)
 	faker := gofakeit.New(cfg.Seed)
 	for i := 0; i < cfg.Devices; i++ {
 		platform := catalog.IOS

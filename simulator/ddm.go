@@ -163,7 +163,7 @@ func (d *Device) handleDeclarativeManagement(ctx context.Context, types *DDMType
 	var tokens *ddm.SyncTokens
 	if len(p.Data) > 0 {
 		if tokens, err = ddm.ParseTokens(p.Data); err != nil {
-			d.env.Logger.Warn("DDM: DeclarativeManagement command with unreadable Data", "udid", d.UDID(), "err", err)
+			d.env.logger.Warn("DDM: DeclarativeManagement command with unreadable Data", "udid", d.UDID(), "err", err)
 			d.ddmCountRejected()
 			return FormatError(cmd.CommandUUID, err)
 		}
@@ -175,7 +175,7 @@ func (d *Device) handleDeclarativeManagement(ctx context.Context, types *DDMType
 	if err != nil {
 		// The command itself was fine: the device acknowledges it and
 		// retries the sync at the next command or safety sync.
-		d.env.Logger.Info("DDM: sync", "udid", d.UDID(), "err", err)
+		d.env.logger.Info("DDM: sync", "udid", d.UDID(), "err", err)
 	}
 	return nil
 }
@@ -253,13 +253,13 @@ func (d *Device) ddmSafetySync(st *ddmState) {
 	if off {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ddmBackgroundTimeout)
+	ctx, cancel := context.WithTimeout(d.env.ctx, ddmBackgroundTimeout)
 	defer cancel()
 	st.op.Lock()
 	err := d.ddmSync(ctx, st, nil, true)
 	st.op.Unlock()
 	if err != nil {
-		d.env.Logger.Info("DDM: safety sync", "udid", d.UDID(), "err", err)
+		d.env.logger.Info("DDM: safety sync", "udid", d.UDID(), "err", err)
 	}
 }
 

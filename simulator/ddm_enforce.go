@@ -268,11 +268,11 @@ func targetString(p ddm.SoftwareUpdateEnforcementSpecific) string {
 // resolveTargetLocked finds the release a declaration targets in the catalog as
 // it is now.
 func (d *Device) resolveTargetLocked(p ddm.SoftwareUpdateEnforcementSpecific) (catalog.Release, bool) {
-	c := d.env.Catalog
+	c := d.env.catalog
 	if c == nil {
 		return catalog.Release{}, false
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	m := *d.id.Model
 	if p.TargetBuildVersion != "" {
 		if r, ok := c.FindBuild(m, p.TargetBuildVersion, now); ok && versionMatches(r.ProductVersion, p.TargetOSVersion) {
@@ -342,7 +342,7 @@ func (d *Device) stepReleaseLocked(r catalog.Release) (catalog.Release, bool) {
 		// Before 18/15 the base takes a declaration of its own.
 		return catalog.Release{}, false
 	}
-	return d.env.Catalog.FindBuild(*d.id.Model, r.PrerequisiteBuild, d.env.Clock.Now())
+	return d.env.catalog.FindBuild(*d.id.Model, r.PrerequisiteBuild, d.env.clock.Now())
 }
 
 // enforceEvalLocked picks the declaration to enforce and sets the update
@@ -359,7 +359,7 @@ func (d *Device) enforceEvalLocked() {
 			break
 		}
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	if cur == nil {
 		if e.cur != nil {
 			d.enforceStopLocked(e)
@@ -449,7 +449,7 @@ func (d *Device) enforceFailLocked(e *enforcement, status string) {
 	e.failed = true
 	e.failCount++
 	e.failReason = reason
-	e.failAt = d.env.Clock.Now()
+	e.failAt = d.env.clock.Now()
 }
 
 // enforceNotify is the job's phase hook: report the change.
@@ -465,10 +465,10 @@ func (d *Device) enforceNotify(UpdateState) {
 
 // enforceReport sends the status items that changed.
 func (d *Device) enforceReport() {
-	ctx, cancel := context.WithTimeout(context.Background(), ddmBackgroundTimeout)
+	ctx, cancel := context.WithTimeout(d.env.ctx, ddmBackgroundTimeout)
 	defer cancel()
 	if err := d.DDMStatusChanged(ctx); err != nil {
-		d.env.Logger.Debug("DDM: enforcement report", "udid", d.UDID(), "err", err)
+		d.env.logger.Debug("DDM: enforcement report", "udid", d.UDID(), "err", err)
 	}
 }
 
@@ -508,7 +508,7 @@ func (d *Device) enforceArmLocked(e *enforcement) {
 	if e.cur == nil {
 		return
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	if !e.resolved || e.failed {
 		next := now.Add(EnforcementRetryInterval)
 		if !e.forced && e.resolved && e.forceAt.After(now) && e.forceAt.Before(next) {
@@ -539,7 +539,7 @@ func (d *Device) enforceStepLocked(e *enforcement) {
 	if e.cur == nil {
 		return
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	switch {
 	case e.missed:
 		if d.unreachableLocked() {
@@ -634,7 +634,7 @@ func (d *Device) enforceResumeLocked() {
 	if e == nil || e.cur == nil || e.forced {
 		return
 	}
-	if !e.missed && d.env.Clock.Now().Before(e.forceAt) {
+	if !e.missed && d.env.clock.Now().Before(e.forceAt) {
 		// The deadline is still ahead: the steps are re-armed for their
 		// own times, not for what they had left when it was switched off.
 		d.enforceArmLocked(e)

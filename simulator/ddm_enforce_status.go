@@ -31,7 +31,7 @@ func (d *Device) EnforcementState() EnforcementState {
 	if e == nil {
 		return EnforcementState{}
 	}
-	missed := e.missed || d.off && !e.forced && e.cur != nil && !d.env.Clock.Now().Before(e.forceAt)
+	missed := e.missed || d.off && !e.forced && e.cur != nil && !d.env.clock.Now().Before(e.forceAt)
 	s := EnforcementState{ForceAt: e.forceAt, Missed: missed, Unusable: e.unusable,
 		Notifications: slices.Clone(e.notifications), FailureCount: e.failCount, FailureReason: e.failReason}
 	if e.cur != nil {

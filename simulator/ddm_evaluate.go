@@ -199,7 +199,7 @@ func mergeKeys[V1, V2 any](a map[string]V1, b map[string]V2) map[string]bool {
 func (d *Device) applyConfigurations(ctx context.Context, dt DeclarationType, list []ddm.Declaration) (out map[string][]ddm.StatusReason) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.env.Logger.Error("DDM: configuration handler panicked", "udid", d.UDID(), "type", dt.Type, "panic", r)
+			d.env.logger.Error("DDM: configuration handler panicked", "udid", d.UDID(), "type", dt.Type, "panic", r)
 			out = map[string][]ddm.StatusReason{}
 			for _, decl := range list {
 				out[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationCannotBeApplied,
@@ -215,7 +215,7 @@ func (d *Device) applyConfigurations(ctx context.Context, dt DeclarationType, li
 func evalPredicate(d *Device, p ddm.Predicate, env ddm.PredicateEnv) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.env.Logger.Error("DDM: predicate evaluation panicked", "udid", d.UDID(), "panic", r)
+			d.env.logger.Error("DDM: predicate evaluation panicked", "udid", d.UDID(), "panic", r)
 			ok = false
 		}
 	}()

@@ -231,7 +231,7 @@ func (d *Device) ddmReport(ctx context.Context, st *ddmState, enr *enrollment, f
 		v := si.Value(d)
 		b, err := json.Marshal(v)
 		if err != nil {
-			d.env.Logger.Error("DDM: status item value does not encode", "item", name, "err", err)
+			d.env.logger.Error("DDM: status item value does not encode", "item", name, "err", err)
 			continue
 		}
 		// A hash, not the JSON, is kept per item: a fleet of devices

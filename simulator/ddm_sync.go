@@ -42,7 +42,7 @@ func (d *Device) ddmSync(ctx context.Context, st *ddmState, tokens *ddm.SyncToke
 			return fail(fmt.Errorf("simulator: DDM tokens: %w", err))
 		}
 		if tokens, err = ddm.ParseTokens(body); err != nil {
-			d.env.Logger.Warn("DDM: rejected tokens", "udid", d.UDID(), "err", err)
+			d.env.logger.Warn("DDM: rejected tokens", "udid", d.UDID(), "err", err)
 			d.ddmCountRejected()
 			return fail(err)
 		}
@@ -70,7 +70,7 @@ func (d *Device) ddmFetch(ctx context.Context, st *ddmState, enr *enrollment) er
 	}
 	items, token, err := ddm.ParseDeclarationItems(body)
 	if err != nil {
-		d.env.Logger.Warn("DDM: rejected declaration-items", "udid", d.UDID(), "err", err)
+		d.env.logger.Warn("DDM: rejected declaration-items", "udid", d.UDID(), "err", err)
 		d.ddmCountRejected()
 		return err
 	}
@@ -99,7 +99,7 @@ func (d *Device) ddmFetch(ctx context.Context, st *ddmState, enr *enrollment) er
 			if o := old[it.ID]; o != nil {
 				next[it.ID] = o
 			}
-			d.env.Logger.Info("DDM: declaration", "udid", d.UDID(), "id", it.ID, "err", err)
+			d.env.logger.Info("DDM: declaration", "udid", d.UDID(), "id", it.ID, "err", err)
 			if ctx.Err() != nil {
 				return fmt.Errorf("simulator: DDM declaration %s: %w", it.ID, err)
 			}
@@ -164,7 +164,7 @@ func (d *Device) parseDeclarationItem(it ddm.DeclarationItem, body []byte) *pars
 	}
 	p.decl = decl
 	if p.static != nil {
-		d.env.Logger.Info("DDM: invalid declaration", "udid", d.UDID(), "id", it.ID, "reason", p.static[0].Description)
+		d.env.logger.Info("DDM: invalid declaration", "udid", d.UDID(), "id", it.ID, "reason", p.static[0].Description)
 	}
 	return p
 }

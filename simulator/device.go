@@ -156,7 +156,7 @@ func (d *Device) wake(push bool) {
 	if push {
 		d.stats.Pushes++
 	}
-	if d.unreachableLocked() || d.enr == nil {
+	if d.unreachableLocked() || d.enr == nil || d.env.closed() {
 		d.mu.Unlock()
 		return
 	}
@@ -183,14 +183,14 @@ const (
 func (d *Device) drain() {
 	for {
 		d.beginActivity()
-		err := d.session(context.Background())
+		err := d.session(d.env.ctx)
 		d.endActivity()
 		if err != nil {
-			d.env.Logger.Debug("session", "udid", d.UDID(), "err", err)
+			d.env.logger.Debug("session", "udid", d.UDID(), "err", err)
 		}
 		d.scheduleRetry(err)
 		d.mu.Lock()
-		if d.again && !d.unreachableLocked() {
+		if d.again && !d.unreachableLocked() && !d.env.closed() {
 			d.again = false
 			d.mu.Unlock()
 			continue

@@ -35,6 +35,10 @@ type scriptedServer struct {
 	results  []*protocol.Result
 	badSig   int
 	failNext int // answer this many command polls with 503
+	// hold, when set, keeps every command poll waiting until it is closed
+	// or the request ends; held counts the polls waiting.
+	hold chan struct{}
+	held int
 }
 
 func newScriptedServer(t *testing.T) *scriptedServer {
@@ -49,6 +53,16 @@ func newScriptedServer(t *testing.T) *scriptedServer {
 			return
 		}
 		s.mu.Lock()
+		if hold := s.hold; hold != nil && r.Header.Get("Content-Type") != protocol.ContentTypeCheckin {
+			s.held++
+			s.mu.Unlock()
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+			}
+			s.mu.Lock()
+			s.held--
+		}
 		defer s.mu.Unlock()
 		if r.Header.Get("Content-Type") == protocol.ContentTypeCheckin {
 			m, err := protocol.UnmarshalCheckin(body)

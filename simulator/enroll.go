@@ -22,7 +22,7 @@ func (e *Env) FetchProfile(ctx context.Context, url string) (*protocol.Enrollmen
 	if err != nil {
 		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
 	}
-	resp, err := e.HTTPClient.Do(req)
+	resp, err := e.httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
 	}
@@ -87,15 +87,15 @@ func (d *Device) EnrollWithIdentity(ctx context.Context, p *protocol.EnrollmentP
 	}
 	// Register for pushes before telling the server the token, so no push
 	// sent right after TokenUpdate is lost.
-	if d.env.Push != nil {
-		d.env.Push.RegisterDevice(token, enr.topic, magic, d.Wake)
+	if d.env.push != nil {
+		d.env.push.RegisterDevice(token, enr.topic, magic, d.Wake)
 	}
 	tu := &protocol.TokenUpdate{
 		Enrollment: protocol.Enrollment{UDID: id.UDID}, Topic: enr.topic, Token: token, PushMagic: magic,
 	}
 	if _, err := sess.Checkin(ctx, enr.checkInURL, tu); err != nil {
-		if d.env.Push != nil {
-			d.env.Push.UnregisterDevice(token)
+		if d.env.push != nil {
+			d.env.push.UnregisterDevice(token)
 		}
 		return fmt.Errorf("simulator: enroll %s: TokenUpdate: %w", id.UDID, err)
 	}
@@ -117,8 +117,8 @@ func (d *Device) Unenroll(ctx context.Context) error {
 	if enr == nil {
 		return ErrNotEnrolled
 	}
-	if d.env.Push != nil {
-		d.env.Push.UnregisterDevice(enr.token)
+	if d.env.push != nil {
+		d.env.push.UnregisterDevice(enr.token)
 	}
 	d.env.emit(Event{Kind: EventCheckedOut, UDID: udid})
 	if !enr.checkOut {
@@ -214,8 +214,8 @@ func (e *Env) trustFor(p *protocol.EnrollmentProfile) *trust {
 }
 
 func (e *Env) transportFor(p *protocol.EnrollmentProfile) *protocol.Transport {
-	if e.Transport != nil {
-		return e.Transport
+	if e.transport != nil {
+		return e.transport
 	}
 	return e.trustFor(p).transport
 }

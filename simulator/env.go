@@ -65,30 +65,40 @@ type Event struct {
 	BuildVersion string
 }
 
-// Env is what devices of a fleet share. Its fields are read-only once a
-// device uses it.
+// Env is what devices of a fleet share. It is configured by the options
+// given to NewEnv and does not change afterwards; Close ends it.
 type Env struct {
-	// Transport carries check-ins and command results; nil means one is
+	// transport carries check-ins and command results; nil means one is
 	// made at enrollment that trusts the profile's certificate payloads.
-	Transport *protocol.Transport
-	// HTTPClient fetches enrollment profiles and talks SCEP.
-	HTTPClient *http.Client
-	Push       PushService
-	Handlers   *Handlers
-	Logger     *slog.Logger
-	// Clock is device time: every timer of a device (downloads, restarts,
+	transport *protocol.Transport
+	// httpClient fetches enrollment profiles and talks SCEP.
+	httpClient *http.Client
+	push       PushService
+	handlers   *Handlers
+	logger     *slog.Logger
+	// clock is device time: every timer of a device (downloads, restarts,
 	// deadlines) runs on it. Default clock.Real().
-	Clock clock.Clock
-	// OnEvent, if set, is called for every event, from the device's
+	clock clock.Clock
+	// onEvent, if set, is called for every event, from the device's
 	// goroutine; it must be quick and safe for concurrent use.
-	OnEvent func(Event)
-	// Catalog is Apple's world as the devices see it: what
+	onEvent func(Event)
+	// catalog is Apple's world as the devices see it: what
 	// AvailableOSUpdates lists and what an update installs. Default
 	// catalog.Default().
-	Catalog *catalog.Catalog
-	// UpdateTimings drive every device's software-update engine. Default
+	catalog *catalog.Catalog
+	// timings drive every device's software-update engine. Default
 	// DefaultUpdateTimings(); see WithUpdateTimings.
-	UpdateTimings update.Timings
+	timings update.Timings
+
+	// baseCtx is the parent of every session a push, a retry or a poll
+	// starts; Close cancels ctx, which ends them and makes devices ignore
+	// later pushes.
+	baseCtx context.Context
+	ctx     context.Context
+	cancel  context.CancelFunc
+	// pollInterval, when set, makes every enrolled device start a session
+	// on its own that often (WithPollInterval).
+	pollInterval time.Duration
 
 	sessions chan struct{}
 	// requestTimeout bounds each exchange with the server (transport).
@@ -113,25 +123,38 @@ const DefaultMaxSessions = 256
 type Option func(*Env)
 
 // WithTransport shares a transport (and its connection pool).
-func WithTransport(t *protocol.Transport) Option { return func(e *Env) { e.Transport = t } }
+func WithTransport(t *protocol.Transport) Option { return func(e *Env) { e.transport = t } }
 
 // WithHTTPClient sets the client for profile downloads and SCEP.
-func WithHTTPClient(c *http.Client) Option { return func(e *Env) { e.HTTPClient = c } }
+func WithHTTPClient(c *http.Client) Option { return func(e *Env) { e.httpClient = c } }
 
 // WithPushService sets where devices register their push tokens.
-func WithPushService(p PushService) Option { return func(e *Env) { e.Push = p } }
+func WithPushService(p PushService) Option { return func(e *Env) { e.push = p } }
 
 // WithHandlers replaces the command handlers.
-func WithHandlers(h *Handlers) Option { return func(e *Env) { e.Handlers = h } }
+func WithHandlers(h *Handlers) Option { return func(e *Env) { e.handlers = h } }
 
 // WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(e *Env) { e.Logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(e *Env) { e.logger = l } }
 
 // WithClock sets the devices' clock (scaled or manual for virtual time).
-func WithClock(c clock.Clock) Option { return func(e *Env) { e.Clock = c } }
+func WithClock(c clock.Clock) Option { return func(e *Env) { e.clock = c } }
 
-// WithEvents sets the event callback.
-func WithEvents(fn func(Event)) Option { return func(e *Env) { e.OnEvent = fn } }
+// WithEvents adds a callback for every event. Several are called in the
+// order given, from the device's goroutine; each must be quick and safe for
+// concurrent use.
+func WithEvents(fn func(Event)) Option {
+	return func(e *Env) {
+		if fn == nil {
+			return
+		}
+		if prev := e.onEvent; prev != nil {
+			e.onEvent = func(ev Event) { prev(ev); fn(ev) }
+			return
+		}
+		e.onEvent = fn
+	}
+}
 
 // WithRequestTimeout bounds each exchange of a device with the MDM server
 // on the wall clock: protocol.DefaultTimeout by default, and
@@ -154,34 +177,43 @@ func WithMaxSessions(n int) Option {
 	}
 }
 
+// WithBaseContext sets the context that sessions started in the
+// background (by a push, a retry, a poll) derive from: cancelling it ends
+// them, as Close does. Default context.Background().
+func WithBaseContext(ctx context.Context) Option { return func(e *Env) { e.baseCtx = ctx } }
+
 // NewEnv builds an Env for many devices.
 func NewEnv(opts ...Option) *Env {
 	e := &Env{}
 	for _, o := range opts {
 		o(e)
 	}
-	if e.Handlers == nil {
-		e.Handlers = DefaultHandlers()
+	if e.handlers == nil {
+		e.handlers = DefaultHandlers()
 	}
-	if e.Clock == nil {
-		e.Clock = clock.Real()
+	if e.clock == nil {
+		e.clock = clock.Real()
 	}
-	if e.Catalog == nil {
-		e.Catalog = catalog.Default()
+	if e.catalog == nil {
+		e.catalog = catalog.Default()
 	}
-	if e.UpdateTimings == (update.Timings{}) {
-		e.UpdateTimings = update.DefaultTimings()
+	if e.timings == (update.Timings{}) {
+		e.timings = update.DefaultTimings()
 	}
-	if e.Logger == nil {
-		e.Logger = slog.New(slog.DiscardHandler)
+	if e.logger == nil {
+		e.logger = slog.New(slog.DiscardHandler)
 	}
-	if e.HTTPClient == nil {
-		e.HTTPClient = &http.Client{Timeout: protocol.DefaultTimeout}
+	if e.httpClient == nil {
+		e.httpClient = &http.Client{Timeout: protocol.DefaultTimeout}
 	}
 	if e.sessions == nil {
 		e.sessions = make(chan struct{}, DefaultMaxSessions)
 	}
-	e.sessionWork = clock.NewWork(e.Clock, "device-session")
+	if e.baseCtx == nil {
+		e.baseCtx = context.Background()
+	}
+	e.ctx, e.cancel = context.WithCancel(e.baseCtx)
+	e.sessionWork = clock.NewWork(e.clock, "device-session")
 	if e.requestTimeout == 0 && e.sessionWork != nil {
 		e.requestTimeout = DiscreteRequestTimeout
 	}
@@ -189,7 +221,30 @@ func NewEnv(opts ...Option) *Env {
 }
 
 func (e *Env) emit(ev Event) {
-	if e.OnEvent != nil {
-		e.OnEvent(ev)
+	if e.onEvent != nil {
+		e.onEvent(ev)
 	}
 }
+
+// Close ends the Env: it cancels the base context, so sessions started in
+// the background end and devices ignore later pushes, retries and polls,
+// and closes the idle connections of its transports and HTTP client.
+// Sessions a caller runs with Connect or Enroll keep the caller's context.
+// Close is safe to call more than once.
+func (e *Env) Close() error {
+	e.cancel()
+	if e.transport != nil {
+		e.transport.CloseIdleConnections()
+	}
+	e.anchors.mu.Lock()
+	for _, t := range e.anchors.set {
+		t.transport.CloseIdleConnections()
+		t.client.CloseIdleConnections()
+	}
+	e.anchors.mu.Unlock()
+	e.httpClient.CloseIdleConnections()
+	return nil
+}
+
+// closed reports whether Close was called or the base context is done.
+func (e *Env) closed() bool { return e.ctx.Err() != nil }

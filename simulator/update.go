@@ -13,11 +13,11 @@ func WithUpdateTimings(t update.Timings) Option {
 	if err := t.Validate(); err != nil {
 		panic(err)
 	}
-	return func(e *Env) { e.UpdateTimings = t }
+	return func(e *Env) { e.timings = t }
 }
 
 // WithCatalog sets the release catalog the devices read.
-func WithCatalog(c *catalog.Catalog) Option { return func(e *Env) { e.Catalog = c } }
+func WithCatalog(c *catalog.Catalog) Option { return func(e *Env) { e.catalog = c } }
 
 // UpdatePhase is where a device's software update stands.
 type UpdatePhase string

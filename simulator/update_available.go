@@ -21,7 +21,7 @@ type availCache struct {
 
 // installableLocked is what the catalog offers the device now, newest first.
 func (d *Device) installableLocked() []catalog.Release {
-	rels := d.env.Catalog.Installable(*d.id.Model, d.installedVersion(), d.id.BuildVersion, d.env.Clock.Now())
+	rels := d.env.catalog.Installable(*d.id.Model, d.installedVersion(), d.id.BuildVersion, d.env.clock.Now())
 	applied := d.id.SupplementalBuildVersion
 	if applied == "" || applied == d.id.BuildVersion {
 		return rels
@@ -59,7 +59,7 @@ func (d *Device) startScanLocked(force bool) {
 		if d.sw.env.NoNetwork {
 			return // the scan failed; the old list stays
 		}
-		d.sw.avail = &availCache{at: d.env.Clock.Now(), rels: d.installableLocked()}
+		d.sw.avail = &availCache{at: d.env.clock.Now(), rels: d.installableLocked()}
 	})
 }
 
@@ -75,7 +75,7 @@ func (d *Device) availableLocked() []catalog.Release {
 		}
 		return rels
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	if every := d.timings().DetectionInterval; d.sw.avail != nil && every > 0 && now.Sub(d.sw.avail.at) >= every {
 		d.sw.avail = nil // the periodic check has run since
 	}
@@ -115,7 +115,7 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		// dmd scans inline and gives up after its timeout.
 		// The session's unit of work is handed over while it waits, so
 		// a discrete-event clock moves on to the timeout.
-		if err := d.env.sessionWork.Sleep(ctx, d.env.Clock, timeout); err != nil {
+		if err := d.env.sessionWork.Sleep(ctx, d.env.clock, timeout); err != nil {
 			return NotNowResult()
 		}
 		return ErrorResult(protocol.ErrorChainItem{ErrorCode: -1001, ErrorDomain: "NSURLErrorDomain",

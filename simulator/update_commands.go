@@ -280,14 +280,14 @@ func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[st
 	if d.id.SupplementalBuildVersion != "" {
 		build = d.id.SupplementalBuildVersion
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	mark := d.sw.installed
 	switch {
 	case it.ProductKey != "":
 		if mark != nil && it.ProductKey == mark.key {
 			return catalog.Release{}, "", nil
 		}
-		for _, r := range d.env.Catalog.ReleasesFor(*d.id.Model, now) {
+		for _, r := range d.env.catalog.ReleasesFor(*d.id.Model, now) {
 			if !d.offerableLocked(r, installed, build) {
 				continue
 			}
@@ -307,7 +307,7 @@ func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[st
 		if v.Compare(installed) < 0 {
 			return catalog.Release{}, "", updateResult("", ActionError, "Idle", scheduleError(mac, errDowngrade, it.ProductVersion))
 		}
-		for _, r := range d.env.Catalog.ReleasesFor(*d.id.Model, now) {
+		for _, r := range d.env.catalog.ReleasesFor(*d.id.Model, now) {
 			if !r.SecurityImprovement && r.Version() == v && v.Compare(installed) > 0 {
 				return r, r.ProductKey(installed, d.id.BuildVersion), nil
 			}

@@ -177,7 +177,7 @@ func (d *Device) draw(r update.Range) time.Duration {
 
 func (d *Device) chance(p float64) bool { return p > 0 && d.rng.Float64() < p }
 
-func (d *Device) timings() *update.Timings { return &d.env.UpdateTimings }
+func (d *Device) timings() *update.Timings { return &d.env.timings }
 
 func (d *Device) installedVersion() catalog.Version {
 	v, _ := catalog.ParseVersion(d.id.OSVersion)
@@ -218,7 +218,7 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 	if old := d.sw.job; old != nil {
 		old.stopTimers()
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	from := d.installedVersion()
 	j := &updateJob{
 		rel: rel, key: key, from: from, major: rel.IsMajorFrom(from), rsr: rel.SecurityImprovement,
@@ -249,7 +249,7 @@ func (d *Device) cancelJobLocked() {
 
 func (d *Device) setPhase(j *updateJob, p UpdatePhase) {
 	j.phase = p
-	j.since = d.env.Clock.Now()
+	j.since = d.env.clock.Now()
 	d.notifyLocked(j)
 }
 
@@ -276,7 +276,7 @@ func (d *Device) beginDownload(j *updateJob) {
 		bw /= t.SlowDownloadFactor
 	}
 	j.dlDur = time.Duration(float64(j.size) / bw * float64(time.Second))
-	j.dlStart = d.env.Clock.Now()
+	j.dlStart = d.env.clock.Now()
 	d.setPhase(j, PhaseDownloading)
 	d.armLocked(j, slotPhase, j.dlDur, d.downloadDone)
 }
@@ -519,7 +519,7 @@ func (d *Device) restartStep(j *updateJob) {
 // backOnline finishes the update: the new OS, an empty OSUpdateStatus, and
 // the check-in a device sends when it comes back.
 func (d *Device) backOnline(j *updateJob) {
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	rec := UpdateRecord{
 		FromVersion: d.id.OSVersion, FromBuild: d.id.BuildVersion, ProductKey: j.key,
 		Action: j.plan.reported, Reason: j.plan.reason, DataLoss: j.dataLoss, InstalledAt: now,

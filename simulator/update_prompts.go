@@ -39,7 +39,7 @@ func (d *Device) iosPromptLocked(j *updateJob) {
 		d.armNightLocked(j)
 	case update.UserDismisses:
 		j.dismissals++
-		j.nextInstall = d.env.Clock.Now().Add(d.timings().PromptInterval)
+		j.nextInstall = d.env.clock.Now().Add(d.timings().PromptInterval)
 		d.armLocked(j, slotPhase, d.timings().PromptInterval, d.iosPromptLocked)
 	}
 }
@@ -50,7 +50,7 @@ func (d *Device) promptStep(j *updateJob) {
 		return
 	}
 	t := d.timings()
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	j.prompts++
 	j.notifications = append(j.notifications, now)
 	if len(j.notifications) > maxNotifications {
@@ -105,7 +105,7 @@ func (d *Device) promptStep(j *updateJob) {
 // the device's time zone.
 func (d *Device) armNightLocked(j *updateJob) {
 	t := d.timings()
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	local := now.In(d.id.Location())
 	y, m, day := local.Date()
 	at := time.Date(y, m, day, 0, 0, 0, 0, local.Location()).Add(t.NightStart)

@@ -32,7 +32,7 @@ func TestUpdatesHoldNoGoroutine(t *testing.T) {
 		})
 	}
 	// Past the longest accept latency: every download has started.
-	clk.Advance(env.UpdateTimings.AcceptLatencyMac.Max)
+	clk.Advance(env.timings.AcceptLatencyMac.Max)
 	for _, d := range devices {
 		if st := d.UpdateState(); st.Phase != PhaseDownloading {
 			t.Fatalf("device %s: %s, want downloading", d.UDID(), st.Phase)
