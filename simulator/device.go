@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -71,6 +72,8 @@ type Device struct {
 	ddm *ddmState
 	// timers are the device's own pending timers (power.go).
 	timers devTimers
+	// pollTimer is the next poll (poll.go): nil unless WithPollInterval.
+	pollTimer clock.Timer
 	// The device's activity (activity.go): a session or a run of timers.
 	active        bool
 	timersPending bool          // timers fell due while active

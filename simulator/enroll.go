@@ -101,6 +101,7 @@ func (d *Device) EnrollWithIdentity(ctx context.Context, p *protocol.EnrollmentP
 	}
 	d.mu.Lock()
 	d.enr = enr
+	d.startPollingLocked(enr)
 	d.mu.Unlock()
 	d.env.emit(Event{Kind: EventEnrolled, UDID: id.UDID})
 	return nil
@@ -112,6 +113,7 @@ func (d *Device) Unenroll(ctx context.Context) error {
 	d.mu.Lock()
 	enr := d.enr
 	d.enr = nil
+	d.stopPollingLocked()
 	udid := d.id.UDID
 	d.mu.Unlock()
 	if enr == nil {
