@@ -13,6 +13,7 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/testutil"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/ddm"
@@ -34,23 +35,6 @@ func ddmDevice(t *testing.T, env *simulator.Env, i int) *simulator.Device {
 	}
 	id.OSVersion, id.BuildVersion, id.IsSupervised = version, build, true
 	return env.NewDevice(id)
-}
-
-// poll calls cond until it holds or ctx ends, pausing on the wall clock:
-// the server and the devices' sessions run in their own goroutines.
-func poll(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if err := clock.Real().Sleep(ctx, 20*time.Millisecond); err != nil {
-			t.Fatalf("%s: %v (last: %v)", what, err, last)
-		}
-	}
 }
 
 // TestDDMThroughKMFDDM: declarations set through KMFDDM's HTTP API reach ten
@@ -123,7 +107,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	// at its current ServerToken, active and valid, and no other.
 	current := func(step string, want ...string) {
 		t.Helper()
-		poll(ctx, t, step, func() (bool, error) {
+		testutil.EventuallyCtx(ctx, t, step, func() (bool, error) {
 			st, err := stack.DeclarationStatus(ctx, ids...)
 			if err != nil {
 				return false, err
@@ -216,7 +200,7 @@ func TestDDMThroughKMFDDM(t *testing.T) {
 	if err := stack.SetDeclarations(ctx, "fleet", "com.example.caps", "com.example.subs", "com.example.act"); err != nil {
 		t.Fatal(err)
 	}
-	poll(ctx, t, "removed", func() (bool, error) {
+	testutil.EventuallyCtx(ctx, t, "removed", func() (bool, error) {
 		for _, d := range devices {
 			if len(d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)) != 0 {
 				return false, fmt.Errorf("%s still has it", d.UDID())

@@ -249,7 +249,7 @@ func TestDDMFleet(t *testing.T) {
 		id := spec.identity(t)
 		id.UDID = fmt.Sprintf("UDID-%02d", i)
 		d := env.NewDevice(id)
-		if err := d.EnrollWithIdentity(context.Background(), srv.profile(), ddmTestIdentity(t)); err != nil {
+		if err := d.EnrollWithIdentity(context.Background(), srv.profile(), selfIdentity(t)); err != nil {
 			t.Fatal(err)
 		}
 		devices = append(devices, d)

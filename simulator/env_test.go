@@ -7,6 +7,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/testutil"
 	"github.com/mdmsim/mdmsim/simulator"
 )
 
@@ -37,7 +38,7 @@ func TestEnvEndsBackgroundSessions(t *testing.T) {
 			srv.mu.Unlock()
 
 			d.Wake()
-			waitFor(t, func() bool {
+			testutil.Eventually(t, "the condition", func() bool {
 				srv.mu.Lock()
 				defer srv.mu.Unlock()
 				return srv.held == 1

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/testutil"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 )
@@ -44,7 +45,7 @@ func TestPollInterval(t *testing.T) {
 
 		for n := 1; n <= 3; n++ {
 			clk.Set(next)
-			waitFor(t, func() bool { return d.Stats().Sessions == n && clk.Pending() == 1 })
+			testutil.Eventually(t, "the condition", func() bool { return d.Stats().Sessions == n && clk.Pending() == 1 })
 			if next, _ = clk.Next(); next.Sub(start) != off+time.Duration(n)*every {
 				t.Fatalf("seed %d: poll %d armed for %v, want %v", seed, n+1, next.Sub(start), off+time.Duration(n)*every)
 			}
