@@ -109,6 +109,7 @@ func SCEPEnroll(ctx context.Context, client *http.Client, p *SCEPPayload, dev SC
 // parseCACerts reads a GetCACert answer: a degenerate PKCS#7 of the CA and
 // RA certificates, or one DER certificate.
 func parseCACerts(data []byte, contentType string) (certs []*x509.Certificate, err error) {
+	defer recoverSCEP("GetCACert", &err)
 	if strings.HasPrefix(contentType, "application/x-x509-ca-ra-cert") {
 		certs, err = scep.CACerts(data)
 	} else {
@@ -120,9 +121,19 @@ func parseCACerts(data []byte, contentType string) (certs []*x509.Certificate, e
 	return certs, nil
 }
 
+// recoverSCEP turns a panic of the PKCS#7 parsers, which index malformed
+// BER without checking it, into an ErrSCEP: a SCEP server's answer is
+// network input and must never crash the device.
+func recoverSCEP(what string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %s: malformed answer (%v)", ErrSCEP, what, r)
+	}
+}
+
 // parseCertRep reads the PKIOperation answer to a PKCSReq signed with self
 // and key: a successful CertRep whose envelope holds the issued certificate.
-func parseCertRep(data []byte, caCerts []*x509.Certificate, self *x509.Certificate, key *rsa.PrivateKey) (*x509.Certificate, error) {
+func parseCertRep(data []byte, caCerts []*x509.Certificate, self *x509.Certificate, key *rsa.PrivateKey) (_ *x509.Certificate, err error) {
+	defer recoverSCEP("CertRep", &err)
 	resp, err := scep.ParsePKIMessage(data, scep.WithCACerts(caCerts))
 	if err != nil {
 		return nil, fmt.Errorf("%w: CertRep: %v", ErrSCEP, err)
