@@ -87,7 +87,7 @@ type Env struct {
 	// catalog.Default().
 	catalog *catalog.Catalog
 	// timings drive every device's software-update engine. Default
-	// DefaultUpdateTimings(); see WithUpdateTimings.
+	// update.DefaultTimings(); see WithUpdateTimings.
 	timings update.Timings
 
 	// baseCtx is the parent of every session a push, a retry or a poll

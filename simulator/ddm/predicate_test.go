@@ -92,7 +92,7 @@ func TestPredicateEval(t *testing.T) {
 	for _, tt := range tests {
 		p, err := ParsePredicate(tt.pred)
 		if err != nil {
-			t.Errorf("parsePredicate(%q): %v", tt.pred, err)
+			t.Errorf("ParsePredicate(%q): %v", tt.pred, err)
 			continue
 		}
 		if have := p.Eval(env); have != tt.want {
@@ -132,7 +132,7 @@ func TestPredicateParseErrors(t *testing.T) {
 			if len(name) > 60 {
 				name = name[:60]
 			}
-			t.Errorf("parsePredicate(%q): err %v, want a parse error", name, err)
+			t.Errorf("ParsePredicate(%q): err %v, want a parse error", name, err)
 		}
 	}
 }
