@@ -143,6 +143,11 @@ func (r Release) HumanReadableName(m Model) string {
 	return name
 }
 
+// MacOSName is the marketing name of a macOS major version ("Tahoe" for
+// 26), or "" for one the catalog does not name. Release names and the
+// device's device.operating-system.marketing-name status item both use it.
+func MacOSName(major int) string { return macOSNames[major] }
+
 var macOSNames = map[int]string{
 	11: "Big Sur", 12: "Monterey", 13: "Ventura", 14: "Sonoma", 15: "Sequoia", 26: "Tahoe",
 }

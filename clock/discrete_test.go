@@ -16,6 +16,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/internal/cpuload"
+	"github.com/mdmsim/mdmsim/internal/testutil"
 )
 
 // hangGuardTimeout only keeps a broken clock from hanging the test binary.
@@ -56,17 +57,6 @@ func await[T any](t *testing.T, ctx context.Context, ch <-chan T, what string) T
 	}
 	var zero T
 	return zero
-}
-
-// poll waits until cond holds; for states that no channel announces.
-func poll(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		if ctx.Err() != nil {
-			t.Fatalf("waiting for %s: %v (hang guard)", what, ctx.Err())
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
 }
 
 // transcript collects events from callbacks and goroutines.
@@ -814,7 +804,7 @@ func TestDiscreteWaitCancelled(t *testing.T) {
 			}()
 			if !tt.expired {
 				// The waiter gives its unit back once it waits.
-				poll(t, guard, "the waiter to give its unit back", func() bool { return w.Held() == 0 })
+				testutil.EventuallyCtx(guard, t, "the waiter to give its unit back", func() (bool, error) { return w.Held() == 0, nil })
 				cancel()
 			}
 			have := await(t, guard, done, "the cancelled wait to return")
@@ -1019,7 +1009,7 @@ func TestDiscreteBoundedGoroutines(t *testing.T) {
 	// runtime goroutine, not the clock's 65).
 	clk.Close()
 	closed = true
-	poll(t, ctx, "the clock's goroutines to exit", func() bool { return runtime.NumGoroutine() <= baseline+2 })
+	testutil.EventuallyCtx(ctx, t, "the clock's goroutines to exit", func() (bool, error) { return runtime.NumGoroutine() <= baseline+2, nil })
 }
 
 // discreteFlavour steps a Discrete clock exactly like Manual.Advance: a
@@ -1120,7 +1110,7 @@ func TestDiscreteSleep(t *testing.T) {
 				done := make(chan error, 1)
 				go func() { done <- view.Sleep(ctx, tt.d) }()
 				if tt.cancel {
-					poll(t, guard, "Sleep to arm its timer", func() bool { return clk.Pending() == 1 })
+					testutil.EventuallyCtx(guard, t, "Sleep to arm its timer", func() (bool, error) { return clk.Pending() == 1, nil })
 					cancel()
 				} else {
 					clk.Start()

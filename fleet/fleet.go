@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -38,7 +39,7 @@ type Config struct {
 	// Population draws each device's user and situation (population.go);
 	// nil leaves every device cooperative, on power and online.
 	Population *Population
-	// Quirks switches software-update quirks, by name (simulator.Quirks),
+	// Quirks switches software-update quirks, by name (update.Quirks),
 	// on for a share of the devices each applies to and off for the rest.
 	Quirks map[string]float64
 }
@@ -93,21 +94,14 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{cfg: cfg, byUDID: make(map[string]*simulator.Device, cfg.Devices)}
-	f.env = simulator.NewEnv(append([]simulator.Option{simulator.WithCatalog(cfg.Catalog)}, opts...)...)
-	user := f.env.OnEvent
-	f.env.OnEvent = func(e simulator.Event) {
-		f.count(e)
-		if user != nil {
-			user(e)
-		}
-	}
+	f.env = simulator.NewEnv(append([]simulator.Option{simulator.WithCatalog(cfg.Catalog), simulator.WithEvents(f.count)}, opts...)...)
 	faker := gofakeit.New(cfg.Seed)
 	for i := 0; i < cfg.Devices; i++ {
 		platform := catalog.IOS
 		if faker.Rand.Float64() < cfg.MacFraction {
 			platform = catalog.MacOS
 		}
-		id, err := simulator.NewIdentity(faker, simulator.IdentityOptions{Platform: platform, Catalog: cfg.Catalog})
+		id, err := identity.New(faker, identity.Options{Platform: platform, Catalog: cfg.Catalog})
 		if err != nil {
 			return nil, fmt.Errorf("fleet: device %d: %w", i, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // Population is the mix of users and situations a fleet's devices are drawn
@@ -88,18 +89,18 @@ func (p Population) draw(d *simulator.Device, r *rand.Rand) {
 	id := d.Identity()
 	mac := id.Model.Family == "Mac"
 	portable := !mac || strings.HasPrefix(id.Model.ModelName, "MacBook")
-	var u simulator.UserProfile
-	var e simulator.Environment
+	var u update.UserProfile
+	var e update.Environment
 	switch x := r.Float64(); {
 	case x < p.Ignores:
-		u.Response = simulator.UserIgnores
+		u.Response = update.UserIgnores
 	case x < p.Ignores+p.Dismisses:
-		u.Response = simulator.UserDismisses
+		u.Response = update.UserDismisses
 		if r.Float64() < p.GiveIn {
 			u.DismissLimit = 2 + r.IntN(3)
 		}
 	case x < p.Ignores+p.Dismisses+p.Tonight:
-		u.Response = simulator.UserTonight
+		u.Response = update.UserTonight
 	}
 	u.DoNotDisturb = r.Float64() < p.DoNotDisturb
 	if mac {
@@ -138,7 +139,7 @@ func (p Population) draw(d *simulator.Device, r *rand.Rand) {
 // validateQuirks checks quirk names and shares.
 func validateQuirks(q map[string]float64) error {
 	for name, f := range q {
-		if _, err := simulator.LookupQuirk(name); err != nil {
+		if _, err := update.LookupQuirk(name); err != nil {
 			return fmt.Errorf("fleet: %w", err)
 		}
 		if !(f >= 0 && f <= 1) {
@@ -157,7 +158,7 @@ func applyQuirks(devices []*simulator.Device, q map[string]float64, seed int64) 
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		quirk, _ := simulator.LookupQuirk(name)
+		quirk, _ := update.LookupQuirk(name)
 		var eligible []*simulator.Device
 		for _, d := range devices {
 			if quirk.Platform == "" || d.Identity().Model.Platform == quirk.Platform {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/mdmsim/mdmsim/fleet"
-	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 func TestPopulationDraws(t *testing.T) {
@@ -65,9 +65,9 @@ func TestPopulationDraws(t *testing.T) {
 func TestFleetQuirks(t *testing.T) {
 	t.Parallel()
 	f, err := fleet.New(fleet.Config{Devices: 200, Seed: 2, MacFraction: 0.5, Quirks: map[string]float64{
-		simulator.QuirkPrepareStall:           0.25, // Macs only
-		simulator.QuirkRebootGap:              0.5,  // on by default: off for the other half
-		simulator.QuirkLaterReportsInstalling: 1,
+		update.QuirkPrepareStall:           0.25, // Macs only
+		update.QuirkRebootGap:              0.5,  // on by default: off for the other half
+		update.QuirkLaterReportsInstalling: 1,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -75,10 +75,10 @@ func TestFleetQuirks(t *testing.T) {
 	macs := f.Mix()["Mac"]
 	have := f.QuirkCounts()
 	want := map[string]int{
-		simulator.QuirkPrepareStall:           int(math.Round(0.25 * float64(macs))),
-		simulator.QuirkRebootGap:              100,
-		simulator.QuirkLaterReportsInstalling: 200 - macs,
-		simulator.QuirkWrongProductKey:        200, // untouched default
+		update.QuirkPrepareStall:           int(math.Round(0.25 * float64(macs))),
+		update.QuirkRebootGap:              100,
+		update.QuirkLaterReportsInstalling: 200 - macs,
+		update.QuirkWrongProductKey:        200, // untouched default
 	}
 	for q, n := range want {
 		if have[q] != n {
@@ -86,14 +86,14 @@ func TestFleetQuirks(t *testing.T) {
 		}
 	}
 	for _, d := range f.Devices() {
-		if d.QuirkOn(simulator.QuirkPrepareStall) && d.Identity().Model.Family != "Mac" {
+		if d.QuirkOn(update.QuirkPrepareStall) && d.Identity().Model.Family != "Mac" {
 			t.Fatal("a Mac quirk on an iPhone")
 		}
 	}
-	for _, bad := range []map[string]float64{{"no-such-quirk": 0.1}, {simulator.QuirkPrepareStall: 1.5}} {
+	for _, bad := range []map[string]float64{{"no-such-quirk": 0.1}, {update.QuirkPrepareStall: 1.5}} {
 		if _, err := fleet.New(fleet.Config{Devices: 1, Quirks: bad}); err == nil {
 			t.Errorf("%v accepted", bad)
-		} else if _, ok := bad["no-such-quirk"]; ok && !errors.Is(err, simulator.ErrUnknownQuirk) {
+		} else if _, ok := bad["no-such-quirk"]; ok && !errors.Is(err, update.ErrUnknownQuirk) {
 			t.Errorf("unknown quirk: %v", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdmsim/mdmsim/internal/testutil"
 	"github.com/mdmsim/mdmsim/mockapns"
 )
 
@@ -258,7 +259,7 @@ func TestLatencyDistributions(t *testing.T) {
 			t.Errorf("normal sample %v below its min 40ms", d)
 		}
 	}
-	eventually(t, "100 deliveries", func() bool { return uniform.n.Load() == 50 && normal.n.Load() == 50 })
+	testutil.Eventually(t, "100 deliveries", func() bool { return uniform.n.Load() == 50 && normal.n.Load() == 50 })
 }
 
 func TestStoreAndForward(t *testing.T) {
@@ -320,7 +321,7 @@ func TestUnregisterDuringLatency(t *testing.T) {
 	p.want(d, 200, "")
 	srv.UnregisterDevice(d.token)
 	timers.fireAll()
-	eventually(t, "no_device", func() bool { return srv.Stats().Delivery[mockapns.DeliveryNoDevice] == 1 })
+	testutil.Eventually(t, "no_device", func() bool { return srv.Stats().Delivery[mockapns.DeliveryNoDevice] == 1 })
 	d.notDelivered(t)
 	p.want(d, 410, mockapns.ReasonUnregistered)
 }

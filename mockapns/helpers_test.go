@@ -135,18 +135,6 @@ func lastPush(t testing.TB, srv *mockapns.Server) mockapns.Push {
 	return ps[len(ps)-1]
 }
 
-// eventually polls cond for up to 5s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute) // a hang guard, not a timing
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
 
 // signJWT makes an APNs provider token.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdmsim/mdmsim/internal/testutil"
 	"github.com/mdmsim/mdmsim/mockapns"
 )
 
@@ -160,7 +161,7 @@ func TestRemoteOfflineAndReconnect(t *testing.T) {
 
 	srv.Close()
 	var srv2 *mockapns.Server
-	eventually(t, "the port to be free again", func() bool {
+	testutil.Eventually(t, "the port to be free again", func() bool {
 		l2, err := net.Listen("tcp", addr)
 		if err != nil {
 			return false
@@ -169,7 +170,7 @@ func TestRemoteOfflineAndReconnect(t *testing.T) {
 		return true
 	})
 	defer srv2.Close()
-	eventually(t, "the remote to register again", func() bool { return srv2.Devices() == 1 })
+	testutil.Eventually(t, "the remote to register again", func() bool { return srv2.Devices() == 1 })
 	if s := pushH2C(t, srv2, d); s != 200 {
 		t.Fatalf("push after reconnect: %d", s)
 	}

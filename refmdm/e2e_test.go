@@ -19,6 +19,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -43,7 +44,7 @@ func (r *recorder) add(e simulator.Event) { r.mu.Lock(); r.events = append(r.eve
 
 func newDevice(t *testing.T, env *simulator.Env, seed int64, platform catalog.Platform) *simulator.Device {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(seed), simulator.IdentityOptions{Platform: platform})
+	id, err := identity.New(gofakeit.New(seed), identity.Options{Platform: platform})
 	if err != nil {
 		t.Fatal(err)
 	}

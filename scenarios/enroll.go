@@ -31,11 +31,7 @@ func Enroll(ctx context.Context, w *World, t Target, cfg fleet.Config, opts ...s
 	base := []simulator.Option{simulator.WithClock(w.Clock), simulator.WithPushService(w.APNs),
 		simulator.WithEvents(w.Observer.OnEvent), simulator.WithRootCAs(enr.Roots...)}
 	if enr.PollInterval > 0 {
-		o, err := pollOption(enr.PollInterval)
-		if err != nil {
-			return nil, err
-		}
-		base = append(base, o)
+		base = append(base, simulator.WithPollInterval(enr.PollInterval))
 	}
 	f, err := fleet.New(cfg, append(base, opts...)...)
 	if err != nil {

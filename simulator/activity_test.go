@@ -9,13 +9,14 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 func activityDevice(t *testing.T) (*Device, *clock.Discrete) {
 	t.Helper()
 	clk := clock.NewDiscrete(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))
 	t.Cleanup(clk.Close)
-	id, err := NewIdentity(gofakeit.New(3), IdentityOptions{Model: "Mac14,2"})
+	id, err := identity.New(gofakeit.New(3), identity.Options{Model: "Mac14,2"})
 	if err != nil {
 		t.Fatal(err)
 	}

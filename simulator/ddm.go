@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -39,11 +41,7 @@ import (
 const DDMSafetySyncInterval = 24 * time.Hour
 
 // DDM limits: a server's answers beyond them are refused.
-const (
-	MaxDeclarations      = 10000
-	maxDDMTokenLength    = 1024
-	ddmBackgroundTimeout = 2 * time.Minute
-)
+const ddmBackgroundTimeout = 2 * time.Minute
 
 // RequestTypeDeclarativeManagement is the MDM command that enables and
 // syncs DDM.
@@ -68,11 +66,11 @@ type DDMStats struct {
 // DeclarationState is a declaration as the device holds it, with its
 // status as management.declarations reports it.
 type DeclarationState struct {
-	Declaration
+	ddm.Declaration
 	Kind    string
 	Active  bool
 	Valid   string // valid, invalid or unknown
-	Reasons []StatusReason
+	Reasons []ddm.StatusReason
 }
 
 // ddmState is a device's DDM client. It exists only on devices a
@@ -91,7 +89,7 @@ type ddmState struct {
 	decls          map[string]*ddmDecl
 	subscribed     []string
 	applied        map[string]string // declaration type → what Apply last saw
-	rejected       map[string][]StatusReason
+	rejected       map[string][]ddm.StatusReason
 	reported       map[string]uint64 // status item → hash of the JSON last reported
 	reportedErrors map[string]bool
 	timer          clock.Timer
@@ -102,11 +100,11 @@ type ddmState struct {
 // device concludes from its bytes alone. It is immutable: every device of
 // a registry that received the same bytes for the same item shares one.
 type parsedDecl struct {
-	decl      Declaration
+	decl      ddm.Declaration
 	kind      string // the list of declaration-items it came from
 	itemToken string // its ServerToken in declaration-items
-	static    []StatusReason
-	pred      predicate
+	static    []ddm.StatusReason
+	pred      ddm.Predicate
 }
 
 // ddmDecl is one declaration a device holds, with the results of the
@@ -115,7 +113,7 @@ type ddmDecl struct {
 	*parsedDecl
 	valid   string
 	active  bool
-	reasons []StatusReason
+	reasons []ddm.StatusReason
 }
 
 // sortedDecls orders declarations by kind and identifier: the order of
@@ -148,11 +146,11 @@ func DeclarativeManagementHandler(types *DDMTypes) Handler {
 
 // DDMAvailable reports whether the device's OS has declarative device
 // management: iOS and iPadOS 15, macOS 13.
-func DDMAvailable(id Identity) bool {
-	if id.isMac() {
-		return compareVersions(id.OSVersion, "13.0") >= 0
+func DDMAvailable(id identity.Identity) bool {
+	if id.IsMac() {
+		return ddm.CompareVersions(id.OSVersion, "13.0") >= 0
 	}
-	return compareVersions(id.OSVersion, "15.0") >= 0
+	return ddm.CompareVersions(id.OSVersion, "15.0") >= 0
 }
 
 func (d *Device) handleDeclarativeManagement(ctx context.Context, types *DDMTypes, cmd *protocol.Command) *protocol.Result {
@@ -162,10 +160,10 @@ func (d *Device) handleDeclarativeManagement(ctx context.Context, types *DDMType
 	if err != nil {
 		return FormatError(cmd.CommandUUID, err)
 	}
-	var tokens *syncTokens
+	var tokens *ddm.SyncTokens
 	if len(p.Data) > 0 {
-		if tokens, err = parseTokens(p.Data); err != nil {
-			d.env.Logger.Warn("DDM: DeclarativeManagement command with unreadable Data", "udid", d.UDID(), "err", err)
+		if tokens, err = ddm.ParseTokens(p.Data); err != nil {
+			d.env.logger.Warn("DDM: DeclarativeManagement command with unreadable Data", "udid", d.UDID(), "err", err)
 			d.ddmCountRejected()
 			return FormatError(cmd.CommandUUID, err)
 		}
@@ -177,7 +175,7 @@ func (d *Device) handleDeclarativeManagement(ctx context.Context, types *DDMType
 	if err != nil {
 		// The command itself was fine: the device acknowledges it and
 		// retries the sync at the next command or safety sync.
-		d.env.Logger.Info("DDM: sync", "udid", d.UDID(), "err", err)
+		d.env.logger.Info("DDM: sync", "udid", d.UDID(), "err", err)
 	}
 	return nil
 }
@@ -194,7 +192,7 @@ func (d *Device) ddmEnable(types *DDMTypes) *ddmState {
 		d.ddm.timer.Stop()
 	}
 	st := &ddmState{types: types, enr: d.enr, decls: map[string]*ddmDecl{}, applied: map[string]string{},
-		rejected: map[string][]StatusReason{}, reported: map[string]uint64{}, reportedErrors: map[string]bool{}}
+		rejected: map[string][]ddm.StatusReason{}, reported: map[string]uint64{}, reportedErrors: map[string]bool{}}
 	d.ddm = st
 	st.timer = d.after(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
 	return st
@@ -255,13 +253,13 @@ func (d *Device) ddmSafetySync(st *ddmState) {
 	if off {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ddmBackgroundTimeout)
+	ctx, cancel := context.WithTimeout(d.env.ctx, ddmBackgroundTimeout)
 	defer cancel()
 	st.op.Lock()
 	err := d.ddmSync(ctx, st, nil, true)
 	st.op.Unlock()
 	if err != nil {
-		d.env.Logger.Info("DDM: safety sync", "udid", d.UDID(), "err", err)
+		d.env.logger.Info("DDM: safety sync", "udid", d.UDID(), "err", err)
 	}
 }
 
@@ -310,7 +308,7 @@ func (d *Device) DDMDeclarations() []DeclarationState {
 	}
 	var out []DeclarationState
 	for _, dd := range d.ddm.sortedDecls() {
-		out = append(out, DeclarationState{Declaration: dd.decl.clone(), Kind: dd.kind, Active: dd.active,
+		out = append(out, DeclarationState{Declaration: dd.decl.Clone(), Kind: dd.kind, Active: dd.active,
 			Valid: dd.valid, Reasons: slices.Clone(dd.reasons)})
 	}
 	return out
@@ -319,16 +317,16 @@ func (d *Device) DDMDeclarations() []DeclarationState {
 // DDMActiveConfigurations returns the active configurations of one type,
 // sorted by identifier: what the legacy update commands consult to know
 // whether an enforcement declaration is in force.
-func (d *Device) DDMActiveConfigurations(declarationType string) []Declaration {
+func (d *Device) DDMActiveConfigurations(declarationType string) []ddm.Declaration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ddm == nil {
 		return nil
 	}
-	var out []Declaration
+	var out []ddm.Declaration
 	for _, dd := range d.ddm.sortedDecls() {
-		if dd.active && dd.kind == KindConfiguration && dd.decl.Type == declarationType {
-			out = append(out, dd.decl.clone())
+		if dd.active && dd.kind == ddm.KindConfiguration && dd.decl.Type == declarationType {
+			out = append(out, dd.decl.Clone())
 		}
 	}
 	return out
@@ -342,7 +340,7 @@ func (d *Device) ddmActiveLocked(declarationType string) bool {
 		return false
 	}
 	for _, dd := range d.ddm.decls {
-		if dd.active && dd.kind == KindConfiguration && dd.decl.Type == declarationType {
+		if dd.active && dd.kind == ddm.KindConfiguration && dd.decl.Type == declarationType {
 			return true
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Declarative software-update enforcement (update-behaviour.md §4).
@@ -92,10 +94,10 @@ type EnforcementOptions struct {
 // their behaviour and registers the softwareupdate.* status items that
 // report it. DefaultDDMTypes calls it with the zero options.
 func RegisterEnforcement(types *DDMTypes, o EnforcementOptions) {
-	types.HandleConfiguration(TypeSoftwareUpdateEnforcementSpecific, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []Declaration) map[string][]StatusReason {
+	types.HandleConfiguration(ddm.TypeSoftwareUpdateEnforcementSpecific, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
 		return d.applyEnforcement(active, o)
 	}))
-	types.HandleConfiguration(TypeSoftwareUpdateSettings, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []Declaration) map[string][]StatusReason {
+	types.HandleConfiguration(ddm.TypeSoftwareUpdateSettings, ConfigurationHandlerFunc(func(ctx context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
 		d.applyUpdateSettings(active)
 		return nil
 	}))
@@ -156,7 +158,7 @@ const maxEnfNotifications = 64
 // enfDecl is one enforcement declaration as the device holds it.
 type enfDecl struct {
 	id, token string
-	p         SoftwareUpdateEnforcementSpecific
+	p         ddm.SoftwareUpdateEnforcementSpecific
 	deadline  time.Time
 }
 
@@ -169,23 +171,23 @@ func (d *Device) enforcementLocked(o EnforcementOptions) *enforcement {
 }
 
 // applyEnforcement is Apply for enforcement declarations.
-func (d *Device) applyEnforcement(active []Declaration, o EnforcementOptions) map[string][]StatusReason {
+func (d *Device) applyEnforcement(active []ddm.Declaration, o EnforcementOptions) map[string][]ddm.StatusReason {
 	d.mu.Lock()
 	e := d.enforcementLocked(o)
 	e.applying = true
 	loc := d.id.Location()
-	rejected := map[string][]StatusReason{}
+	rejected := map[string][]ddm.StatusReason{}
 	seen := map[string]bool{}
 	var decls []enfDecl
 	for _, decl := range active {
-		p, err := DecodeDeclarationPayload[SoftwareUpdateEnforcementSpecific](decl)
+		p, err := ddm.DecodePayload[ddm.SoftwareUpdateEnforcementSpecific](decl)
 		if err != nil {
-			rejected[decl.Identifier] = []StatusReason{{Code: ReasonConfigurationDeserialize, Description: err.Error(), Details: idDetails(decl)}}
+			rejected[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationDeserialize, Description: err.Error(), Details: ddm.IDDetails(decl)}}
 			continue
 		}
 		deadline, err := p.Deadline(loc)
 		if err != nil {
-			rejected[decl.Identifier] = []StatusReason{{Code: ReasonConfigurationDeserialize, Description: err.Error(), Details: idDetails(decl)}}
+			rejected[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationDeserialize, Description: err.Error(), Details: ddm.IDDetails(decl)}}
 			continue
 		}
 		ed := enfDecl{id: decl.Identifier, token: decl.ServerToken, p: p, deadline: deadline}
@@ -194,9 +196,9 @@ func (d *Device) applyEnforcement(active []Declaration, o EnforcementOptions) ma
 			// Judged once, when received: a declaration met later by an
 			// update stays valid and is ignored.
 			if d.targetMetLocked(ed) {
-				rejected[decl.Identifier] = []StatusReason{{Code: ReasonConfigurationIsInvalid,
+				rejected[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationIsInvalid,
 					Description: fmt.Sprintf("The target %s is not above the installed %s %s (%s).", targetString(p), osFamily(d.id), d.id.OSVersion, d.id.BuildVersion),
-					Details:     idDetails(decl)}}
+					Details:     ddm.IDDetails(decl)}}
 				continue
 			}
 		}
@@ -232,10 +234,10 @@ func (d *Device) applyEnforcement(active []Declaration, o EnforcementOptions) ma
 // applyUpdateSettings is Apply for software-update settings: the
 // Notifications key changes the enforcement's notifications; deferrals
 // only hide updates from the user, and enforcement still installs them.
-func (d *Device) applyUpdateSettings(active []Declaration) {
+func (d *Device) applyUpdateSettings(active []ddm.Declaration) {
 	off := false
 	for _, decl := range active {
-		if p, err := DecodeDeclarationPayload[SoftwareUpdateSettings](decl); err == nil && p.Notifications != nil && !*p.Notifications {
+		if p, err := ddm.DecodePayload[ddm.SoftwareUpdateSettings](decl); err == nil && p.Notifications != nil && !*p.Notifications {
 			off = true
 		}
 	}
@@ -256,7 +258,7 @@ func (d *Device) applyUpdateSettings(active []Declaration) {
 	})
 }
 
-func targetString(p SoftwareUpdateEnforcementSpecific) string {
+func targetString(p ddm.SoftwareUpdateEnforcementSpecific) string {
 	if p.TargetBuildVersion != "" {
 		return p.TargetOSVersion + " (" + p.TargetBuildVersion + ")"
 	}
@@ -265,12 +267,12 @@ func targetString(p SoftwareUpdateEnforcementSpecific) string {
 
 // resolveTargetLocked finds the release a declaration targets in the catalog as
 // it is now.
-func (d *Device) resolveTargetLocked(p SoftwareUpdateEnforcementSpecific) (catalog.Release, bool) {
-	c := d.env.Catalog
+func (d *Device) resolveTargetLocked(p ddm.SoftwareUpdateEnforcementSpecific) (catalog.Release, bool) {
+	c := d.env.catalog
 	if c == nil {
 		return catalog.Release{}, false
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	m := *d.id.Model
 	if p.TargetBuildVersion != "" {
 		if r, ok := c.FindBuild(m, p.TargetBuildVersion, now); ok && versionMatches(r.ProductVersion, p.TargetOSVersion) {
@@ -290,7 +292,7 @@ func (d *Device) resolveTargetLocked(p SoftwareUpdateEnforcementSpecific) (catal
 		return c.Latest(m, nums[0], nums[1], now)
 	}
 	for _, r := range c.ReleasesFor(m, now) {
-		if !r.SecurityImprovement && compareVersions(r.ProductVersion, p.TargetOSVersion) == 0 {
+		if !r.SecurityImprovement && ddm.CompareVersions(r.ProductVersion, p.TargetOSVersion) == 0 {
 			return r, true
 		}
 	}
@@ -299,7 +301,7 @@ func (d *Device) resolveTargetLocked(p SoftwareUpdateEnforcementSpecific) (catal
 
 // versionMatches: 26.1 matches 26.1 and 26.1.x; 26.1.1 only itself.
 func versionMatches(have, want string) bool {
-	return compareVersions(have, want) == 0 || strings.HasPrefix(have, want+".")
+	return ddm.CompareVersions(have, want) == 0 || strings.HasPrefix(have, want+".")
 }
 
 // targetMetLocked reports whether the device already runs the declaration's
@@ -312,22 +314,22 @@ func (d *Device) targetMetLocked(ed enfDecl) bool {
 			return true
 		}
 		if r, ok := d.resolveTargetLocked(p); ok && r.Build == p.TargetBuildVersion {
-			return compareVersions(installed, r.ProductVersion) > 0
+			return ddm.CompareVersions(installed, r.ProductVersion) > 0
 		}
 	}
 	if r, ok := d.resolveTargetLocked(p); ok {
-		return compareVersions(installed, r.ProductVersion) >= 0
+		return ddm.CompareVersions(installed, r.ProductVersion) >= 0
 	}
-	return compareVersions(installed, p.TargetOSVersion) >= 0
+	return ddm.CompareVersions(installed, p.TargetOSVersion) >= 0
 }
 
 // combinedUpdates: from iOS 18 and macOS 15 a supplemental target installs
 // its base first on its own.
-func combinedUpdates(id Identity) bool {
-	if id.isMac() {
-		return Major(id.OSVersion) >= 15
+func combinedUpdates(id identity.Identity) bool {
+	if id.IsMac() {
+		return identity.Major(id.OSVersion) >= 15
 	}
-	return Major(id.OSVersion) >= 18
+	return identity.Major(id.OSVersion) >= 18
 }
 
 // stepReleaseLocked is what the device installs now for a target: the
@@ -340,7 +342,7 @@ func (d *Device) stepReleaseLocked(r catalog.Release) (catalog.Release, bool) {
 		// Before 18/15 the base takes a declaration of its own.
 		return catalog.Release{}, false
 	}
-	return d.env.Catalog.FindBuild(*d.id.Model, r.PrerequisiteBuild, d.env.Clock.Now())
+	return d.env.catalog.FindBuild(*d.id.Model, r.PrerequisiteBuild, d.env.clock.Now())
 }
 
 // enforceEvalLocked picks the declaration to enforce and sets the update
@@ -357,7 +359,7 @@ func (d *Device) enforceEvalLocked() {
 			break
 		}
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	if cur == nil {
 		if e.cur != nil {
 			d.enforceStopLocked(e)
@@ -447,7 +449,7 @@ func (d *Device) enforceFailLocked(e *enforcement, status string) {
 	e.failed = true
 	e.failCount++
 	e.failReason = reason
-	e.failAt = d.env.Clock.Now()
+	e.failAt = d.env.clock.Now()
 }
 
 // enforceNotify is the job's phase hook: report the change.
@@ -463,10 +465,10 @@ func (d *Device) enforceNotify(UpdateState) {
 
 // enforceReport sends the status items that changed.
 func (d *Device) enforceReport() {
-	ctx, cancel := context.WithTimeout(context.Background(), ddmBackgroundTimeout)
+	ctx, cancel := context.WithTimeout(d.env.ctx, ddmBackgroundTimeout)
 	defer cancel()
 	if err := d.DDMStatusChanged(ctx); err != nil {
-		d.env.Logger.Debug("DDM: enforcement report", "udid", d.UDID(), "err", err)
+		d.env.logger.Debug("DDM: enforcement report", "udid", d.UDID(), "err", err)
 	}
 }
 
@@ -506,7 +508,7 @@ func (d *Device) enforceArmLocked(e *enforcement) {
 	if e.cur == nil {
 		return
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	if !e.resolved || e.failed {
 		next := now.Add(EnforcementRetryInterval)
 		if !e.forced && e.resolved && e.forceAt.After(now) && e.forceAt.Before(next) {
@@ -537,7 +539,7 @@ func (d *Device) enforceStepLocked(e *enforcement) {
 	if e.cur == nil {
 		return
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	switch {
 	case e.missed:
 		if d.unreachableLocked() {
@@ -604,7 +606,7 @@ func (d *Device) enforceForceLocked(e *enforcement) {
 		}
 	}
 	d.setInstallReasonLocked(e, InstallReasonDeclaration)
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		// iOS: past the deadline the device is good for nothing but the
 		// update. With a passcode the user must enter it, and does, to use
 		// the device again; without one it restarts.
@@ -632,7 +634,7 @@ func (d *Device) enforceResumeLocked() {
 	if e == nil || e.cur == nil || e.forced {
 		return
 	}
-	if !e.missed && d.env.Clock.Now().Before(e.forceAt) {
+	if !e.missed && d.env.clock.Now().Before(e.forceAt) {
 		// The deadline is still ahead: the steps are re-armed for their
 		// own times, not for what they had left when it was switched off.
 		d.enforceArmLocked(e)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 )
 
 // declareForTest makes an enforcement declaration active on the device, as
@@ -12,7 +14,7 @@ func declareForTest(d *Device) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.ddm = &ddmState{enr: d.enr, decls: map[string]*ddmDecl{"su": {
-		parsedDecl: &parsedDecl{decl: Declaration{Type: TypeSoftwareUpdateEnforcementSpecific, Identifier: "su"}, kind: KindConfiguration},
+		parsedDecl: &parsedDecl{decl: ddm.Declaration{Type: ddm.TypeSoftwareUpdateEnforcementSpecific, Identifier: "su"}, kind: ddm.KindConfiguration},
 		valid:      "valid", active: true,
 	}}}
 }

@@ -1,6 +1,10 @@
 package simulator
 
-import "time"
+import (
+	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/update"
+)
 
 // The enforcement's notifications and what the user does with them.
 
@@ -54,29 +58,29 @@ func (d *Device) enforceNotificationLocked(e *enforcement, now time.Time) {
 	}
 	j.prompts++
 	resp := u.Response
-	if resp == UserDismisses && d.givesIn(j) {
-		resp = UserActs
+	if resp == update.UserDismisses && d.givesIn(j) {
+		resp = update.UserActs
 	}
 	switch resp {
-	case UserActs:
+	case update.UserActs:
 		d.armEnfLocked(e, enfSlotUser, d.responseDelay(), func(e *enforcement) {
 			j := d.sw.job
 			if j == nil || j.requested {
 				return
 			}
-			j.authorized = j.authorized || !d.id.isMac()
+			j.authorized = j.authorized || !d.id.IsMac()
 			d.setInstallReasonLocked(e, InstallReasonNotification)
 			d.requestInstallLocked(j, modeUser)
 			d.checkBlockedLocked(e, j)
 		})
-	case UserTonight:
-		j.tonight, j.authorized = true, j.authorized || !d.id.isMac()
+	case update.UserTonight:
+		j.tonight, j.authorized = true, j.authorized || !d.id.IsMac()
 		d.setInstallReasonLocked(e, InstallReasonTonight)
 		if j.phase == PhasePrepared {
 			j.waiting = "night"
 		}
 		d.armNightLocked(j)
-	case UserDismisses:
+	case update.UserDismisses:
 		j.dismissals++
 	}
 }

@@ -3,6 +3,8 @@ package simulator
 import (
 	"slices"
 	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // What the enforcement shows: the softwareupdate.* status items and a
@@ -29,7 +31,7 @@ func (d *Device) EnforcementState() EnforcementState {
 	if e == nil {
 		return EnforcementState{}
 	}
-	missed := e.missed || d.off && !e.forced && e.cur != nil && !d.env.Clock.Now().Before(e.forceAt)
+	missed := e.missed || d.off && !e.forced && e.cur != nil && !d.env.clock.Now().Before(e.forceAt)
 	s := EnforcementState{ForceAt: e.forceAt, Missed: missed, Unusable: e.unusable,
 		Notifications: slices.Clone(e.notifications), FailureCount: e.failCount, FailureReason: e.failReason}
 	if e.cur != nil {
@@ -76,7 +78,7 @@ func (d *Device) pendingOfLocked(e *enforcement) map[string]any {
 	if e.resolved {
 		m["os-version"], m["build-version"] = e.rel.ProductVersion, e.rel.Build
 	}
-	if Major(d.id.OSVersion) >= 26 {
+	if identity.Major(d.id.OSVersion) >= 26 {
 		m["target-local-date-time"] = e.cur.p.TargetLocalDateTime
 	}
 	return m

@@ -11,6 +11,8 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // Devices of the enforcement tests. On 2026-01-05 the catalog offers the
@@ -47,13 +49,13 @@ type enfDeclSpec struct {
 	at                string        // or a literal TargetLocalDateTime
 }
 
-func newEnfRig(t *testing.T, ds deviceSpec, u simulator.UserProfile, decls ...enfDeclSpec) *enfRig {
+func newEnfRig(t *testing.T, ds deviceSpec, u update.UserProfile, decls ...enfDeclSpec) *enfRig {
 	t.Helper()
 	return newEnfRigWith(t, ds, u, nil, decls...)
 }
 
 // newEnfRigWith takes the device's handlers (nil: the defaults).
-func newEnfRigWith(t *testing.T, ds deviceSpec, u simulator.UserProfile, h *simulator.Handlers, decls ...enfDeclSpec) *enfRig {
+func newEnfRigWith(t *testing.T, ds deviceSpec, u update.UserProfile, h *simulator.Handlers, decls ...enfDeclSpec) *enfRig {
 	t.Helper()
 	srv := newDDMServer(t)
 	cat := catalog.Default()
@@ -73,20 +75,20 @@ func (r *enfRig) declare(decls ...enfDeclSpec) {
 	r.t.Helper()
 	loc := r.d.Identity().Location()
 	ids := []string{"subs"}
-	r.srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
+	r.srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
 	for _, e := range decls {
 		at := e.at
 		if at == "" {
-			at = r.t0.Add(e.due).In(loc).Format(simulator.LocalDateTimeLayout)
+			at = r.t0.Add(e.due).In(loc).Format(ddm.LocalDateTimeLayout)
 		}
 		p := map[string]any{"TargetOSVersion": e.target, "TargetLocalDateTime": at}
 		if e.build != "" {
 			p["TargetBuildVersion"] = e.build
 		}
-		r.srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, e.id, "t-"+at, p)
+		r.srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, e.id, "t-"+at, p)
 		ids = append(ids, e.id)
 	}
-	r.srv.put(simulator.TypeActivationSimple, "act", strings.Join(ids, "+"), activation(ids...))
+	r.srv.put(ddm.TypeActivationSimple, "act", strings.Join(ids, "+"), activation(ids...))
 	r.srv.enqueueDM(false)
 	connect(r.t, r.d)
 }
@@ -94,7 +96,7 @@ func (r *enfRig) declare(decls ...enfDeclSpec) {
 // deadline is the local deadline of a declaration due after t0.
 func (r *enfRig) deadline(due time.Duration) time.Time {
 	loc := r.d.Identity().Location()
-	dl, _ := time.ParseInLocation(simulator.LocalDateTimeLayout, r.t0.Add(due).In(loc).Format(simulator.LocalDateTimeLayout), loc)
+	dl, _ := time.ParseInLocation(ddm.LocalDateTimeLayout, r.t0.Add(due).In(loc).Format(ddm.LocalDateTimeLayout), loc)
 	return dl
 }
 
@@ -175,7 +177,7 @@ func checkStates(t *testing.T, have, want []string) {
 
 func TestEnforceInstallBeforeDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserActs, ResponseDelay: 30 * time.Minute},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserActs, ResponseDelay: 30 * time.Minute},
 		enfDeclSpec{id: "su", target: "18.7", due: 72 * time.Hour})
 	r.run(6 * time.Hour)
 	checkStates(t, r.states(), []string{"waiting@18.6", "downloading", "prepared", "installing", "none@18.7.1"})
@@ -196,7 +198,7 @@ func TestEnforceInstallBeforeDeadline(t *testing.T) {
 
 func TestEnforceForcedAtDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfMac, simulator.UserProfile{Response: simulator.UserIgnores, BlockingApps: true},
+	r := newEnfRig(t, enfMac, update.UserProfile{Response: update.UserIgnores, BlockingApps: true},
 		enfDeclSpec{id: "su", target: "15.7.1", due: 48 * time.Hour})
 	dl := r.deadline(48 * time.Hour)
 	r.clk.Set(dl.Add(-time.Minute))
@@ -222,7 +224,7 @@ func TestEnforceForcedAtDeadline(t *testing.T) {
 
 func TestEnforceOffAtDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores},
 		enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
 	dl := r.deadline(24 * time.Hour)
 	r.clk.Set(dl.Add(-2 * time.Hour))
@@ -245,7 +247,7 @@ func TestEnforceOffAtDeadline(t *testing.T) {
 
 func TestEnforcePastDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores},
 		enfDeclSpec{id: "su", target: "18.7.1", due: -48 * time.Hour})
 	r.run(3 * time.Hour)
 	st := r.d.EnforcementState()
@@ -264,7 +266,7 @@ func TestEnforcePastDeadline(t *testing.T) {
 
 func TestEnforceTargetNotInCatalog(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserActs, ResponseDelay: time.Minute},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserActs, ResponseDelay: time.Minute},
 		enfDeclSpec{id: "su", target: "18.7.2", due: 10 * 24 * time.Hour})
 	r.run(30 * time.Hour)
 	checkStates(t, r.states(), []string{"waiting@18.6"})
@@ -287,7 +289,7 @@ func TestEnforceTargetNotInCatalog(t *testing.T) {
 
 func TestEnforceTargetNotAbove(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{},
 		enfDeclSpec{id: "same", target: "18.6.0", due: 24 * time.Hour},
 		enfDeclSpec{id: "older", target: "18.5", due: 24 * time.Hour})
 	decls := r.lastDeclarations()["configurations"]
@@ -303,7 +305,7 @@ func TestEnforceTargetNotAbove(t *testing.T) {
 
 func TestEnforceEarliestDeadlineFirst(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores},
 		enfDeclSpec{id: "a-major", target: "26.0", due: 96 * time.Hour},
 		enfDeclSpec{id: "b-minor", target: "18.7", due: 24 * time.Hour})
 	if st := r.d.EnforcementState(); st.Declaration != "b-minor" {
@@ -326,7 +328,7 @@ func TestEnforceEarliestDeadlineFirst(t *testing.T) {
 
 func TestEnforceIOSUnusablePastDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores, Passcode: true, ResponseDelay: 10 * time.Minute},
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores, Passcode: true, ResponseDelay: 10 * time.Minute},
 		enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
 	dl := r.deadline(24 * time.Hour)
 	r.clk.Set(dl.Add(time.Minute))
@@ -347,25 +349,25 @@ func TestEnforceNotificationCadence(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name     string
-		user     simulator.UserProfile
+		user     update.UserProfile
 		settings map[string]any
 		want     func(t0, dl time.Time) []time.Time
 	}{
-		{"default", simulator.UserProfile{Response: simulator.UserIgnores}, nil, func(t0, dl time.Time) []time.Time {
+		{"default", update.UserProfile{Response: update.UserIgnores}, nil, func(t0, dl time.Time) []time.Time {
 			out := []time.Time{t0, t0.Add(24 * time.Hour), t0.Add(48 * time.Hour)}
 			for h := 24; h > 1; h-- {
 				out = append(out, dl.Add(-time.Duration(h)*time.Hour))
 			}
 			return append(out, dl.Add(-time.Hour), dl.Add(-30*time.Minute), dl.Add(-20*time.Minute), dl.Add(-10*time.Minute))
 		}},
-		{"do-not-disturb", simulator.UserProfile{Response: simulator.UserIgnores, DoNotDisturb: true}, nil, func(t0, dl time.Time) []time.Time {
+		{"do-not-disturb", update.UserProfile{Response: update.UserIgnores, DoNotDisturb: true}, nil, func(t0, dl time.Time) []time.Time {
 			var out []time.Time
 			for h := 24; h > 1; h-- {
 				out = append(out, dl.Add(-time.Duration(h)*time.Hour))
 			}
 			return append(out, dl.Add(-time.Hour), dl.Add(-30*time.Minute), dl.Add(-20*time.Minute), dl.Add(-10*time.Minute))
 		}},
-		{"notifications-off", simulator.UserProfile{Response: simulator.UserIgnores}, map[string]any{"Notifications": false},
+		{"notifications-off", update.UserProfile{Response: update.UserIgnores}, map[string]any{"Notifications": false},
 			func(t0, dl time.Time) []time.Time { return []time.Time{dl.Add(-time.Hour)} }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -374,13 +376,13 @@ func TestEnforceNotificationCadence(t *testing.T) {
 			r := newEnfRig(t, enfMac, tt.user)
 			ids := []string{"subs", "su"}
 			if tt.settings != nil {
-				r.srv.put(simulator.TypeSoftwareUpdateSettings, "set", "x1", tt.settings)
+				r.srv.put(ddm.TypeSoftwareUpdateSettings, "set", "x1", tt.settings)
 				ids = append(ids, "set")
 			}
-			at := r.t0.Add(due).In(r.d.Identity().Location()).Format(simulator.LocalDateTimeLayout)
-			r.srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
-			r.srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", map[string]any{"TargetOSVersion": "15.7.1", "TargetLocalDateTime": at})
-			r.srv.put(simulator.TypeActivationSimple, "act", "a1", activation(ids...))
+			at := r.t0.Add(due).In(r.d.Identity().Location()).Format(ddm.LocalDateTimeLayout)
+			r.srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", enfSubscriptions)
+			r.srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", map[string]any{"TargetOSVersion": "15.7.1", "TargetLocalDateTime": at})
+			r.srv.put(ddm.TypeActivationSimple, "act", "a1", activation(ids...))
 			r.srv.enqueueDM(false)
 			connect(t, r.d)
 			dl := r.deadline(due)
@@ -401,7 +403,7 @@ func TestEnforceNotificationCadence(t *testing.T) {
 
 func TestEnforceDiskFullReportsFailure(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores})
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores})
 	r.d.SetAvailableCapacity(0.2)
 	r.declare(enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
 	r.run(3 * time.Hour)
@@ -423,7 +425,7 @@ func TestEnforceStalePendingVersion(t *testing.T) {
 	simulator.RegisterEnforcement(types, simulator.EnforcementOptions{StalePendingVersion: true})
 	h := simulator.DefaultHandlers()
 	h.Handle(simulator.RequestTypeDeclarativeManagement, simulator.DeclarativeManagementHandler(types))
-	r := newEnfRigWith(t, enfIPhone, simulator.UserProfile{Response: simulator.UserActs, ResponseDelay: time.Minute}, h,
+	r := newEnfRigWith(t, enfIPhone, update.UserProfile{Response: update.UserActs, ResponseDelay: time.Minute}, h,
 		enfDeclSpec{id: "su", target: "18.7", due: 72 * time.Hour})
 	r.run(6 * time.Hour)
 	checkStates(t, r.states(), []string{"waiting@18.6", "downloading", "installing", "none@18.7.1"})
@@ -435,7 +437,7 @@ func TestEnforceStalePendingVersion(t *testing.T) {
 
 func TestEnforceSupplementalInstallsBaseFirst(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfIPhone, simulator.UserProfile{Response: simulator.UserIgnores})
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores})
 	m, _ := catalog.LookupModel(enfIPhone.model)
 	base, ok := r.cat.FindBuild(m, "22H31", r.clk.Now())
 	if !ok {

@@ -6,13 +6,16 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // evalResult is the evaluation of one declaration.
 type evalResult struct {
 	valid   string
 	active  bool
-	reasons []StatusReason
+	reasons []ddm.StatusReason
 }
 
 // ddmEvaluate works out which declarations are valid and active, applies
@@ -42,12 +45,12 @@ func (d *Device) ddmEvaluate(ctx context.Context, st *ddmState) {
 		case len(dd.static) > 0:
 			r.valid, r.reasons = "invalid", dd.static
 		case !known:
-			r.valid, r.reasons = "invalid", []StatusReason{{Code: ReasonUnknownDeclarationType, Description: "Unknown Declaration Type",
+			r.valid, r.reasons = "invalid", []ddm.StatusReason{{Code: ddm.ReasonUnknownDeclarationType, Description: "Unknown Declaration Type",
 				Details: map[string]any{"UnknownDeclarationType": dd.decl.Type}}}
 		case !dt.supported(id):
-			r.valid, r.reasons = "invalid", []StatusReason{{Code: ReasonConfigurationNotSupported,
+			r.valid, r.reasons = "invalid", []ddm.StatusReason{{Code: ddm.ReasonConfigurationNotSupported,
 				Description: fmt.Sprintf("%s is not supported on %s %s with this enrollment.", dd.decl.Type, osFamily(id), id.OSVersion),
-				Details:     idDetails(dd.decl)}}
+				Details:     ddm.IDDetails(dd.decl)}}
 		case dt.Validate != nil:
 			if rs := dt.Validate(dd.decl, id); len(rs) > 0 {
 				r.valid, r.reasons = "invalid", rs
@@ -57,14 +60,14 @@ func (d *Device) ddmEvaluate(ctx context.Context, st *ddmState) {
 			continue
 		}
 		switch dd.kind {
-		case KindManagement:
+		case ddm.KindManagement:
 			r.active = true
-			if dd.decl.Type == TypeProperties {
+			if dd.decl.Type == ddm.TypeProperties {
 				maps.Copy(props, dd.decl.Payload)
 			}
-		case KindConfiguration:
+		case ddm.KindConfiguration:
 			configs[dd.decl.Identifier] = dd
-		case KindAsset:
+		case ddm.KindAsset:
 			// Assets only take effect through a configuration that
 			// references them; none of the simulator's does.
 		}
@@ -75,29 +78,29 @@ func (d *Device) ddmEvaluate(ctx context.Context, st *ddmState) {
 	referenced := map[string]bool{}
 	for _, dd := range decls {
 		r := res[dd]
-		if dd.kind != KindActivation || r.valid != "valid" {
+		if dd.kind != ddm.KindActivation || r.valid != "valid" {
 			continue
 		}
-		refs := payloadStrings(dd.decl.Payload, "StandardConfigurations")
+		refs := ddm.PayloadStrings(dd.decl.Payload, "StandardConfigurations")
 		for _, ref := range refs {
 			referenced[ref] = true
 		}
 		if dd.pred != nil && !evalPredicate(d, dd.pred, env) {
 			raw, _ := dd.decl.Payload["Predicate"].(string)
-			r.reasons = []StatusReason{{Code: ReasonPredicateFalse, Description: "The predicate evaluated to false.",
+			r.reasons = []ddm.StatusReason{{Code: ddm.ReasonPredicateFalse, Description: "The predicate evaluated to false.",
 				Details: map[string]any{"Identifier": dd.decl.Identifier, "ServerToken": dd.decl.ServerToken, "Predicate": raw}}}
 			continue
 		}
 		r.active = true
 		var missing []any
 		for _, ref := range refs {
-			if kinds[ref] != KindConfiguration {
+			if kinds[ref] != ddm.KindConfiguration {
 				missing = append(missing, ref)
 			}
 			activated[ref] = true
 		}
 		if len(missing) > 0 {
-			r.reasons = []StatusReason{{Code: ReasonMissingConfigurations, Description: "The activation references configurations the device does not have.",
+			r.reasons = []ddm.StatusReason{{Code: ddm.ReasonMissingConfigurations, Description: "The activation references configurations the device does not have.",
 				Details: map[string]any{"Identifier": dd.decl.Identifier, "ServerToken": dd.decl.ServerToken, "ConfigurationIdentifiers": missing}}}
 		}
 	}
@@ -105,14 +108,14 @@ func (d *Device) ddmEvaluate(ctx context.Context, st *ddmState) {
 	byType := map[string][]*ddmDecl{}
 	for _, dd := range decls {
 		r := res[dd]
-		if dd.kind != KindConfiguration || r.valid != "valid" {
+		if dd.kind != ddm.KindConfiguration || r.valid != "valid" {
 			continue
 		}
 		if activated[dd.decl.Identifier] {
 			byType[dd.decl.Type] = append(byType[dd.decl.Type], dd)
 		} else if !referenced[dd.decl.Identifier] {
-			r.reasons = []StatusReason{{Code: ReasonNotReferencedByActivation, Description: "The configuration is not referenced by any activation.",
-				Details: idDetails(dd.decl)}}
+			r.reasons = []ddm.StatusReason{{Code: ddm.ReasonNotReferencedByActivation, Description: "The configuration is not referenced by any activation.",
+				Details: ddm.IDDetails(dd.decl)}}
 		}
 	}
 
@@ -139,9 +142,9 @@ func (d *Device) ddmEvaluate(ctx context.Context, st *ddmState) {
 		if had && prev == fp.String() {
 			continue
 		}
-		list := make([]Declaration, len(active))
+		list := make([]ddm.Declaration, len(active))
 		for i, dd := range active {
-			list[i] = dd.decl.clone()
+			list[i] = dd.decl.Clone()
 		}
 		out := d.applyConfigurations(ctx, dt, list)
 		for rid := range rejected {
@@ -193,13 +196,13 @@ func mergeKeys[V1, V2 any](a map[string]V1, b map[string]V2) map[string]bool {
 // applyConfigurations runs a handler; a handler that panics is a bug of the
 // simulator, reported as every configuration failing to apply rather than
 // a crashed fleet.
-func (d *Device) applyConfigurations(ctx context.Context, dt DeclarationType, list []Declaration) (out map[string][]StatusReason) {
+func (d *Device) applyConfigurations(ctx context.Context, dt DeclarationType, list []ddm.Declaration) (out map[string][]ddm.StatusReason) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.env.Logger.Error("DDM: configuration handler panicked", "udid", d.UDID(), "type", dt.Type, "panic", r)
-			out = map[string][]StatusReason{}
+			d.env.logger.Error("DDM: configuration handler panicked", "udid", d.UDID(), "type", dt.Type, "panic", r)
+			out = map[string][]ddm.StatusReason{}
 			for _, decl := range list {
-				out[decl.Identifier] = []StatusReason{{Code: ReasonConfigurationCannotBeApplied,
+				out[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationCannotBeApplied,
 					Description: "Internal error applying the configuration.", Details: map[string]any{"Error": fmt.Sprint(r)}}}
 			}
 		}
@@ -209,14 +212,14 @@ func (d *Device) applyConfigurations(ctx context.Context, dt DeclarationType, li
 
 // evalPredicate evaluates without letting a panic escape: a predicate the
 // device cannot evaluate is false.
-func evalPredicate(d *Device, p predicate, env predicateEnv) (ok bool) {
+func evalPredicate(d *Device, p ddm.Predicate, env ddm.PredicateEnv) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.env.Logger.Error("DDM: predicate evaluation panicked", "udid", d.UDID(), "panic", r)
+			d.env.logger.Error("DDM: predicate evaluation panicked", "udid", d.UDID(), "panic", r)
 			ok = false
 		}
 	}()
-	return p.eval(env)
+	return p.Eval(env)
 }
 
 // ddmPredicateEnv answers @status from the device's status items and
@@ -224,12 +227,12 @@ func evalPredicate(d *Device, p predicate, env predicateEnv) (ok bool) {
 type ddmPredicateEnv struct {
 	d     *Device
 	types *DDMTypes
-	id    Identity
+	id    identity.Identity
 	props map[string]any
 	cache map[string]any
 }
 
-func (e *ddmPredicateEnv) statusValue(item string) any {
+func (e *ddmPredicateEnv) StatusValue(item string) any {
 	if v, ok := e.cache[item]; ok {
 		return v
 	}
@@ -241,11 +244,11 @@ func (e *ddmPredicateEnv) statusValue(item string) any {
 	return v
 }
 
-func (e *ddmPredicateEnv) propertyValue(name string) any { return e.props[name] }
+func (e *ddmPredicateEnv) PropertyValue(name string) any { return e.props[name] }
 
 // applyStatusSubscriptions is the handler of status subscriptions: the
 // device reports the union of the items all active subscriptions name.
-func applyStatusSubscriptions(_ context.Context, d *Device, active []Declaration) map[string][]StatusReason {
+func applyStatusSubscriptions(_ context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
 	set := map[string]bool{}
 	for _, decl := range active {
 		items, _ := decl.Payload["StatusItems"].([]any)

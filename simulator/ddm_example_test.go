@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 )
 
 // The enforcement engine gives a configuration type its behaviour by
@@ -13,13 +14,13 @@ import (
 // configurations it refuses, which the device reports invalid.
 func ExampleDDMTypes_HandleConfiguration() {
 	types := simulator.DefaultDDMTypes()
-	types.HandleConfiguration(simulator.TypeSoftwareUpdateEnforcementSpecific, simulator.ConfigurationHandlerFunc(
-		func(_ context.Context, d *simulator.Device, active []simulator.Declaration) map[string][]simulator.StatusReason {
-			refused := map[string][]simulator.StatusReason{}
+	types.HandleConfiguration(ddm.TypeSoftwareUpdateEnforcementSpecific, simulator.ConfigurationHandlerFunc(
+		func(_ context.Context, d *simulator.Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
+			refused := map[string][]ddm.StatusReason{}
 			for _, decl := range active {
-				p, err := simulator.DecodeDeclarationPayload[simulator.SoftwareUpdateEnforcementSpecific](decl)
+				p, err := ddm.DecodePayload[ddm.SoftwareUpdateEnforcementSpecific](decl)
 				if err != nil {
-					refused[decl.Identifier] = []simulator.StatusReason{{Code: simulator.ReasonConfigurationCannotBeApplied, Description: err.Error()}}
+					refused[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationCannotBeApplied, Description: err.Error()}}
 					continue
 				}
 				_ = p // schedule the update to p.TargetOSVersion by p.Deadline(d.Identity().Location())
@@ -36,7 +37,7 @@ func ExampleDDMTypes_HandleConfiguration() {
 	env := simulator.NewEnv(simulator.WithHandlers(handlers))
 	_ = env
 
-	dt, _ := types.Declaration(simulator.TypeSoftwareUpdateEnforcementSpecific)
+	dt, _ := types.Declaration(ddm.TypeSoftwareUpdateEnforcementSpecific)
 	fmt.Println(dt.Handler != nil)
 	// Output: true
 }

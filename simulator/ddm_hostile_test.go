@@ -13,6 +13,7 @@ import (
 	"github.com/micromdm/plist"
 
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -59,7 +60,7 @@ func itemsWith(entries string) []byte {
 func TestDDMHostileAnswers(t *testing.T) {
 	t.Parallel()
 	var entries []string
-	for i := range simulator.MaxDeclarations + 1 {
+	for i := range ddm.MaxDeclarations + 1 {
 		entries = append(entries, fmt.Sprintf(`{"Identifier":"c%d","ServerToken":"1"}`, i))
 	}
 	many := strings.Join(entries, ",")
@@ -100,8 +101,8 @@ func TestDDMHostileAnswers(t *testing.T) {
 			before, reports := stateSummary(d), srv.reportCount()
 
 			// The server changes, and answers badly.
-			srv.put(simulator.TypeSoftwareUpdateSettings, "set", "st1", settings)
-			srv.put(simulator.TypeActivationSimple, "act", "a2", activation("subs", "su", "set"))
+			srv.put(ddm.TypeSoftwareUpdateSettings, "set", "st1", settings)
+			srv.put(ddm.TypeActivationSimple, "act", "a2", activation("subs", "su", "set"))
 			srv.answer(tt.endpoint, tt.code, tt.body)
 			srv.enqueueDM(false)
 			connect(t, d)
@@ -144,12 +145,12 @@ func TestDDMDeclarationFailures(t *testing.T) {
 	connect(t, d)
 	srv.take()
 
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e2", map[string]any{"TargetOSVersion": "26.3", "TargetLocalDateTime": "2026-02-01T09:00:00"})
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e2", map[string]any{"TargetOSVersion": "26.3", "TargetLocalDateTime": "2026-02-01T09:00:00"})
 	srv.answer("declaration/configuration/su", http.StatusInternalServerError, nil)
 	srv.enqueueDM(false)
 	connect(t, d)
 	checkLog(t, "500", srv.take(), []string{"tokens", "declaration-items", "declaration/configuration/su", "result Acknowledged"})
-	if active := d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific); len(active) != 1 || active[0].ServerToken != "e1" {
+	if active := d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific); len(active) != 1 || active[0].ServerToken != "e1" {
 		t.Errorf("after 500: active %+v, want su@e1 kept", active)
 	}
 
@@ -159,7 +160,7 @@ func TestDDMDeclarationFailures(t *testing.T) {
 	srv.enqueueDM(false)
 	connect(t, d)
 	checkLog(t, "huge", srv.take(), []string{"tokens", "declaration-items", "declaration/configuration/su", "result Acknowledged"})
-	if active := d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific); len(active) != 1 || active[0].ServerToken != "e1" {
+	if active := d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific); len(active) != 1 || active[0].ServerToken != "e1" {
 		t.Errorf("after a huge body: active %+v, want su@e1 kept", active)
 	}
 
@@ -172,14 +173,14 @@ func TestDDMDeclarationFailures(t *testing.T) {
 		"su:false:invalid:Error.ConfigurationCannotBeDeserialized", "subs:true:valid"}) {
 		t.Errorf("garbage: %q", have)
 	}
-	if active := d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific); len(active) != 0 {
+	if active := d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific); len(active) != 0 {
 		t.Errorf("an invalid declaration is active: %+v", active)
 	}
 
 	// A report the server refuses is not lost: its values go out next time.
 	srv.answer("declaration/configuration/su", 0, nil)
 	srv.answer("status", http.StatusInternalServerError, nil)
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e3", enforcement)
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e3", enforcement)
 	srv.enqueueDM(false)
 	connect(t, d)
 	checkLog(t, "status 500", srv.take(), []string{"tokens", "declaration-items", "declaration/configuration/su", "status", "result Acknowledged"})
@@ -248,7 +249,7 @@ func TestDDMFleet(t *testing.T) {
 		id := spec.identity(t)
 		id.UDID = fmt.Sprintf("UDID-%02d", i)
 		d := env.NewDevice(id)
-		if err := d.EnrollWithIdentity(context.Background(), srv.profile(), ddmTestIdentity(t)); err != nil {
+		if err := d.EnrollWithIdentity(context.Background(), srv.profile(), selfIdentity(t)); err != nil {
 			t.Fatal(err)
 		}
 		devices = append(devices, d)
@@ -259,7 +260,7 @@ func TestDDMFleet(t *testing.T) {
 		srv.enqueueDM(true)
 		connect(t, d)
 	}
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e2", enforcement)
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e2", enforcement)
 	var wg sync.WaitGroup
 	for _, d := range devices {
 		wg.Go(func() {
@@ -273,7 +274,7 @@ func TestDDMFleet(t *testing.T) {
 	}
 	wg.Wait()
 	for _, d := range devices {
-		if active := d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific); len(active) != 1 || active[0].ServerToken != "e2" {
+		if active := d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific); len(active) != 1 || active[0].ServerToken != "e2" {
 			t.Errorf("%s: %q", d.UDID(), stateSummary(d))
 		}
 	}

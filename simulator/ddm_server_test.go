@@ -2,17 +2,11 @@ package simulator_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -25,6 +19,8 @@ import (
 
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -98,7 +94,7 @@ func (s *ddmServer) serve(w http.ResponseWriter, r *http.Request) {
 	case dm.Endpoint == "declaration-items":
 		w.Write(s.itemsLocked())
 	case dm.Endpoint == "status":
-		if err := simulator.ValidateStatusReport(dm.Data); err != nil {
+		if err := ddm.ValidateStatusReport(dm.Data); err != nil {
 			s.t.Errorf("status report %d does not follow Apple's schema: %v\n%s", len(s.reports), err, dm.Data)
 		}
 		var rep map[string]any
@@ -247,20 +243,6 @@ func (s *ddmServer) profile() *protocol.EnrollmentProfile {
 	}
 }
 
-func ddmTestIdentity(t testing.TB) *protocol.Identity {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ddm"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &protocol.Identity{Certificate: cert, PrivateKey: key}
-}
-
 // deviceSpec picks a model and an OS the catalog shipped for it.
 type deviceSpec struct {
 	model, version, build string
@@ -275,9 +257,9 @@ var (
 	iPhone18    = deviceSpec{"iPhone15,2", "18.6", "22G86", false}
 )
 
-func (ds deviceSpec) identity(t testing.TB) simulator.Identity {
+func (ds deviceSpec) identity(t testing.TB) identity.Identity {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(7), simulator.IdentityOptions{Model: ds.model})
+	id, err := identity.New(gofakeit.New(7), identity.Options{Model: ds.model})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +272,7 @@ func newDDMDevice(t *testing.T, srv *ddmServer, ds deviceSpec, opts ...simulator
 	t.Helper()
 	clk := clock.NewManual(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
 	d := simulator.New(ds.identity(t), append([]simulator.Option{simulator.WithClock(clk)}, opts...)...)
-	if err := d.EnrollWithIdentity(context.Background(), srv.profile(), ddmTestIdentity(t)); err != nil {
+	if err := d.EnrollWithIdentity(context.Background(), srv.profile(), selfIdentity(t)); err != nil {
 		t.Fatal(err)
 	}
 	srv.take()

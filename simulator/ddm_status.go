@@ -8,6 +8,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Status items every DDM client reports whether or not the server
@@ -19,13 +23,8 @@ var implicitStatusItems = []string{"management.client-capabilities", "management
 // device supports.
 const DDMProtocolVersion = "1.0.0"
 
-// macOSMarketingNames are the names devices report as
-// device.operating-system.marketing-name, as Apple's example does
-// ("Catalina").
-var macOSMarketingNames = map[int]string{11: "Big Sur", 12: "Monterey", 13: "Ventura", 14: "Sonoma", 15: "Sequoia", 26: "Tahoe"}
-
 // osFamily is device.operating-system.family.
-func osFamily(id Identity) string {
+func osFamily(id identity.Identity) string {
 	switch id.Model.Family {
 	case "Mac":
 		return "macOS"
@@ -35,9 +34,11 @@ func osFamily(id Identity) string {
 	return "iOS"
 }
 
-func osMarketingName(id Identity) string {
-	if id.isMac() {
-		if n := macOSMarketingNames[Major(id.OSVersion)]; n != "" {
+// osMarketingName is device.operating-system.marketing-name: the macOS
+// release's name, as Apple's example does ("Catalina").
+func osMarketingName(id identity.Identity) string {
+	if id.IsMac() {
+		if n := catalog.MacOSName(identity.Major(id.OSVersion)); n != "" {
 			return n
 		}
 		return "macOS"
@@ -48,17 +49,17 @@ func osMarketingName(id Identity) string {
 // batteryHealth follows the schema's note: iPhones and Apple-silicon Mac
 // laptops report their battery; iPads, desktops and Intel Macs
 // "unsupported".
-func batteryHealth(id Identity) string {
+func batteryHealth(id identity.Identity) string {
 	switch {
 	case id.Model.Family == "iPhone":
 		return "normal"
-	case id.isMac() && id.Model.AppleSilicon && strings.HasPrefix(id.Model.ModelName, "MacBook"):
+	case id.IsMac() && id.Model.AppleSilicon && strings.HasPrefix(id.Model.ModelName, "MacBook"):
 		return "normal"
 	}
 	return "unsupported"
 }
 
-func identityItem(name string, value func(Identity) any) StatusItem {
+func identityItem(name string, value func(identity.Identity) any) StatusItem {
 	return StatusItem{Name: name, Value: func(d *Device) any { return value(d.Identity()) }}
 }
 
@@ -66,37 +67,37 @@ func identityItem(name string, value func(Identity) any) StatusItem {
 // software-update ones report a device with nothing pending until the
 // update engine registers its own.
 func defaultStatusItems() []StatusItem {
-	always := func(Identity) bool { return true }
+	always := func(identity.Identity) bool { return true }
 	return []StatusItem{
-		identityItem("device.identifier.serial-number", func(id Identity) any { return id.SerialNumber }),
-		identityItem("device.identifier.udid", func(id Identity) any { return id.UDID }),
-		identityItem("device.model.family", func(id Identity) any { return id.Model.Family }),
-		identityItem("device.model.identifier", func(id Identity) any { return id.Model.Identifier }),
-		identityItem("device.model.marketing-name", func(id Identity) any { return id.Model.MarketingName }),
-		identityItem("device.model.number", func(id Identity) any { return id.Model.ModelNumber }),
-		identityItem("device.operating-system.family", func(id Identity) any { return osFamily(id) }),
-		identityItem("device.operating-system.marketing-name", func(id Identity) any { return osMarketingName(id) }),
-		identityItem("device.operating-system.version", func(id Identity) any { return id.OSVersion }),
-		identityItem("device.operating-system.build-version", func(id Identity) any { return id.BuildVersion }),
-		identityItem("device.operating-system.supplemental.build-version", func(id Identity) any {
+		identityItem("device.identifier.serial-number", func(id identity.Identity) any { return id.SerialNumber }),
+		identityItem("device.identifier.udid", func(id identity.Identity) any { return id.UDID }),
+		identityItem("device.model.family", func(id identity.Identity) any { return id.Model.Family }),
+		identityItem("device.model.identifier", func(id identity.Identity) any { return id.Model.Identifier }),
+		identityItem("device.model.marketing-name", func(id identity.Identity) any { return id.Model.MarketingName }),
+		identityItem("device.model.number", func(id identity.Identity) any { return id.Model.ModelNumber }),
+		identityItem("device.operating-system.family", func(id identity.Identity) any { return osFamily(id) }),
+		identityItem("device.operating-system.marketing-name", func(id identity.Identity) any { return osMarketingName(id) }),
+		identityItem("device.operating-system.version", func(id identity.Identity) any { return id.OSVersion }),
+		identityItem("device.operating-system.build-version", func(id identity.Identity) any { return id.BuildVersion }),
+		identityItem("device.operating-system.supplemental.build-version", func(id identity.Identity) any {
 			if id.SupplementalBuildVersion != "" {
 				return id.SupplementalBuildVersion
 			}
 			return id.BuildVersion
 		}),
-		identityItem("device.operating-system.supplemental.extra-version", func(id Identity) any {
+		identityItem("device.operating-system.supplemental.extra-version", func(id identity.Identity) any {
 			// DeviceInformation says "(a)"; the status item says "a".
 			return strings.Trim(id.SupplementalOSVersionExtra, "() ")
 		}),
-		identityItem("device.power.battery-health", func(id Identity) any { return batteryHealth(id) }),
-		identityItem("softwareupdate.device-id", func(id Identity) any { return id.Model.SoftwareUpdateDeviceID }),
-		identityItem("softwareupdate.beta-enrollment", func(Identity) any { return "" }),
-		identityItem("softwareupdate.install-state", func(Identity) any { return "none" }),
-		identityItem("softwareupdate.pending-version", func(Identity) any {
+		identityItem("device.power.battery-health", func(id identity.Identity) any { return batteryHealth(id) }),
+		identityItem("softwareupdate.device-id", func(id identity.Identity) any { return id.Model.SoftwareUpdateDeviceID }),
+		identityItem("softwareupdate.beta-enrollment", func(identity.Identity) any { return "" }),
+		identityItem("softwareupdate.install-state", func(identity.Identity) any { return "none" }),
+		identityItem("softwareupdate.pending-version", func(identity.Identity) any {
 			return map[string]any{"os-version": "", "build-version": ""}
 		}),
-		identityItem("softwareupdate.failure-reason", func(Identity) any { return map[string]any{"count": 0} }),
-		identityItem("softwareupdate.install-reason", func(Identity) any { return map[string]any{"reason": []string{}} }),
+		identityItem("softwareupdate.failure-reason", func(identity.Identity) any { return map[string]any{"count": 0} }),
+		identityItem("softwareupdate.install-reason", func(identity.Identity) any { return map[string]any{"reason": []string{}} }),
 		{Name: "management.client-capabilities", Supported: always, Value: clientCapabilities},
 		{Name: "management.declarations", Supported: always, Value: declarationsStatus},
 	}
@@ -112,7 +113,7 @@ func clientCapabilities(d *Device) any {
 	if types != nil {
 		byKind := types.supportedTypes(id)
 		for _, k := range []struct{ kind, key string }{
-			{KindActivation, "activations"}, {KindAsset, "assets"}, {KindConfiguration, "configurations"}, {KindManagement, "management"},
+			{ddm.KindActivation, "activations"}, {ddm.KindAsset, "assets"}, {ddm.KindConfiguration, "configurations"}, {ddm.KindManagement, "management"},
 		} {
 			decls[k.key] = append([]string{}, byKind[k.kind]...)
 		}
@@ -136,14 +137,14 @@ func declarationsStatus(d *Device) any {
 		return out
 	}
 	for _, dd := range st.sortedDecls() {
-		key := map[string]string{KindActivation: "activations", KindConfiguration: "configurations",
-			KindAsset: "assets", KindManagement: "management"}[dd.kind]
+		key := map[string]string{ddm.KindActivation: "activations", ddm.KindConfiguration: "configurations",
+			ddm.KindAsset: "assets", ddm.KindManagement: "management"}[dd.kind]
 		e := map[string]any{"identifier": dd.decl.Identifier, "server-token": dd.decl.ServerToken,
 			"active": dd.active, "valid": dd.valid}
 		if len(dd.reasons) > 0 {
 			rs := make([]any, len(dd.reasons))
 			for i, r := range dd.reasons {
-				rs[i] = r.declarationJSON()
+				rs[i] = r.DeclarationJSON()
 			}
 			e["reasons"] = rs
 		}
@@ -181,11 +182,11 @@ func nestStatusItems(values map[string]any) map[string]any {
 }
 
 // fullReportSupported: FullReport exists from iOS 17 and macOS 14.
-func fullReportSupported(id Identity) bool {
-	if id.isMac() {
-		return Major(id.OSVersion) >= 14
+func fullReportSupported(id identity.Identity) bool {
+	if id.IsMac() {
+		return identity.Major(id.OSVersion) >= 14
 	}
-	return Major(id.OSVersion) >= 17
+	return identity.Major(id.OSVersion) >= 17
 }
 
 // ddmReport sends the status items whose values changed since they were
@@ -218,11 +219,11 @@ func (d *Device) ddmReport(ctx context.Context, st *ddmState, enr *enrollment, f
 		si, known := st.types.StatusItem(name)
 		if !known || !si.supported(id) {
 			if full || !reportedErrors[name] {
-				reason := StatusReason{Code: ReasonStatusItemNotSupported, Description: "The status item is not supported on this device."}
+				reason := ddm.StatusReason{Code: ddm.ReasonStatusItemNotSupported, Description: "The status item is not supported on this device."}
 				if !known {
-					reason = StatusReason{Code: ReasonUnknownStatusItem, Description: "The status item is unknown."}
+					reason = ddm.StatusReason{Code: ddm.ReasonUnknownStatusItem, Description: "The status item is unknown."}
 				}
-				errs = append(errs, map[string]any{"StatusItem": name, "Reasons": []any{reason.errorJSON()}})
+				errs = append(errs, map[string]any{"StatusItem": name, "Reasons": []any{reason.ErrorJSON()}})
 				errNames = append(errNames, name)
 			}
 			continue
@@ -230,7 +231,7 @@ func (d *Device) ddmReport(ctx context.Context, st *ddmState, enr *enrollment, f
 		v := si.Value(d)
 		b, err := json.Marshal(v)
 		if err != nil {
-			d.env.Logger.Error("DDM: status item value does not encode", "item", name, "err", err)
+			d.env.logger.Error("DDM: status item value does not encode", "item", name, "err", err)
 			continue
 		}
 		// A hash, not the JSON, is kept per item: a fleet of devices

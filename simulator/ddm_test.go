@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 )
 
 var (
@@ -33,10 +34,10 @@ func activation(configs ...string) map[string]any {
 // declaration, and the server's capabilities.
 func baseServer(t *testing.T) *ddmServer {
 	srv := newDDMServer(t)
-	srv.put(simulator.TypeActivationSimple, "act", "a1", activation("subs", "su"))
-	srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", subscriptions)
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", enforcement)
-	srv.put(simulator.TypeServerCapabilities, "caps", "c1", map[string]any{"Version": "1.0.0", "SupportedFeatures": map[string]any{}})
+	srv.put(ddm.TypeActivationSimple, "act", "a1", activation("subs", "su"))
+	srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", subscriptions)
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", enforcement)
+	srv.put(ddm.TypeServerCapabilities, "caps", "c1", map[string]any{"Version": "1.0.0", "SupportedFeatures": map[string]any{}})
 	return srv
 }
 
@@ -85,13 +86,13 @@ func TestDDMSequence(t *testing.T) {
 		}
 	}
 	caps := path(rep, "StatusItems", "management", "client-capabilities", "supported-payloads", "declarations", "configurations")
-	if !slices.Contains(toStrings(caps), simulator.TypeSoftwareUpdateEnforcementSpecific) ||
-		!slices.Contains(toStrings(caps), simulator.TypeSoftwareUpdateSettings) {
+	if !slices.Contains(toStrings(caps), ddm.TypeSoftwareUpdateEnforcementSpecific) ||
+		!slices.Contains(toStrings(caps), ddm.TypeSoftwareUpdateSettings) {
 		t.Errorf("client-capabilities configurations %v", caps)
 	}
-	if !d.DDMEnabled() || len(d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)) != 1 ||
-		!simulator.DDMActiveLockedForTest(d, simulator.TypeSoftwareUpdateEnforcementSpecific) {
-		t.Fatalf("enabled %v, active enforcement %v", d.DDMEnabled(), d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific))
+	if !d.DDMEnabled() || len(d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)) != 1 ||
+		!simulator.DDMActiveLockedForTest(d, ddm.TypeSoftwareUpdateEnforcementSpecific) {
+		t.Fatalf("enabled %v, active enforcement %v", d.DDMEnabled(), d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific))
 	}
 
 	// Nothing new: tokens only, no report.
@@ -101,8 +102,8 @@ func TestDDMSequence(t *testing.T) {
 
 	// A declaration added, with tokens in the command: no tokens request,
 	// only the new declaration and the activation that now names it.
-	srv.put(simulator.TypeSoftwareUpdateSettings, "set", "st1", settings)
-	srv.put(simulator.TypeActivationSimple, "act", "a2", activation("subs", "su", "set"))
+	srv.put(ddm.TypeSoftwareUpdateSettings, "set", "st1", settings)
+	srv.put(ddm.TypeActivationSimple, "act", "a2", activation("subs", "su", "set"))
 	srv.enqueueDM(true)
 	connect(t, d)
 	checkLog(t, "declaration added", srv.take(), []string{"declaration-items", "declaration/activation/act",
@@ -116,7 +117,7 @@ func TestDDMSequence(t *testing.T) {
 	}
 
 	// A ServerToken changed: only that declaration is fetched again.
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e2",
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e2",
 		map[string]any{"TargetOSVersion": "26.3", "TargetLocalDateTime": "2026-02-01T09:00:00"})
 	srv.enqueueDM(false)
 	connect(t, d)
@@ -127,14 +128,14 @@ func TestDDMSequence(t *testing.T) {
 			t.Errorf("su reported at token %s, want e2", c.ServerToken)
 		}
 	}
-	if p, _ := simulator.DecodeDeclarationPayload[simulator.SoftwareUpdateEnforcementSpecific](
-		d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)[0]); p.TargetOSVersion != "26.3" {
+	if p, _ := ddm.DecodePayload[ddm.SoftwareUpdateEnforcementSpecific](
+		d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)[0]); p.TargetOSVersion != "26.3" {
 		t.Errorf("active enforcement target %q, want 26.3", p.TargetOSVersion)
 	}
 
 	// A declaration no longer listed is removed without a request.
 	srv.remove("set")
-	srv.put(simulator.TypeActivationSimple, "act", "a3", activation("subs", "su"))
+	srv.put(ddm.TypeActivationSimple, "act", "a3", activation("subs", "su"))
 	srv.enqueueDM(false)
 	connect(t, d)
 	checkLog(t, "removed", srv.take(), []string{"tokens", "declaration-items", "declaration/activation/act",
@@ -157,8 +158,8 @@ func TestDDMSequence(t *testing.T) {
 	if have := summary(decls["activations"]); !slices.Equal(have, []string{"act:true:valid:Error.MissingConfigurations"}) {
 		t.Errorf("404: activations %q", have)
 	}
-	if n := len(d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)); n != 0 ||
-		simulator.DDMActiveLockedForTest(d, simulator.TypeSoftwareUpdateEnforcementSpecific) {
+	if n := len(d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)); n != 0 ||
+		simulator.DDMActiveLockedForTest(d, ddm.TypeSoftwareUpdateEnforcementSpecific) {
 		t.Errorf("%d enforcement declarations still active", n)
 	}
 
@@ -214,11 +215,11 @@ func TestDDMPredicate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newDDMServer(t)
-			srv.put(simulator.TypeProperties, "props", "p1", map[string]any{"ring": "pilot"})
+			srv.put(ddm.TypeProperties, "props", "p1", map[string]any{"ring": "pilot"})
 			act := activation("subs")
 			act["Predicate"] = tt.predicate
-			srv.put(simulator.TypeActivationSimple, "act", "a1", act)
-			srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", subscriptions)
+			srv.put(ddm.TypeActivationSimple, "act", "a1", act)
+			srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", subscriptions)
 			d, _ := newDDMDevice(t, srv, macSequoia)
 			srv.enqueueDM(false)
 			connect(t, d)
@@ -250,7 +251,7 @@ func TestDDMPredicate(t *testing.T) {
 			}
 			// The server fixes the predicate.
 			act["Predicate"] = "TRUEPREDICATE"
-			srv.put(simulator.TypeActivationSimple, "act", "a2", act)
+			srv.put(ddm.TypeActivationSimple, "act", "a2", act)
 			srv.enqueueDM(false)
 			connect(t, d)
 			checkLog(t, "fixed", srv.take(), []string{"tokens", "declaration-items", "declaration/activation/act", "status", "result Acknowledged"})
@@ -271,19 +272,19 @@ func TestDDMPredicate(t *testing.T) {
 func TestDDMInvalidDeclarations(t *testing.T) {
 	t.Parallel()
 	srv := newDDMServer(t)
-	srv.put(simulator.TypeActivationSimple, "act", "a1", activation("subs", "su-bad", "passcode", "notjson", "unknownkey", "tz"))
-	srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", subscriptions)
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su-bad", "e1", map[string]any{"TargetOSVersion": "26.2"})
+	srv.put(ddm.TypeActivationSimple, "act", "a1", activation("subs", "su-bad", "passcode", "notjson", "unknownkey", "tz"))
+	srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", subscriptions)
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su-bad", "e1", map[string]any{"TargetOSVersion": "26.2"})
 	srv.put("com.apple.configuration.passcode.settings", "passcode", "p1", map[string]any{"MinimumLength": 6})
 	srv.putRaw("configuration", "notjson", "n1", []byte(`{"Type":`))
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "unknownkey", "u1",
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "unknownkey", "u1",
 		map[string]any{"TargetOSVersion": "26.2", "TargetLocalDateTime": "2026-01-12T18:00:00", "Force": true})
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "tz", "t1",
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "tz", "t1",
 		map[string]any{"TargetOSVersion": "26.2", "TargetLocalDateTime": "2026-01-12T18:00:00+01:00"})
 	badPred := activation("subs")
 	badPred["Predicate"] = "@status(device.model.family) === 'Mac'"
-	srv.put(simulator.TypeActivationSimple, "act-bad", "b1", badPred)
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "wrong-list", "w1", enforcement)
+	srv.put(ddm.TypeActivationSimple, "act-bad", "b1", badPred)
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "wrong-list", "w1", enforcement)
 	srv.mu.Lock()
 	srv.decls[len(srv.decls)-1].kind = "management" // listed with the wrong kind
 	srv.mu.Unlock()
@@ -329,8 +330,8 @@ func TestDDMInvalidDeclarations(t *testing.T) {
 func TestDDMSubscribedItemErrors(t *testing.T) {
 	t.Parallel()
 	srv := newDDMServer(t)
-	srv.put(simulator.TypeActivationSimple, "act", "a1", activation("subs"))
-	srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", map[string]any{"StatusItems": []any{
+	srv.put(ddm.TypeActivationSimple, "act", "a1", activation("subs"))
+	srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", map[string]any{"StatusItems": []any{
 		map[string]any{"Name": "softwareupdate.device-id"}, // macOS 15 and later
 		map[string]any{"Name": "device.colour"},
 		map[string]any{"Name": "device.model.number"},
@@ -344,7 +345,7 @@ func TestDDMSubscribedItemErrors(t *testing.T) {
 	for _, e := range errs {
 		have = append(have, path(e, "StatusItem").(string)+":"+path(e, "Reasons").([]any)[0].(map[string]any)["Code"].(string))
 	}
-	want := []string{"device.colour:" + simulator.ReasonUnknownStatusItem, "softwareupdate.device-id:" + simulator.ReasonStatusItemNotSupported}
+	want := []string{"device.colour:" + ddm.ReasonUnknownStatusItem, "softwareupdate.device-id:" + ddm.ReasonStatusItemNotSupported}
 	if !slices.Equal(have, want) {
 		t.Errorf("errors %q, want %q", have, want)
 	}
@@ -352,7 +353,7 @@ func TestDDMSubscribedItemErrors(t *testing.T) {
 		t.Errorf("model number %v", v)
 	}
 	// An unrelated change: the errors are not repeated.
-	srv.put(simulator.TypeServerCapabilities, "caps", "c1", map[string]any{"Version": "1.0.0", "SupportedFeatures": map[string]any{}})
+	srv.put(ddm.TypeServerCapabilities, "caps", "c1", map[string]any{"Version": "1.0.0", "SupportedFeatures": map[string]any{}})
 	srv.enqueueDM(false)
 	connect(t, d)
 	if errs, _ := srv.lastReport()["Errors"].([]any); len(errs) != 0 {
@@ -372,8 +373,8 @@ func TestDDMOSChange(t *testing.T) {
 	srv := newDDMServer(t)
 	act := activation("subs")
 	act["Predicate"] = "@status(device.operating-system.version) BEGINSWITH '15.'"
-	srv.put(simulator.TypeActivationSimple, "act", "a1", act)
-	srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", map[string]any{"StatusItems": []any{
+	srv.put(ddm.TypeActivationSimple, "act", "a1", act)
+	srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", map[string]any{"StatusItems": []any{
 		map[string]any{"Name": "device.operating-system.version"},
 		map[string]any{"Name": "device.operating-system.build-version"},
 		map[string]any{"Name": "device.operating-system.supplemental.build-version"},
@@ -434,17 +435,17 @@ type recordingHandler struct {
 	state string
 }
 
-func (h *recordingHandler) Apply(_ context.Context, d *simulator.Device, active []simulator.Declaration) map[string][]simulator.StatusReason {
+func (h *recordingHandler) Apply(_ context.Context, d *simulator.Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var ids []string
-	out := map[string][]simulator.StatusReason{}
+	out := map[string][]ddm.StatusReason{}
 	h.state = "none"
 	for _, decl := range active {
 		ids = append(ids, decl.Identifier+"@"+decl.ServerToken)
-		p, err := simulator.DecodeDeclarationPayload[simulator.SoftwareUpdateEnforcementSpecific](decl)
+		p, err := ddm.DecodePayload[ddm.SoftwareUpdateEnforcementSpecific](decl)
 		if err != nil || p.TargetOSVersion <= d.Identity().OSVersion {
-			out[decl.Identifier] = []simulator.StatusReason{{Code: simulator.ReasonConfigurationIsInvalid,
+			out[decl.Identifier] = []ddm.StatusReason{{Code: ddm.ReasonConfigurationIsInvalid,
 				Description: "The target is not newer than the installed OS."}}
 			continue
 		}
@@ -468,14 +469,14 @@ func TestDDMConfigurationHandler(t *testing.T) {
 	t.Parallel()
 	h := &recordingHandler{state: "none"}
 	types := simulator.DefaultDDMTypes()
-	types.HandleConfiguration(simulator.TypeSoftwareUpdateEnforcementSpecific, h)
+	types.HandleConfiguration(ddm.TypeSoftwareUpdateEnforcementSpecific, h)
 	types.HandleStatusItem(simulator.StatusItem{Name: "softwareupdate.install-state", Value: h.installState})
 	handlers := simulator.DefaultHandlers()
 	handlers.Handle(simulator.RequestTypeDeclarativeManagement, simulator.DeclarativeManagementHandler(types))
 
 	srv := baseServer(t)
-	srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "old", "o1", map[string]any{"TargetOSVersion": "15.0", "TargetLocalDateTime": "2026-01-12T18:00:00"})
-	srv.put(simulator.TypeActivationSimple, "act", "a2", activation("subs", "su", "old"))
+	srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "old", "o1", map[string]any{"TargetOSVersion": "15.0", "TargetLocalDateTime": "2026-01-12T18:00:00"})
+	srv.put(ddm.TypeActivationSimple, "act", "a2", activation("subs", "su", "old"))
 	d, _ := newDDMDevice(t, srv, macSequoia, simulator.WithHandlers(handlers))
 	srv.enqueueDM(false)
 	connect(t, d)
@@ -489,7 +490,7 @@ func TestDDMConfigurationHandler(t *testing.T) {
 	}
 
 	// Unrelated change: no new Apply.
-	srv.put(simulator.TypeOrganizationInfo, "org", "g1", map[string]any{"Name": "Example"})
+	srv.put(ddm.TypeOrganizationInfo, "org", "g1", map[string]any{"Name": "Example"})
 	srv.enqueueDM(false)
 	connect(t, d)
 	// The handler's state changes on its own: reported alone.
@@ -512,7 +513,7 @@ func TestDDMConfigurationHandler(t *testing.T) {
 	// Both enforcement declarations go.
 	srv.remove("su")
 	srv.remove("old")
-	srv.put(simulator.TypeActivationSimple, "act", "a3", activation("subs"))
+	srv.put(ddm.TypeActivationSimple, "act", "a3", activation("subs"))
 	srv.enqueueDM(false)
 	connect(t, d)
 	h.mu.Lock()
@@ -552,10 +553,10 @@ func TestDDMPlatforms(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newDDMServer(t)
-			srv.put(simulator.TypeActivationSimple, "act", "a1", activation("su", "subs"))
-			srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", map[string]any{"StatusItems": []any{
+			srv.put(ddm.TypeActivationSimple, "act", "a1", activation("su", "subs"))
+			srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", map[string]any{"StatusItems": []any{
 				map[string]any{"Name": "device.operating-system.family"}}})
-			srv.put(simulator.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", map[string]any{"TargetOSVersion": "26.2", "TargetLocalDateTime": "2026-01-12T18:00:00"})
+			srv.put(ddm.TypeSoftwareUpdateEnforcementSpecific, "su", "e1", map[string]any{"TargetOSVersion": "26.2", "TargetLocalDateTime": "2026-01-12T18:00:00"})
 			d, _ := newDDMDevice(t, srv, tt.spec)
 			srv.enqueueDM(false)
 			connect(t, d)
@@ -567,7 +568,7 @@ func TestDDMPlatforms(t *testing.T) {
 				t.Errorf("enforcement %q, want %q", have, tt.wantEnforce)
 			}
 			caps := toStrings(path(rep, "StatusItems", "management", "client-capabilities", "supported-payloads", "declarations", "configurations"))
-			if slices.Contains(caps, simulator.TypeSoftwareUpdateEnforcementSpecific) != (tt.wantEnforce == "su:true:valid") {
+			if slices.Contains(caps, ddm.TypeSoftwareUpdateEnforcementSpecific) != (tt.wantEnforce == "su:true:valid") {
 				t.Errorf("client-capabilities configurations %q", caps)
 			}
 			if have := path(rep, "StatusItems", "device", "operating-system", "family"); tt.wantSubs == "subs:true:valid" && have != tt.wantFamily {
@@ -592,8 +593,8 @@ func TestDDMPlatforms(t *testing.T) {
 func TestDDMResubscribe(t *testing.T) {
 	t.Parallel()
 	srv := newDDMServer(t)
-	srv.put(simulator.TypeActivationSimple, "act", "a1", activation("subs"))
-	srv.put(simulator.TypeStatusSubscriptions, "subs", "s1", subscriptions)
+	srv.put(ddm.TypeActivationSimple, "act", "a1", activation("subs"))
+	srv.put(ddm.TypeStatusSubscriptions, "subs", "s1", subscriptions)
 	d, _ := newDDMDevice(t, srv, macSequoia)
 	srv.enqueueDM(false)
 	connect(t, d)
@@ -605,7 +606,7 @@ func TestDDMResubscribe(t *testing.T) {
 		{subscriptions["StatusItems"].([]any), []string{"device.operating-system.build-version", "device.operating-system.version",
 			"management.declarations", "softwareupdate.install-state"}},
 	} {
-		srv.put(simulator.TypeStatusSubscriptions, "subs", fmt.Sprintf("s%d", i+2), map[string]any{"StatusItems": tt.items})
+		srv.put(ddm.TypeStatusSubscriptions, "subs", fmt.Sprintf("s%d", i+2), map[string]any{"StatusItems": tt.items})
 		srv.enqueueDM(false)
 		connect(t, d)
 		if have := itemNames(srv.lastReport()); !slices.Equal(have, tt.want) {

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"sync"
 	"weak"
+
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // ConfigurationHandler gives a configuration type its behaviour on the
@@ -30,14 +33,14 @@ type ConfigurationHandler interface {
 	// It returns, by Identifier, the configurations it refuses (a target
 	// at or below the installed OS, say): those are reported active=false,
 	// valid=invalid with the reasons. Nil means all were applied.
-	Apply(ctx context.Context, d *Device, active []Declaration) map[string][]StatusReason
+	Apply(ctx context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason
 }
 
 // ConfigurationHandlerFunc adapts a function to ConfigurationHandler.
-type ConfigurationHandlerFunc func(ctx context.Context, d *Device, active []Declaration) map[string][]StatusReason
+type ConfigurationHandlerFunc func(ctx context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason
 
 // Apply calls f.
-func (f ConfigurationHandlerFunc) Apply(ctx context.Context, d *Device, active []Declaration) map[string][]StatusReason {
+func (f ConfigurationHandlerFunc) Apply(ctx context.Context, d *Device, active []ddm.Declaration) map[string][]ddm.StatusReason {
 	return f(ctx, d, active)
 }
 
@@ -52,9 +55,9 @@ type DeclarationType struct {
 	// type; unsupported configurations are invalid with
 	// Error.ConfigurationNotSupported. Nil means what Apple's schema says
 	// (supportedOS: introduced version, allowed enrollments).
-	Supported func(id Identity) bool
+	Supported func(id identity.Identity) bool
 	// Validate checks what the schema cannot; nil means nothing more.
-	Validate func(d Declaration, id Identity) []StatusReason
+	Validate func(d ddm.Declaration, id identity.Identity) []ddm.StatusReason
 	// Handler gives configurations their behaviour; nil means they are
 	// stored and reported active with no effect.
 	Handler ConfigurationHandler
@@ -66,7 +69,7 @@ type StatusItem struct {
 	Name string
 	// Supported reports whether the device can report the item; nil
 	// means what Apple's schema says.
-	Supported func(id Identity) bool
+	Supported func(id identity.Identity) bool
 	// Value returns the item's current value, made of strings, bools,
 	// ints, float64s, []string, []any and map[string]any. It is called
 	// without the device's lock.
@@ -148,35 +151,29 @@ func (t *DDMTypes) Clone() *DDMTypes {
 }
 
 // supported reports whether id supports a registered type.
-func (dt DeclarationType) supported(id Identity) bool {
+func (dt DeclarationType) supported(id identity.Identity) bool {
 	if dt.Supported != nil {
 		return dt.Supported(id)
 	}
-	if doc := ddmSchemas().declarations[dt.Type]; doc != nil {
-		return supportedOn(doc.Payload.SupportedOS, id)
-	}
-	return true
+	return ddm.DeclarationTypeSupported(dt.Type, id)
 }
 
-func (si StatusItem) supported(id Identity) bool {
+func (si StatusItem) supported(id identity.Identity) bool {
 	if si.Supported != nil {
 		return si.Supported(id)
 	}
-	if doc := ddmSchemas().status[si.Name]; doc != nil {
-		return supportedOn(doc.Payload.SupportedOS, id)
-	}
-	return true
+	return ddm.StatusItemSupported(si.Name, id)
 }
 
 // supportedTypes lists the registered declaration types id supports, by
 // kind: the supported-payloads of management.client-capabilities.
-func (t *DDMTypes) supportedTypes(id Identity) map[string][]string {
+func (t *DDMTypes) supportedTypes(id identity.Identity) map[string][]string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := map[string][]string{}
 	for _, name := range slices.Sorted(maps.Keys(t.decls)) {
 		if dt := t.decls[name]; dt.supported(id) {
-			k := declarationKind(name)
+			k := ddm.DeclarationKind(name)
 			out[k] = append(out[k], name)
 		}
 	}
@@ -184,7 +181,7 @@ func (t *DDMTypes) supportedTypes(id Identity) map[string][]string {
 }
 
 // supportedItems lists the registered status items id supports.
-func (t *DDMTypes) supportedItems(id Identity) []string {
+func (t *DDMTypes) supportedItems(id identity.Identity) []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out []string
@@ -204,16 +201,16 @@ func (t *DDMTypes) supportedItems(id Identity) []string {
 // device, management and software-update status items.
 func DefaultDDMTypes() *DDMTypes {
 	t := NewDDMTypes()
-	t.HandleDeclaration(DeclarationType{Type: TypeActivationSimple})
-	t.HandleDeclaration(DeclarationType{Type: TypeStatusSubscriptions, Handler: ConfigurationHandlerFunc(applyStatusSubscriptions)})
-	t.HandleDeclaration(DeclarationType{Type: TypeSoftwareUpdateEnforcementSpecific, Validate: validateEnforcementSpecific})
-	t.HandleDeclaration(DeclarationType{Type: TypeSoftwareUpdateSettings, Validate: validateSoftwareUpdateSettings})
+	t.HandleDeclaration(DeclarationType{Type: ddm.TypeActivationSimple})
+	t.HandleDeclaration(DeclarationType{Type: ddm.TypeStatusSubscriptions, Handler: ConfigurationHandlerFunc(applyStatusSubscriptions)})
+	t.HandleDeclaration(DeclarationType{Type: ddm.TypeSoftwareUpdateEnforcementSpecific, Validate: ddm.ValidateEnforcementSpecific})
+	t.HandleDeclaration(DeclarationType{Type: ddm.TypeSoftwareUpdateSettings, Validate: ddm.ValidateSoftwareUpdateSettings})
 	// Management declarations are part of the protocol: every DDM client
 	// takes them, whatever the enrollment.
-	always := func(Identity) bool { return true }
-	t.HandleDeclaration(DeclarationType{Type: TypeServerCapabilities, Supported: always})
-	t.HandleDeclaration(DeclarationType{Type: TypeOrganizationInfo, Supported: always})
-	t.HandleDeclaration(DeclarationType{Type: TypeProperties, Supported: always})
+	always := func(identity.Identity) bool { return true }
+	t.HandleDeclaration(DeclarationType{Type: ddm.TypeServerCapabilities, Supported: always})
+	t.HandleDeclaration(DeclarationType{Type: ddm.TypeOrganizationInfo, Supported: always})
+	t.HandleDeclaration(DeclarationType{Type: ddm.TypeProperties, Supported: always})
 	for _, si := range defaultStatusItems() {
 		t.HandleStatusItem(si)
 	}
@@ -232,9 +229,9 @@ type parsedCache struct {
 
 // parsed returns the shared parse of a declaration item's body, parsing it
 // with parse the first time.
-func (t *DDMTypes) parsed(it declarationItem, body []byte, parse func(declarationItem, []byte) *parsedDecl) *parsedDecl {
+func (t *DDMTypes) parsed(it ddm.DeclarationItem, body []byte, parse func(ddm.DeclarationItem, []byte) *parsedDecl) *parsedDecl {
 	h := sha256.New()
-	for _, s := range []string{it.kind, it.id, it.token} {
+	for _, s := range []string{it.Kind, it.ID, it.Token} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -48,7 +50,7 @@ type Device struct {
 	env *Env
 
 	mu       sync.Mutex
-	id       Identity
+	id       identity.Identity
 	enr      *enrollment
 	rng      *rand.Rand
 	off      bool // switched off (PowerOff, ShutDownDevice): timers stopped
@@ -70,6 +72,8 @@ type Device struct {
 	ddm *ddmState
 	// timers are the device's own pending timers (power.go).
 	timers devTimers
+	// pollTimer is the next poll (poll.go): nil unless WithPollInterval.
+	pollTimer clock.Timer
 	// The device's activity (activity.go): a session or a run of timers.
 	active        bool
 	timersPending bool          // timers fell due while active
@@ -90,19 +94,19 @@ type Stats struct {
 
 // New returns a device with its own Env built from opts. Devices of a fleet
 // share one Env: use (*Env).NewDevice.
-func New(id Identity, opts ...Option) *Device {
+func New(id identity.Identity, opts ...Option) *Device {
 	return NewEnv(opts...).NewDevice(id)
 }
 
 // NewDevice returns a device that uses e.
-func (e *Env) NewDevice(id Identity) *Device {
+func (e *Env) NewDevice(id identity.Identity) *Device {
 	seed := uint64(id.Seed)
 	return &Device{env: e, id: id, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
 // Identity returns a copy of the device's current identity (OS version and
 // build change as it updates).
-func (d *Device) Identity() Identity {
+func (d *Device) Identity() identity.Identity {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.id
@@ -155,7 +159,7 @@ func (d *Device) wake(push bool) {
 	if push {
 		d.stats.Pushes++
 	}
-	if d.unreachableLocked() || d.enr == nil {
+	if d.unreachableLocked() || d.enr == nil || d.env.closed() {
 		d.mu.Unlock()
 		return
 	}
@@ -182,14 +186,14 @@ const (
 func (d *Device) drain() {
 	for {
 		d.beginActivity()
-		err := d.session(context.Background())
+		err := d.session(d.env.ctx)
 		d.endActivity()
 		if err != nil {
-			d.env.Logger.Debug("session", "udid", d.UDID(), "err", err)
+			d.env.logger.Debug("session", "udid", d.UDID(), "err", err)
 		}
 		d.scheduleRetry(err)
 		d.mu.Lock()
-		if d.again && !d.unreachableLocked() {
+		if d.again && !d.unreachableLocked() && !d.env.closed() {
 			d.again = false
 			d.mu.Unlock()
 			continue

@@ -2,13 +2,7 @@ package simulator_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -20,7 +14,9 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/testutil"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -34,6 +30,10 @@ type scriptedServer struct {
 	results  []*protocol.Result
 	badSig   int
 	failNext int // answer this many command polls with 503
+	// hold, when set, keeps every command poll waiting until it is closed
+	// or the request ends; held counts the polls waiting.
+	hold chan struct{}
+	held int
 }
 
 func newScriptedServer(t *testing.T) *scriptedServer {
@@ -48,6 +48,16 @@ func newScriptedServer(t *testing.T) *scriptedServer {
 			return
 		}
 		s.mu.Lock()
+		if hold := s.hold; hold != nil && r.Header.Get("Content-Type") != protocol.ContentTypeCheckin {
+			s.held++
+			s.mu.Unlock()
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+			}
+			s.mu.Lock()
+			s.held--
+		}
 		defer s.mu.Unlock()
 		if r.Header.Get("Content-Type") == protocol.ContentTypeCheckin {
 			m, err := protocol.UnmarshalCheckin(body)
@@ -117,17 +127,10 @@ func (s *scriptedServer) profile(accessRights int) *protocol.EnrollmentProfile {
 	}
 }
 
-func selfIdentity(t *testing.T) *protocol.Identity {
+// selfIdentity is a device identity without SCEP.
+func selfIdentity(t testing.TB) *protocol.Identity {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dev"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
+	cert, key := testutil.SelfSigned(t, "dev")
 	return &protocol.Identity{Certificate: cert, PrivateKey: key}
 }
 
@@ -155,7 +158,7 @@ func (p *fakePush) UnregisterDevice(token []byte) {
 
 func enrolledDevice(t *testing.T, srv *scriptedServer, accessRights int, platform catalog.Platform, opts ...simulator.Option) (*simulator.Device, *fakePush) {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(11), simulator.IdentityOptions{Platform: platform})
+	id, err := identity.New(gofakeit.New(11), identity.Options{Platform: platform})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,27 +352,15 @@ func TestSessionRetry(t *testing.T) {
 	srv.mu.Unlock()
 	srv.enqueue(t, "c1", "SecurityInfo", nil)
 	d.Wake()
-	waitFor(t, func() bool { return d.Stats().SessionErrors == 1 && clk.Pending() == 1 })
+	testutil.Eventually(t, "the condition", func() bool { return d.Stats().SessionErrors == 1 && clk.Pending() == 1 })
 	clk.Advance(2 * time.Minute) // first retry: 1 min + up to 25 % jitter
-	waitFor(t, func() bool { return d.Stats().SessionErrors == 2 && clk.Pending() == 1 })
+	testutil.Eventually(t, "the condition", func() bool { return d.Stats().SessionErrors == 2 && clk.Pending() == 1 })
 	clk.Advance(3 * time.Minute) // second retry: 2 min + jitter
-	waitFor(t, func() bool { return d.Stats().Acknowledged == 1 })
+	testutil.Eventually(t, "the condition", func() bool { return d.Stats().Acknowledged == 1 })
 	if st := d.Stats(); st.Pushes != 1 || st.Sessions != 3 {
 		t.Fatalf("stats %+v, want one push and three sessions", st)
 	}
 	if clk.Pending() != 0 {
 		t.Fatalf("%d timers pending after a good session", clk.Pending())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	// A hang guard, not a timing: a loaded machine only makes it slower.
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in a minute")
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -9,6 +9,11 @@
 // shares (transport and connection pool, handlers, push service, logger) lives
 // in an Env that many devices point to.
 //
+// What needs no device lives in subpackages that never import this one:
+// identity (who a device is), ddm (declarations, schema, predicates),
+// update (the update model's timings, users, environment and quirks) and
+// protocol (the wire format, the transport and the SCEP client).
+//
 // The package states the small interfaces it needs, such as PushService, and
 // does not import any mock: the mock APNs and the embedded stack satisfy them
 // structurally.

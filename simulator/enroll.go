@@ -22,7 +22,7 @@ func (e *Env) FetchProfile(ctx context.Context, url string) (*protocol.Enrollmen
 	if err != nil {
 		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
 	}
-	resp, err := e.HTTPClient.Do(req)
+	resp, err := e.httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
 	}
@@ -44,7 +44,9 @@ func (d *Device) Enroll(ctx context.Context, p *protocol.EnrollmentProfile) erro
 		return fmt.Errorf("simulator: enroll: profile has no SCEP payload for IdentityCertificateUUID %q", p.MDM.IdentityCertificateUUID)
 	}
 	id := d.Identity()
-	ident, err := scepEnroll(ctx, d.env.anchorClient(p), p.SCEP, id)
+	ident, err := protocol.SCEPEnroll(ctx, d.env.anchorClient(p), p.SCEP, protocol.SCEPDevice{
+		UDID: id.UDID, SerialNumber: id.SerialNumber, DeviceName: id.DeviceName, ProductName: id.Model.Identifier,
+	})
 	if err != nil {
 		return fmt.Errorf("simulator: enroll %s: %w", id.UDID, err)
 	}
@@ -85,20 +87,21 @@ func (d *Device) EnrollWithIdentity(ctx context.Context, p *protocol.EnrollmentP
 	}
 	// Register for pushes before telling the server the token, so no push
 	// sent right after TokenUpdate is lost.
-	if d.env.Push != nil {
-		d.env.Push.RegisterDevice(token, enr.topic, magic, d.Wake)
+	if d.env.push != nil {
+		d.env.push.RegisterDevice(token, enr.topic, magic, d.Wake)
 	}
 	tu := &protocol.TokenUpdate{
 		Enrollment: protocol.Enrollment{UDID: id.UDID}, Topic: enr.topic, Token: token, PushMagic: magic,
 	}
 	if _, err := sess.Checkin(ctx, enr.checkInURL, tu); err != nil {
-		if d.env.Push != nil {
-			d.env.Push.UnregisterDevice(token)
+		if d.env.push != nil {
+			d.env.push.UnregisterDevice(token)
 		}
 		return fmt.Errorf("simulator: enroll %s: TokenUpdate: %w", id.UDID, err)
 	}
 	d.mu.Lock()
 	d.enr = enr
+	d.startPollingLocked(enr)
 	d.mu.Unlock()
 	d.env.emit(Event{Kind: EventEnrolled, UDID: id.UDID})
 	return nil
@@ -110,13 +113,14 @@ func (d *Device) Unenroll(ctx context.Context) error {
 	d.mu.Lock()
 	enr := d.enr
 	d.enr = nil
+	d.stopPollingLocked()
 	udid := d.id.UDID
 	d.mu.Unlock()
 	if enr == nil {
 		return ErrNotEnrolled
 	}
-	if d.env.Push != nil {
-		d.env.Push.UnregisterDevice(enr.token)
+	if d.env.push != nil {
+		d.env.push.UnregisterDevice(enr.token)
 	}
 	d.env.emit(Event{Kind: EventCheckedOut, UDID: udid})
 	if !enr.checkOut {
@@ -221,8 +225,8 @@ func (e *Env) trustFor(p *protocol.EnrollmentProfile) *trust {
 }
 
 func (e *Env) transportFor(p *protocol.EnrollmentProfile) *protocol.Transport {
-	if e.Transport != nil {
-		return e.Transport
+	if e.transport != nil {
+		return e.transport
 	}
 	return e.trustFor(p).transport
 }

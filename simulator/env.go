@@ -12,6 +12,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // PushService is the device's side of APNs: a device registers its token
@@ -76,30 +77,40 @@ type Event struct {
 	BuildVersion string
 }
 
-// Env is what devices of a fleet share. Its fields are read-only once a
-// device uses it.
+// Env is what devices of a fleet share. It is configured by the options
+// given to NewEnv and does not change afterwards; Close ends it.
 type Env struct {
-	// Transport carries check-ins and command results; nil means one is
+	// transport carries check-ins and command results; nil means one is
 	// made at enrollment that trusts the profile's certificate payloads.
-	Transport *protocol.Transport
-	// HTTPClient fetches enrollment profiles and talks SCEP.
-	HTTPClient *http.Client
-	Push       PushService
-	Handlers   *Handlers
-	Logger     *slog.Logger
-	// Clock is device time: every timer of a device (downloads, restarts,
+	transport *protocol.Transport
+	// httpClient fetches enrollment profiles and talks SCEP.
+	httpClient *http.Client
+	push       PushService
+	handlers   *Handlers
+	logger     *slog.Logger
+	// clock is device time: every timer of a device (downloads, restarts,
 	// deadlines) runs on it. Default clock.Real().
-	Clock clock.Clock
-	// OnEvent, if set, is called for every event, from the device's
+	clock clock.Clock
+	// onEvent, if set, is called for every event, from the device's
 	// goroutine; it must be quick and safe for concurrent use.
-	OnEvent func(Event)
-	// Catalog is Apple's world as the devices see it: what
+	onEvent func(Event)
+	// catalog is Apple's world as the devices see it: what
 	// AvailableOSUpdates lists and what an update installs. Default
 	// catalog.Default().
-	Catalog *catalog.Catalog
-	// UpdateTimings drive every device's software-update engine. Default
-	// DefaultUpdateTimings(); see WithUpdateTimings.
-	UpdateTimings UpdateTimings
+	catalog *catalog.Catalog
+	// timings drive every device's software-update engine. Default
+	// update.DefaultTimings(); see WithUpdateTimings.
+	timings update.Timings
+
+	// baseCtx is the parent of every session a push, a retry or a poll
+	// starts; Close cancels ctx, which ends them and makes devices ignore
+	// later pushes.
+	baseCtx context.Context
+	ctx     context.Context
+	cancel  context.CancelFunc
+	// pollInterval, when set, makes every enrolled device start a session
+	// on its own that often (WithPollInterval).
+	pollInterval time.Duration
 
 	// roots are trusted besides the system's and a profile's own
 	// certificates, for profile downloads, SCEP and check-ins alike.
@@ -128,13 +139,13 @@ const DefaultMaxSessions = 256
 type Option func(*Env)
 
 // WithTransport shares a transport (and its connection pool).
-func WithTransport(t *protocol.Transport) Option { return func(e *Env) { e.Transport = t } }
+func WithTransport(t *protocol.Transport) Option { return func(e *Env) { e.transport = t } }
 
 // WithHTTPClient sets the client for profile downloads and SCEP.
-func WithHTTPClient(c *http.Client) Option { return func(e *Env) { e.HTTPClient = c } }
+func WithHTTPClient(c *http.Client) Option { return func(e *Env) { e.httpClient = c } }
 
 // WithPushService sets where devices register their push tokens.
-func WithPushService(p PushService) Option { return func(e *Env) { e.Push = p } }
+func WithPushService(p PushService) Option { return func(e *Env) { e.push = p } }
 
 // WithRootCAs trusts certs, besides the system roots and the certificate
 // payloads of the profile, for everything a device does over TLS: the
@@ -145,25 +156,27 @@ func WithRootCAs(certs ...*x509.Certificate) Option {
 }
 
 // WithHandlers replaces the command handlers.
-func WithHandlers(h *Handlers) Option { return func(e *Env) { e.Handlers = h } }
+func WithHandlers(h *Handlers) Option { return func(e *Env) { e.handlers = h } }
 
 // WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(e *Env) { e.Logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(e *Env) { e.logger = l } }
 
 // WithClock sets the devices' clock (scaled or manual for virtual time).
-func WithClock(c clock.Clock) Option { return func(e *Env) { e.Clock = c } }
+func WithClock(c clock.Clock) Option { return func(e *Env) { e.clock = c } }
 
-// WithEvents adds an event callback; callbacks given by several options
-// are called in the order of the options.
+// WithEvents adds a callback for every event. Several are called in the
+// order given, from the device's goroutine; each must be quick and safe for
+// concurrent use.
 func WithEvents(fn func(Event)) Option {
 	return func(e *Env) {
-		if prev := e.OnEvent; prev != nil && fn != nil {
-			e.OnEvent = func(ev Event) { prev(ev); fn(ev) }
+		if fn == nil {
 			return
 		}
-		if fn != nil {
-			e.OnEvent = fn
+		if prev := e.onEvent; prev != nil {
+			e.onEvent = func(ev Event) { prev(ev); fn(ev) }
+			return
 		}
+		e.onEvent = fn
 	}
 }
 
@@ -188,41 +201,50 @@ func WithMaxSessions(n int) Option {
 	}
 }
 
+// WithBaseContext sets the context that sessions started in the
+// background (by a push, a retry, a poll) derive from: cancelling it ends
+// them, as Close does. Default context.Background().
+func WithBaseContext(ctx context.Context) Option { return func(e *Env) { e.baseCtx = ctx } }
+
 // NewEnv builds an Env for many devices.
 func NewEnv(opts ...Option) *Env {
 	e := &Env{}
 	for _, o := range opts {
 		o(e)
 	}
-	if e.Handlers == nil {
-		e.Handlers = DefaultHandlers()
+	if e.handlers == nil {
+		e.handlers = DefaultHandlers()
 	}
-	if e.Clock == nil {
-		e.Clock = clock.Real()
+	if e.clock == nil {
+		e.clock = clock.Real()
 	}
-	if e.Catalog == nil {
-		e.Catalog = catalog.Default()
+	if e.catalog == nil {
+		e.catalog = catalog.Default()
 	}
-	if e.UpdateTimings == (UpdateTimings{}) {
-		e.UpdateTimings = DefaultUpdateTimings()
+	if e.timings == (update.Timings{}) {
+		e.timings = update.DefaultTimings()
 	}
-	if e.Logger == nil {
-		e.Logger = slog.New(slog.DiscardHandler)
+	if e.logger == nil {
+		e.logger = slog.New(slog.DiscardHandler)
 	}
-	if e.HTTPClient == nil {
-		e.HTTPClient = &http.Client{Timeout: protocol.DefaultTimeout}
+	if e.httpClient == nil {
+		e.httpClient = &http.Client{Timeout: protocol.DefaultTimeout}
 		if len(e.roots) > 0 {
 			pool := systemPool()
 			for _, c := range e.roots {
 				pool.AddCert(c)
 			}
-			e.HTTPClient.Transport = &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{RootCAs: pool}}
+			e.httpClient.Transport = &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{RootCAs: pool}}
 		}
 	}
 	if e.sessions == nil {
 		e.sessions = make(chan struct{}, DefaultMaxSessions)
 	}
-	e.sessionWork = clock.NewWork(e.Clock, "device-session")
+	if e.baseCtx == nil {
+		e.baseCtx = context.Background()
+	}
+	e.ctx, e.cancel = context.WithCancel(e.baseCtx)
+	e.sessionWork = clock.NewWork(e.clock, "device-session")
 	if e.requestTimeout == 0 && e.sessionWork != nil {
 		e.requestTimeout = DiscreteRequestTimeout
 	}
@@ -230,7 +252,30 @@ func NewEnv(opts ...Option) *Env {
 }
 
 func (e *Env) emit(ev Event) {
-	if e.OnEvent != nil {
-		e.OnEvent(ev)
+	if e.onEvent != nil {
+		e.onEvent(ev)
 	}
 }
+
+// Close ends the Env: it cancels the base context, so sessions started in
+// the background end and devices ignore later pushes, retries and polls,
+// and closes the idle connections of its transports and HTTP client.
+// Sessions a caller runs with Connect or Enroll keep the caller's context.
+// Close is safe to call more than once.
+func (e *Env) Close() error {
+	e.cancel()
+	if e.transport != nil {
+		e.transport.CloseIdleConnections()
+	}
+	e.anchors.mu.Lock()
+	for _, t := range e.anchors.set {
+		t.transport.CloseIdleConnections()
+		t.client.CloseIdleConnections()
+	}
+	e.anchors.mu.Unlock()
+	e.httpClient.CloseIdleConnections()
+	return nil
+}
+
+// closed reports whether Close was called or the base context is done.
+func (e *Env) closed() bool { return e.ctx.Err() != nil }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -35,7 +36,7 @@ type Handler struct {
 	// Available reports whether the device's OS knows the command; when it
 	// returns false the device answers as for an unknown RequestType.
 	// Nil means always available.
-	Available func(id Identity) bool
+	Available func(id identity.Identity) bool
 	// AccessRight is the AccessRights bit the command needs; 0 means none.
 	AccessRight int
 }

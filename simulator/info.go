@@ -7,17 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
-
-// Major returns the major version of an OS version string ("26.1" -> 26).
-func Major(osVersion string) int {
-	s, _, _ := strings.Cut(osVersion, ".")
-	n, _ := strconv.Atoi(s)
-	return n
-}
-
-func (id Identity) isMac() bool { return id.Model.Family == "Mac" }
 
 // deviceInformation returns every DeviceInformation key the device can
 // answer, with values that agree with its identity and current state.
@@ -30,7 +22,7 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 		token = d.enr.token
 	}
 	d.mu.Unlock()
-	major := Major(id.OSVersion)
+	major := identity.Major(id.OSVersion)
 	v := map[string]any{
 		"UDID":                          id.UDID,
 		"DeviceName":                    id.DeviceName,
@@ -57,15 +49,15 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 	if id.SupplementalBuildVersion != "" {
 		v["SupplementalBuildVersion"] = id.SupplementalBuildVersion
 		v["SupplementalOSVersionExtra"] = id.SupplementalOSVersionExtra
-	} else if major >= 16 || (id.isMac() && major >= 13) {
+	} else if major >= 16 || (id.IsMac() && major >= 13) {
 		// Without a security response installed, devices report the base build.
 		v["SupplementalBuildVersion"] = id.BuildVersion
 	}
 	// SoftwareUpdateDeviceID: iOS 15 and macOS 12 until its removal in 27.
-	if major < 27 && (major >= 15 || (id.isMac() && major >= 12)) {
+	if major < 27 && (major >= 15 || (id.IsMac() && major >= 12)) {
 		v["SoftwareUpdateDeviceID"] = id.Model.SoftwareUpdateDeviceID
 	}
-	if id.isMac() {
+	if id.IsMac() {
 		v["IsAppleSilicon"] = id.Model.AppleSilicon
 		v["ProvisioningUDID"] = id.ProvisioningUDID
 		v["SystemIntegrityProtectionEnabled"] = true
@@ -92,7 +84,7 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 	if network {
 		v["WiFiMAC"] = id.WiFiMAC
 		v["BluetoothMAC"] = id.BluetoothMAC
-		if id.isMac() {
+		if id.IsMac() {
 			v["EthernetMAC"] = id.EthernetMAC
 		}
 		if id.IMEI != "" {
@@ -148,7 +140,7 @@ func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *prot
 		"IsActivationLockManageable": id.IsSupervised,
 	}
 	var info map[string]any
-	if id.isMac() {
+	if id.IsMac() {
 		info = map[string]any{
 			"FDE_Enabled":                      true,
 			"FDE_HasPersonalRecoveryKey":       true,
@@ -251,7 +243,7 @@ func handleInstalledApplicationList(_ context.Context, d *Device, cmd *protocol.
 	}
 	id := d.Identity()
 	apps := iosApps
-	if id.isMac() {
+	if id.IsMac() {
 		apps = macApps
 	}
 	// The same device always has the same apps.

@@ -61,7 +61,7 @@ func (t *devTimer) armLocked(dur time.Duration) {
 		t.left = dur
 		return
 	}
-	t.due = t.d.env.Clock.Now().Add(dur)
+	t.due = t.d.env.clock.Now().Add(dur)
 	t.d.rearmLocked()
 }
 
@@ -126,9 +126,9 @@ func (d *Device) rearmLocked() {
 	if ts.armedAt == due {
 		return
 	}
-	wait := d.env.Clock.Until(first.due)
+	wait := d.env.clock.Until(first.due)
 	if ts.clk == nil {
-		ts.clk = d.env.Clock.AfterFunc(wait, d.timersDue)
+		ts.clk = d.env.clock.AfterFunc(wait, d.timersDue)
 	} else {
 		ts.clk.Reset(wait)
 	}
@@ -143,7 +143,7 @@ func (d *Device) runDue() {
 	for {
 		ts.mu.Lock()
 		first := ts.earliestLocked()
-		if ts.paused || first == nil || first.due.After(d.env.Clock.Now()) {
+		if ts.paused || first == nil || first.due.After(d.env.clock.Now()) {
 			d.rearmLocked()
 			ts.mu.Unlock()
 			return
@@ -196,7 +196,7 @@ func (d *Device) resumeTimers() time.Time {
 		return time.Time{}
 	}
 	ts.paused = false
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	for _, t := range ts.pending {
 		t.due = now.Add(t.left)
 	}
@@ -220,7 +220,7 @@ func (d *Device) frozenNowLocked() time.Time {
 		defer d.timers.mu.Unlock()
 		return time.Unix(0, d.timers.offAt)
 	}
-	return d.env.Clock.Now()
+	return d.env.clock.Now()
 }
 
 // PowerOff switches the device off, as holding the power button does: it
@@ -244,7 +244,7 @@ func (d *Device) powerOffLocked() {
 		return
 	}
 	d.off = true
-	d.timers.pause(d.env.Clock.Now())
+	d.timers.pause(d.env.clock.Now())
 }
 
 // PowerOn switches the device back on: its timers go on where they stopped
@@ -259,7 +259,7 @@ func (d *Device) PowerOn(ctx context.Context) error {
 	if d.off {
 		d.off = false
 		offAt := d.resumeTimers()
-		d.updateResumeLocked(d.env.Clock.Since(offAt))
+		d.updateResumeLocked(d.env.clock.Since(offAt))
 		d.enforceResumeLocked()
 	}
 	down := d.down

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // Switching a device off and on (power.go) on the update rig's manual
@@ -129,7 +130,7 @@ func TestPowerOffHoldsPrompts(t *testing.T) {
 		t.Parallel()
 		// Without the off: a deferral at +12m40s, another at +24h12m40s,
 		// the forced install at +48h12m40s (TestInstallActions).
-		r := newRig(t, with(mac26, func(c *rigConfig) { c.user.Response = UserDismisses }))
+		r := newRig(t, with(mac26, func(c *rigConfig) { c.user.Response = update.UserDismisses }))
 		have := r.run(12*time.Hour+12*time.Minute+40*time.Second, []scripted{{atStart, item("InstallLater", "MaxUserDeferrals", 2)}})
 		if st := r.d.UpdateState(); st.Prompts != 1 || st.Deferrals != 1 || st.Dismissals != 1 {
 			t.Fatalf("before the off: %d prompts, %d dismissals, %d deferrals left; want 1, 1, 1", st.Prompts, st.Dismissals, st.Deferrals)
@@ -161,8 +162,8 @@ func TestPowerOffHoldsPrompts(t *testing.T) {
 		// Without the off the first night (02:00 in Paris, +16h) uses a
 		// deferral and the second forces the install (TestInstallActions).
 		r := newRig(t, with(mac26, func(c *rigConfig) {
-			c.user.Response = UserIgnores
-			c.timings = func(t *UpdateTimings) { t.Deferrals = DeferNightly }
+			c.user.Response = update.UserIgnores
+			c.timings = func(t *update.Timings) { t.Deferrals = update.DeferNightly }
 		}))
 		have := r.run(12*time.Hour, []scripted{{atStart, item("InstallLater", "MaxUserDeferrals", 2)}})
 		r.offFor(5*24*time.Hour + 5*time.Hour) // five nights, back at 03:00
@@ -245,8 +246,8 @@ func TestPowerOffDuringUpdateRestart(t *testing.T) {
 func TestShutDownDeviceStopsTimers(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, with(mac26, func(c *rigConfig) {
-		c.user.Response = UserIgnores
-		c.timings = func(t *UpdateTimings) { t.Deferrals = DeferNightly }
+		c.user.Response = update.UserIgnores
+		c.timings = func(t *update.Timings) { t.Deferrals = update.DeferNightly }
 	}))
 	r.run(12*time.Hour, []scripted{{atStart, item("InstallLater", "MaxUserDeferrals", 2)}})
 	if res := r.send(RequestScheduleOSUpdateScan, map[string]any{"Force": false}); res.Status != protocol.StatusAcknowledged {
@@ -363,7 +364,7 @@ func TestPowerOffKeepsDownloadProgress(t *testing.T) {
 // fires, not the time it had before the off (PowerOn moves j.nextInstall).
 func TestPowerOffKeepsNextScheduledInstall(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, with(mac26, func(c *rigConfig) { c.user.Response = UserDismisses }))
+	r := newRig(t, with(mac26, func(c *rigConfig) { c.user.Response = update.UserDismisses }))
 	r.run(12*time.Hour+12*time.Minute+40*time.Second, []scripted{{atStart, item("InstallLater", "MaxUserDeferrals", 2)}})
 	r.d.PowerOff()
 	r.clk.Advance(10 * 24 * time.Hour)

@@ -11,6 +11,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // Switching an enrolled device off and on, against the scripted servers of
@@ -141,7 +142,7 @@ func TestShutDownMidDownloadOverTheWire(t *testing.T) {
 // after it is switched on, to the second.
 func TestEnforceOffAcrossDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfMac, simulator.UserProfile{Response: simulator.UserIgnores, BlockingApps: true},
+	r := newEnfRig(t, enfMac, update.UserProfile{Response: update.UserIgnores, BlockingApps: true},
 		enfDeclSpec{id: "su", target: "15.7.1", due: 48 * time.Hour})
 	dl := r.deadline(48 * time.Hour)
 	r.clk.Set(dl.Add(-2 * time.Hour))
@@ -195,7 +196,7 @@ func TestEnforceOffAcrossDeadline(t *testing.T) {
 // forced at its original deadline.
 func TestEnforceOffBeforeDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfMac, simulator.UserProfile{Response: simulator.UserIgnores, BlockingApps: true},
+	r := newEnfRig(t, enfMac, update.UserProfile{Response: update.UserIgnores, BlockingApps: true},
 		enfDeclSpec{id: "su", target: "15.7.1", due: 48 * time.Hour})
 	dl := r.deadline(48 * time.Hour)
 	r.clk.Set(dl.Add(-30 * time.Hour)) // the next notification is the last day's first, at -24 h
@@ -230,7 +231,7 @@ func TestEnforceOffBeforeDeadline(t *testing.T) {
 // for what they had left when the device was switched off.
 func TestEnforceOffJustBeforeDeadline(t *testing.T) {
 	t.Parallel()
-	r := newEnfRig(t, enfMac, simulator.UserProfile{Response: simulator.UserIgnores, BlockingApps: true},
+	r := newEnfRig(t, enfMac, update.UserProfile{Response: update.UserIgnores, BlockingApps: true},
 		enfDeclSpec{id: "su", target: "15.7.1", due: 48 * time.Hour})
 	dl := r.deadline(48 * time.Hour)
 	r.clk.Set(dl.Add(-5 * time.Minute)) // past the last notification, at -10 min

@@ -62,13 +62,13 @@ func (d *Device) session(ctx context.Context) error {
 			d.mu.Unlock()
 			return nil
 		}
-		start := d.env.Clock.Now()
+		start := d.env.clock.Now()
 		var requestType string
 		res, requestType = d.handle(ctx, enr, body)
 		res.UDID = udid
 		d.count(res.Status)
 		answered = &Event{Kind: EventCommand, UDID: udid, RequestType: requestType, CommandUUID: res.CommandUUID,
-			Status: res.Status, Result: res, Duration: d.env.Clock.Since(start)}
+			Status: res.Status, Result: res, Duration: d.env.clock.Since(start)}
 		if d.isOff() {
 			// ShutDownDevice: the answer goes out, then the device is gone.
 			if _, err := report(); err != nil {
@@ -120,13 +120,13 @@ func (d *Device) handle(ctx context.Context, enr *enrollment, body []byte) (res 
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			d.env.Logger.Error("command handler panicked", "udid", d.UDID(), "request_type", cmd.RequestType, "panic", r)
+			d.env.logger.Error("command handler panicked", "udid", d.UDID(), "request_type", cmd.RequestType, "panic", r)
 			res = ErrorResult(protocol.ErrorChainItem{ErrorCode: 12000, ErrorDomain: protocol.DomainMCMDM,
 				LocalizedDescription: fmt.Sprintf("Internal error handling %s.", cmd.RequestType)})
 			res.CommandUUID = cmd.CommandUUID
 		}
 	}()
-	h, ok := d.env.Handlers.lookup(cmd.RequestType)
+	h, ok := d.env.handlers.lookup(cmd.RequestType)
 	if !ok || (h.Available != nil && !h.Available(d.Identity())) {
 		res = ErrorResult(protocol.InvalidRequestType(cmd.RequestType))
 	} else if h.AccessRight != 0 && enr.accessRights&h.AccessRight == 0 {

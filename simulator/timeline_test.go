@@ -19,9 +19,9 @@ func TestReleasePostedMidRun(t *testing.T) {
 	r := newRig(t, mac26)
 	id := r.d.Identity()
 	day3 := r.start.Add(72 * time.Hour)
-	r.d.env.Catalog.Post(catalog.Release{Platform: catalog.MacOS, ProductVersion: "26.6.3", Build: "25G90", Public: true,
+	r.d.env.catalog.Post(catalog.Release{Platform: catalog.MacOS, ProductVersion: "26.6.3", Build: "25G90", Public: true,
 		SupportedDevices: []string{id.Model.SoftwareUpdateDeviceID}}, day3)
-	gdmf := mockgdmf.NewServer(mockgdmf.WithCatalog(r.d.env.Catalog), mockgdmf.WithNow(r.clk.Now))
+	gdmf := mockgdmf.NewServer(mockgdmf.WithCatalog(r.d.env.catalog), mockgdmf.WithNow(r.clk.Now))
 	defer gdmf.Close()
 	served := func() bool {
 		t.Helper()

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // availCache is what a Mac's last software-update scan found. macOS answers
@@ -19,7 +21,7 @@ type availCache struct {
 
 // installableLocked is what the catalog offers the device now, newest first.
 func (d *Device) installableLocked() []catalog.Release {
-	rels := d.env.Catalog.Installable(*d.id.Model, d.installedVersion(), d.id.BuildVersion, d.env.Clock.Now())
+	rels := d.env.catalog.Installable(*d.id.Model, d.installedVersion(), d.id.BuildVersion, d.env.clock.Now())
 	applied := d.id.SupplementalBuildVersion
 	if applied == "" || applied == d.id.BuildVersion {
 		return rels
@@ -57,13 +59,13 @@ func (d *Device) startScanLocked(force bool) {
 		if d.sw.env.NoNetwork {
 			return // the scan failed; the old list stays
 		}
-		d.sw.avail = &availCache{at: d.env.Clock.Now(), rels: d.installableLocked()}
+		d.sw.avail = &availCache{at: d.env.clock.Now(), rels: d.installableLocked()}
 	})
 }
 
 // availableLocked is the list AvailableOSUpdates reports, before quirks.
 func (d *Device) availableLocked() []catalog.Release {
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		if d.sw.env.NoNetwork {
 			return nil
 		}
@@ -73,7 +75,7 @@ func (d *Device) availableLocked() []catalog.Release {
 		}
 		return rels
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	if every := d.timings().DetectionInterval; d.sw.avail != nil && every > 0 && now.Sub(d.sw.avail.at) >= every {
 		d.sw.avail = nil // the periodic check has run since
 	}
@@ -106,14 +108,14 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		return res
 	}
 	d.mu.Lock()
-	stuck := !d.id.isMac() && d.sw.env.NoNetwork
+	stuck := !d.id.IsMac() && d.sw.env.NoNetwork
 	timeout := d.timings().IOSScanTimeout
 	d.mu.Unlock()
 	if stuck {
 		// dmd scans inline and gives up after its timeout.
 		// The session's unit of work is handed over while it waits, so
 		// a discrete-event clock moves on to the timeout.
-		if err := d.env.sessionWork.Sleep(ctx, d.env.Clock, timeout); err != nil {
+		if err := d.env.sessionWork.Sleep(ctx, d.env.clock, timeout); err != nil {
 			return NotNowResult()
 		}
 		return ErrorResult(protocol.ErrorChainItem{ErrorCode: -1001, ErrorDomain: "NSURLErrorDomain",
@@ -126,10 +128,10 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		installed catalog.Version
 	)
 	d.withLock(func() {
-		mac = d.id.isMac()
+		mac = d.id.IsMac()
 		installed = d.installedVersion()
 		rels := d.availableLocked()
-		if d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+		if d.ddmActiveLocked(ddm.TypeSoftwareUpdateEnforcementSpecific) {
 			// The managed OS update is left out; the simulated devices
 			// have no other (Xcode, CLT) items.
 			rels = nil
@@ -140,7 +142,7 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		for _, r := range rels {
 			items = append(items, d.availableItemLocked(r, installed))
 		}
-		errNone = !mac && len(items) == 0 && d.quirk(QuirkAvailableErrorWhenNone)
+		errNone = !mac && len(items) == 0 && d.quirk(update.QuirkAvailableErrorWhenNone)
 	})
 	if errNone {
 		return ErrorResult(
@@ -156,10 +158,10 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 
 // filterAvailableLocked applies the macOS list quirks.
 func (d *Device) filterAvailableLocked(rels []catalog.Release, installed catalog.Version) []catalog.Release {
-	if d.quirk(QuirkAvailableEmpty) {
+	if d.quirk(update.QuirkAvailableEmpty) {
 		return nil
 	}
-	minorOnly, latestMajor := d.quirk(QuirkAvailableMinorOnly), d.quirk(QuirkAvailableLatestMajor)
+	minorOnly, latestMajor := d.quirk(update.QuirkAvailableMinorOnly), d.quirk(update.QuirkAvailableLatestMajor)
 	if !minorOnly && !latestMajor {
 		return rels
 	}
@@ -183,7 +185,7 @@ func (d *Device) filterAvailableLocked(rels []catalog.Release, installed catalog
 // device's platform and OS version report.
 func (d *Device) availableItemLocked(r catalog.Release, installed catalog.Version) map[string]any {
 	id := d.id
-	mac := id.isMac()
+	mac := id.IsMac()
 	major := r.IsMajorFrom(installed)
 	m := map[string]any{
 		"ProductKey":         r.ProductKey(installed, id.BuildVersion),

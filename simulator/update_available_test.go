@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestAvailableOSUpdates: the list per platform and OS family, with Apple's
@@ -60,7 +61,7 @@ func TestAvailableCache(t *testing.T) {
 	t.Parallel()
 	post := func(r *rig, version, build string) {
 		id := r.d.Identity()
-		r.d.env.Catalog.Post(catalog.Release{Platform: id.Model.Platform, ProductVersion: version, Build: build,
+		r.d.env.catalog.Post(catalog.Release{Platform: id.Model.Platform, ProductVersion: version, Build: build,
 			SupportedDevices: []string{id.Model.SoftwareUpdateDeviceID}}, r.clk.Now())
 	}
 	t.Run("macOS", func(t *testing.T) {
@@ -190,10 +191,10 @@ func TestIOSScanTimeout(t *testing.T) {
 // refreshes without a scan.
 func TestDetectionInterval(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, with(mac26, func(c *rigConfig) { c.timings = func(t *UpdateTimings) { t.DetectionInterval = 24 * time.Hour } }))
+	r := newRig(t, with(mac26, func(c *rigConfig) { c.timings = func(t *update.Timings) { t.DetectionInterval = 24 * time.Hour } }))
 	availableKeys(r)
 	id := r.d.Identity()
-	r.d.env.Catalog.Post(catalog.Release{Platform: catalog.MacOS, ProductVersion: "26.6.3", Build: "25G90",
+	r.d.env.catalog.Post(catalog.Release{Platform: catalog.MacOS, ProductVersion: "26.6.3", Build: "25G90",
 		SupportedDevices: []string{id.Model.SoftwareUpdateDeviceID}}, r.clk.Now())
 	if have := availableKeys(r); have != "MSU_UPDATE_25G83_patch_26.6.2_minor" {
 		t.Errorf("refreshed early: %s", have)

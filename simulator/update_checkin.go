@@ -14,7 +14,7 @@ import (
 // fetchBootstrapToken asks the server for the escrowed bootstrap token with
 // a GetBootstrapToken check-in; nil when it has none or cannot be reached.
 func (d *Device) fetchBootstrapToken() []byte {
-	ctx, cancel := context.WithTimeout(context.Background(), protocol.DefaultTimeout)
+	ctx, cancel := context.WithTimeout(d.env.ctx, protocol.DefaultTimeout)
 	defer cancel()
 	udid := d.UDID()
 	body, err := d.checkin(ctx, &protocol.GetBootstrapToken{Enrollment: protocol.Enrollment{UDID: udid}})
@@ -40,10 +40,10 @@ func (d *Device) checkinAfterRestart() {
 	if enr != nil {
 		msg.Topic, msg.Token, msg.PushMagic = enr.topic, enr.token, enr.pushMagic
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), protocol.DefaultTimeout)
+	ctx, cancel := context.WithTimeout(d.env.ctx, protocol.DefaultTimeout)
 	defer cancel()
 	if _, err := d.checkin(ctx, msg); err != nil {
-		d.env.Logger.Debug("check-in after update", "udid", udid, "err", err)
+		d.env.logger.Debug("check-in after update", "udid", udid, "err", err)
 	}
 }
 

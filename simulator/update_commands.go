@@ -7,7 +7,10 @@ import (
 	"github.com/micromdm/plist"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // The four legacy software-update commands. Apple deprecated them in 26.0
@@ -42,12 +45,12 @@ const (
 )
 
 func registerUpdateHandlers(h *Handlers) {
-	legacy := func(id Identity) bool { return Major(id.OSVersion) < UpdateCommandsRemovedIn }
+	legacy := func(id identity.Identity) bool { return identity.Major(id.OSVersion) < UpdateCommandsRemovedIn }
 	h.Handle(RequestScheduleOSUpdate, Handler{Handle: handleScheduleOSUpdate, Available: legacy})
 	h.Handle(RequestOSUpdateStatus, Handler{Handle: handleOSUpdateStatus, Available: legacy})
 	h.Handle(RequestAvailableOSUpdates, Handler{Handle: handleAvailableOSUpdates, Available: legacy})
 	h.Handle(RequestScheduleOSUpdateScan, Handler{Handle: handleScheduleOSUpdateScan,
-		Available: func(id Identity) bool { return id.isMac() && legacy(id) }})
+		Available: func(id identity.Identity) bool { return id.IsMac() && legacy(id) }})
 }
 
 // codeNotSupervised is the MCMDMErrorDomain code the simulator answers for
@@ -66,10 +69,10 @@ func (d *Device) updateCommandDenied(requestType string) *protocol.Result {
 		rights = d.enr.accessRights
 	}
 	d.mu.Unlock()
-	if !id.isMac() && rights >= 0 && rights&AccessAppManagement == 0 {
+	if !id.IsMac() && rights >= 0 && rights&AccessAppManagement == 0 {
 		return ErrorResult(NotAuthorized(requestType))
 	}
-	if !id.IsSupervised && !(id.isMac() && requestType == RequestAvailableOSUpdates) {
+	if !id.IsSupervised && !(id.IsMac() && requestType == RequestAvailableOSUpdates) {
 		msg := fmt.Sprintf("“%s” requires a supervised device.", requestType)
 		return ErrorResult(protocol.ErrorChainItem{ErrorCode: codeNotSupervised, ErrorDomain: protocol.DomainMCMDM,
 			LocalizedDescription: msg, USEnglishDescription: msg})
@@ -106,13 +109,13 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 		notNow  bool
 	)
 	d.withLock(func() {
-		if !d.id.isMac() && d.sw.user.Passcode && d.sw.env.Locked {
+		if !d.id.IsMac() && d.sw.user.Passcode && d.sw.env.Locked {
 			// A locked iPhone cannot take it now, and does not keep it.
 			notNow = true
 			d.armUnlockLocked()
 			return
 		}
-		if d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+		if d.ddmActiveLocked(ddm.TypeSoftwareUpdateEnforcementSpecific) {
 			// Declarative enforcement owns OS updates: the command is
 			// ignored with an informational error per item.
 			for _, it := range p.Updates {
@@ -142,11 +145,11 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 	switch {
 	case notNow:
 		return NotNowResult()
-	case gap > 0 && len(results) == 0 && d.QuirkOn(QuirkRebootGap):
+	case gap > 0 && len(results) == 0 && d.QuirkOn(update.QuirkRebootGap):
 		// The update restarted the device before it could answer; the
 		// resent command is acknowledged without UpdateResults.
 		return Acknowledged(nil)
-	case !d.isMac() && d.QuirkOn(QuirkScheduleNoResults):
+	case !d.isMac() && d.QuirkOn(update.QuirkScheduleNoResults):
 		return Acknowledged(nil)
 	}
 	if results == nil {
@@ -169,7 +172,7 @@ func declarationActiveError() protocol.ErrorChainItem {
 func (d *Device) isMac() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.id.isMac()
+	return d.id.IsMac()
 }
 
 // armUnlockLocked makes a locked device unlock on its own after
@@ -222,7 +225,7 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 	}
 	if key == "" {
 		// The reboot gap: the named update is the one just installed.
-		if d.quirk(QuirkRebootGap) {
+		if d.quirk(update.QuirkRebootGap) {
 			return nil, true
 		}
 		return updateResult(d.sw.installed.key, d.sw.installed.action, "Idle"), false
@@ -238,20 +241,20 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 		}
 		switch {
 		case *started:
-			return updateResult(key, ActionError, "Idle", scheduleError(d.id.isMac(), errUnableToQueue, key)), false
-		case !d.id.isMac() && d.quirk(QuirkWrongProductKey):
+			return updateResult(key, ActionError, "Idle", scheduleError(d.id.IsMac(), errUnableToQueue, key)), false
+		case !d.id.IsMac() && d.quirk(update.QuirkWrongProductKey):
 			return updateResult(requestedKeyOr(requestedKey, key), ActionError, "Idle", scheduleError(false, errWrongProductKey, j.key)), false
 		case j.phase == PhaseCountdown || j.phase == PhaseInstalling || j.phase == PhaseRestarting:
-			return updateResult(key, ActionError, "Installing", scheduleError(d.id.isMac(), errUnableToQueue, key)), false
+			return updateResult(key, ActionError, "Installing", scheduleError(d.id.IsMac(), errUnableToQueue, key)), false
 		}
 		d.cancelJobLocked()
 	}
 	if st := d.downloadBlockerLocked(rel); st != "" {
-		return updateResult(key, plan.reported, st, statusError(d.id.isMac(), st)), false
+		return updateResult(key, plan.reported, st, statusError(d.id.IsMac(), st)), false
 	}
 	*started = true
 	j := d.startJobLocked(rel, key, plan)
-	if d.id.isMac() && d.quirk(QuirkAutoDownloadConflict) {
+	if d.id.IsMac() && d.quirk(update.QuirkAutoDownloadConflict) {
 		// Automatic download got there first: the update sits downloaded
 		// and the install action is never run.
 		j.stopTimers()
@@ -271,20 +274,20 @@ func requestedKeyOr(requested, key string) string {
 // resolveLocked finds the release an item names. It returns an empty key
 // for the update just installed (the reboot gap), or an error entry.
 func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[string]any) {
-	mac := d.id.isMac()
+	mac := d.id.IsMac()
 	installed := d.installedVersion()
 	build := d.id.BuildVersion
 	if d.id.SupplementalBuildVersion != "" {
 		build = d.id.SupplementalBuildVersion
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	mark := d.sw.installed
 	switch {
 	case it.ProductKey != "":
 		if mark != nil && it.ProductKey == mark.key {
 			return catalog.Release{}, "", nil
 		}
-		for _, r := range d.env.Catalog.ReleasesFor(*d.id.Model, now) {
+		for _, r := range d.env.catalog.ReleasesFor(*d.id.Model, now) {
 			if !d.offerableLocked(r, installed, build) {
 				continue
 			}
@@ -304,7 +307,7 @@ func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[st
 		if v.Compare(installed) < 0 {
 			return catalog.Release{}, "", updateResult("", ActionError, "Idle", scheduleError(mac, errDowngrade, it.ProductVersion))
 		}
-		for _, r := range d.env.Catalog.ReleasesFor(*d.id.Model, now) {
+		for _, r := range d.env.catalog.ReleasesFor(*d.id.Model, now) {
 			if !r.SecurityImprovement && r.Version() == v && v.Compare(installed) > 0 {
 				return r, r.ProductKey(installed, d.id.BuildVersion), nil
 			}
@@ -343,7 +346,7 @@ func versionAtLeast(have, want string) bool {
 func (d *Device) planLocked(it scheduleItem, rel catalog.Release, key string) (installPlan, map[string]any) {
 	os := d.id.OSVersion
 	p := installPlan{maxDeferrals: -1, reason: "mdm"}
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		switch it.InstallAction {
 		case ActionDefault:
 			// Two steps: Default downloads, and installs once downloaded
@@ -394,7 +397,7 @@ func (d *Device) rescheduleLocked(j *updateJob, it scheduleItem, p installPlan) 
 	if j.stuck {
 		return updateResult(j.key, p.reported, "Idle")
 	}
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		asap := it.InstallAction == ActionInstallASAP
 		if it.InstallAction == ActionDownloadOnly || (!j.downloaded && !asap) {
 			return updateResult(j.key, ActionDownloadOnly, d.resultStatusLocked(j))
@@ -403,7 +406,7 @@ func (d *Device) rescheduleLocked(j *updateJob, it scheduleItem, p installPlan) 
 		switch {
 		case !j.downloaded:
 			j.requested, j.mode = true, modeCountdown
-		case j.tonight && d.quirk(QuirkLaterReportsInstalling):
+		case j.tonight && d.quirk(update.QuirkLaterReportsInstalling):
 			// Scheduled for tonight: a resend installs now.
 			j.requested, j.authorized = true, true
 			d.beginInstallLocked(j)
@@ -411,7 +414,7 @@ func (d *Device) rescheduleLocked(j *updateJob, it scheduleItem, p installPlan) 
 		case j.phase == PhasePrepared:
 			d.requestInstallLocked(j, modeCountdown)
 		}
-		if asap && j.downloaded && d.sw.user.Passcode && d.quirk(QuirkASAPFailsButPrompts) {
+		if asap && j.downloaded && d.sw.user.Passcode && d.quirk(update.QuirkASAPFailsButPrompts) {
 			return updateResult(j.key, ActionError, "InstallFailed", statusError(false, "InstallFailed"))
 		}
 		return updateResult(j.key, ActionInstallASAP, d.resultStatusLocked(j))
@@ -472,12 +475,12 @@ func handleOSUpdateStatus(_ context.Context, d *Device, cmd *protocol.Command) *
 	var items []any
 	d.withLock(func() {
 		j := d.sw.job
-		if j == nil || d.ddmActiveLocked(TypeSoftwareUpdateEnforcementSpecific) {
+		if j == nil || d.ddmActiveLocked(ddm.TypeSoftwareUpdateEnforcementSpecific) {
 			// Under an enforcement declaration only non-OS items show,
 			// and the simulated devices have none.
 			return
 		}
-		if d.id.isMac() && d.quirk(QuirkSlowBackgroundDownload) && j.phase == PhaseDownloading && d.chance(0.5) {
+		if d.id.IsMac() && d.quirk(update.QuirkSlowBackgroundDownload) && j.phase == PhaseDownloading && d.chance(0.5) {
 			return // the background download does not show
 		}
 		items = append(items, d.statusItemLocked(j))
@@ -496,7 +499,7 @@ func (d *Device) statusItemLocked(j *updateJob) map[string]any {
 		"DownloadPercentComplete": d.percentLocked(j),
 		"Status":                  d.statusLocked(j),
 	}
-	if d.id.isMac() && versionAtLeast(d.id.OSVersion, "12.3") && j.plan.action == actInstallLater {
+	if d.id.IsMac() && versionAtLeast(d.id.OSVersion, "12.3") && j.plan.action == actInstallLater {
 		if j.plan.maxDeferrals >= 0 {
 			m["MaxDeferrals"] = j.plan.maxDeferrals
 			m["DeferralsRemaining"] = j.deferralsLeft

@@ -10,14 +10,16 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // updateDevice enrolls a device of the model on the version with a scripted
 // server and a manual clock.
 func updateDevice(t *testing.T, srv *scriptedServer, clk *clock.Manual, model, version, build string) (*simulator.Device, *fakePush) {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(5), simulator.IdentityOptions{Model: model})
+	id, err := identity.New(gofakeit.New(5), identity.Options{Model: model})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +130,8 @@ func TestLockedPhoneNotNow(t *testing.T) {
 	srv := newScriptedServer(t)
 	clk := clock.NewManual(catalog.Default().LatestPostingDate().AddDate(0, 0, 10))
 	d, _ := updateDevice(t, srv, clk, "iPhone15,2", "26.6", "23G71")
-	d.SetUserProfile(simulator.UserProfile{Passcode: true})
-	d.SetEnvironment(simulator.Environment{Locked: true})
+	d.SetUserProfile(update.UserProfile{Passcode: true})
+	d.SetEnvironment(update.Environment{Locked: true})
 	cmd := map[string]any{"Updates": []any{map[string]any{"ProductKey": "iOSUpdate23G83", "InstallAction": "Default"}}}
 	srv.enqueue(t, "schedule-1", "ScheduleOSUpdate", cmd)
 	if err := d.Connect(context.Background()); err != nil {

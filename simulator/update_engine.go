@@ -7,6 +7,8 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // The software-update engine of a device.
@@ -28,8 +30,8 @@ import (
 
 // softwareUpdate is a device's software-update state.
 type softwareUpdate struct {
-	user      UserProfile
-	env       Environment
+	user      update.UserProfile
+	env       update.Environment
 	quirkFlip uint32 // bit i set: quirkTable[i] is the opposite of its default
 
 	job       *updateJob  // the update in progress; nil when none
@@ -166,7 +168,7 @@ func (j *updateJob) stopTimers() {
 }
 
 // draw picks a duration in r from the device's seeded generator.
-func (d *Device) draw(r Range) time.Duration {
+func (d *Device) draw(r update.Range) time.Duration {
 	if r.Max <= r.Min {
 		return r.Min
 	}
@@ -175,7 +177,7 @@ func (d *Device) draw(r Range) time.Duration {
 
 func (d *Device) chance(p float64) bool { return p > 0 && d.rng.Float64() < p }
 
-func (d *Device) timings() *UpdateTimings { return &d.env.UpdateTimings }
+func (d *Device) timings() *update.Timings { return &d.env.timings }
 
 func (d *Device) installedVersion() catalog.Version {
 	v, _ := catalog.ParseVersion(d.id.OSVersion)
@@ -183,7 +185,7 @@ func (d *Device) installedVersion() catalog.Version {
 }
 
 func (d *Device) appleSiliconMac() bool {
-	return d.id.isMac() && d.id.Model.AppleSilicon && Major(d.id.OSVersion) >= 11
+	return d.id.IsMac() && d.id.Model.AppleSilicon && identity.Major(d.id.OSVersion) >= 11
 }
 
 // freeBytes is the space the device reports, in bytes (GB are base 10).
@@ -192,7 +194,7 @@ func (d *Device) freeBytes() int64 { return int64(d.id.AvailableDeviceCapacity *
 // lowPower reports whether the device is on battery below level (desktop
 // Macs report -1 and are always on power).
 func (d *Device) lowPower(level float64) bool {
-	if d.id.isMac() && !strings.HasPrefix(d.id.Model.ModelName, "MacBook") {
+	if d.id.IsMac() && !strings.HasPrefix(d.id.Model.ModelName, "MacBook") {
 		return false // as DeviceInformation says, only MacBooks have a battery
 	}
 	return d.sw.env.OnBattery && d.id.BatteryLevel >= 0 && d.id.BatteryLevel < level
@@ -216,7 +218,7 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 	if old := d.sw.job; old != nil {
 		old.stopTimers()
 	}
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	from := d.installedVersion()
 	j := &updateJob{
 		rel: rel, key: key, from: from, major: rel.IsMajorFrom(from), rsr: rel.SecurityImprovement,
@@ -229,7 +231,7 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 	d.sw.job = j
 	d.sw.installed = nil
 	lat := d.timings().AcceptLatencyIOS
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		lat = d.timings().AcceptLatencyMac
 	}
 	d.armLocked(j, slotPhase, d.draw(lat), d.beginDownload)
@@ -247,7 +249,7 @@ func (d *Device) cancelJobLocked() {
 
 func (d *Device) setPhase(j *updateJob, p UpdatePhase) {
 	j.phase = p
-	j.since = d.env.Clock.Now()
+	j.since = d.env.clock.Now()
 	d.notifyLocked(j)
 }
 
@@ -261,7 +263,7 @@ func (d *Device) notifyLocked(j *updateJob) {
 func (d *Device) beginDownload(j *updateJob) {
 	t := d.timings()
 	bw := t.IOSBandwidth
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		bw = t.MacBandwidth
 	}
 	if t.BandwidthJitter > 0 {
@@ -270,19 +272,19 @@ func (d *Device) beginDownload(j *updateJob) {
 	if j.plan.highPriority {
 		bw *= t.HighPrioritySpeedup
 	}
-	if d.id.isMac() && d.quirk(QuirkSlowBackgroundDownload) {
+	if d.id.IsMac() && d.quirk(update.QuirkSlowBackgroundDownload) {
 		bw /= t.SlowDownloadFactor
 	}
 	j.dlDur = time.Duration(float64(j.size) / bw * float64(time.Second))
-	j.dlStart = d.env.Clock.Now()
+	j.dlStart = d.env.clock.Now()
 	d.setPhase(j, PhaseDownloading)
 	d.armLocked(j, slotPhase, j.dlDur, d.downloadDone)
 }
 
 func (d *Device) downloadDone(j *updateJob) {
 	t := d.timings()
-	mac := d.id.isMac()
-	if mac && d.quirk(QuirkSlowBackgroundDownload) && j.plan.action == actDownloadOnly && d.chance(t.SlowDownloadFailure) {
+	mac := d.id.IsMac()
+	if mac && d.quirk(update.QuirkSlowBackgroundDownload) && j.plan.action == actDownloadOnly && d.chance(t.SlowDownloadFailure) {
 		// The download failed in the background: nothing is left in
 		// progress, and the server learns only from an empty OSUpdateStatus.
 		d.cancelJobLocked()
@@ -299,7 +301,7 @@ func (d *Device) downloadDone(j *updateJob) {
 	if j.plan.highPriority {
 		prep = time.Duration(float64(prep) / t.HighPrioritySpeedup)
 	}
-	if mac && d.quirk(QuirkPrepareStall) {
+	if mac && d.quirk(update.QuirkPrepareStall) {
 		prep = t.PrepareStall
 	}
 	d.setPhase(j, PhasePreparing)
@@ -352,7 +354,7 @@ func (d *Device) requestInstallLocked(j *updateJob, mode installMode) {
 	case d.appleSiliconMac() && !j.authorized:
 		j.waiting = "volume-owner"
 		d.armLocked(j, slotPhase, 0, d.authorizeStep)
-	case !d.id.isMac() && d.sw.user.Passcode && !j.authorized:
+	case !d.id.IsMac() && d.sw.user.Passcode && !j.authorized:
 		d.iosPromptLocked(j)
 	default:
 		d.beginInstallLocked(j)
@@ -368,7 +370,7 @@ func (d *Device) installBlockerLocked(j *updateJob) (status, waiting string) {
 		return "InstallInsufficientSpace", "space"
 	case d.lowPower(d.timings().MinInstallBattery):
 		return "InstallInsufficientPower", "power"
-	case !d.id.isMac() && d.sw.env.PhoneCall:
+	case !d.id.IsMac() && d.sw.env.PhoneCall:
 		return "InstallPhoneCallInProgress", "phone-call"
 	}
 	return "", ""
@@ -381,7 +383,7 @@ func (d *Device) downloadBlockerLocked(rel catalog.Release) string {
 	switch {
 	case d.sw.env.NoNetwork:
 		return "DownloadInsufficientNetwork"
-	case !d.id.isMac() && d.sw.env.RequiresComputer:
+	case !d.id.IsMac() && d.sw.env.RequiresComputer:
 		return "DownloadRequiresComputer"
 	case d.freeBytes() < size:
 		return "DownloadInsufficientSpace"
@@ -401,21 +403,21 @@ func (d *Device) authorizeStep(j *updateJob) {
 			if d.sw.job != j || j.phase != PhasePrepared || !j.requested {
 				return
 			}
-			if token != nil && !d.quirk(QuirkBootstrapTokenNag) {
+			if token != nil && !d.quirk(update.QuirkBootstrapTokenNag) {
 				j.authorized, j.waiting = true, ""
 				d.beginInstallLocked(j)
 				return
 			}
 			u := d.sw.user
 			resp := u.Response
-			if resp == UserDismisses && d.givesIn(j) {
-				resp = UserActs
+			if resp == update.UserDismisses && d.givesIn(j) {
+				resp = update.UserActs
 			}
 			j.prompts++
 			switch {
-			case u.NoSecureToken || resp == UserIgnores:
+			case u.NoSecureToken || resp == update.UserIgnores:
 				j.waiting = "volume-owner"
-			case resp == UserDismisses:
+			case resp == update.UserDismisses:
 				j.dismissals++
 				j.waiting = "volume-owner"
 			default:
@@ -432,7 +434,7 @@ func (d *Device) authorizeStep(j *updateJob) {
 // beginInstallLocked starts the install proper: the restart countdown on
 // macOS, or straight away.
 func (d *Device) beginInstallLocked(j *updateJob) {
-	if !d.id.isMac() {
+	if !d.id.IsMac() {
 		d.installLocked(j)
 		return
 	}
@@ -461,8 +463,8 @@ func (d *Device) beginInstallLocked(j *updateJob) {
 func (d *Device) countdownDone(j *updateJob) {
 	u := d.sw.user
 	resp := u.Response
-	if resp == UserDismisses && d.givesIn(j) {
-		resp = UserActs
+	if resp == update.UserDismisses && d.givesIn(j) {
+		resp = update.UserActs
 	}
 	back := func(waiting string) {
 		j.phase = PhasePrepared
@@ -473,11 +475,11 @@ func (d *Device) countdownDone(j *updateJob) {
 		}
 	}
 	switch {
-	case resp == UserDismisses:
+	case resp == update.UserDismisses:
 		j.dismissals++
 		j.prompts++
 		back("user")
-	case u.BlockingApps && resp == UserIgnores:
+	case u.BlockingApps && resp == update.UserIgnores:
 		back("apps")
 	case u.BlockingApps:
 		// The user quits the apps that hold the restart up.
@@ -492,7 +494,7 @@ func (d *Device) installLocked(j *updateJob) {
 	j.waiting = ""
 	d.setPhase(j, PhaseInstalling)
 	r := d.timings().ApplyIOS
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		r = d.timings().ApplyMac
 	}
 	d.armLocked(j, slotPhase, d.draw(r), d.restartStep)
@@ -508,7 +510,7 @@ func (d *Device) restartStep(j *updateJob) {
 	}
 	d.down = true
 	r := d.timings().RestartIOS
-	if d.id.isMac() {
+	if d.id.IsMac() {
 		r = d.timings().RestartMac
 	}
 	d.armLocked(j, slotPhase, d.draw(r), d.backOnline)
@@ -517,7 +519,7 @@ func (d *Device) restartStep(j *updateJob) {
 // backOnline finishes the update: the new OS, an empty OSUpdateStatus, and
 // the check-in a device sends when it comes back.
 func (d *Device) backOnline(j *updateJob) {
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	rec := UpdateRecord{
 		FromVersion: d.id.OSVersion, FromBuild: d.id.BuildVersion, ProductKey: j.key,
 		Action: j.plan.reported, Reason: j.plan.reason, DataLoss: j.dataLoss, InstalledAt: now,
@@ -545,7 +547,7 @@ func (d *Device) backOnline(j *updateJob) {
 	// Software Update detects updates again after a restart.
 	d.sw.avail = nil
 	d.down = false
-	if d.appleSiliconMac() && d.quirk(QuirkBootstrapTokenNag) {
+	if d.appleSiliconMac() && d.quirk(update.QuirkBootstrapTokenNag) {
 		d.sw.tokenNag = 3
 	}
 	udid, version, build := d.id.UDID, d.id.OSVersion, d.id.BuildVersion
@@ -580,7 +582,7 @@ func (d *Device) statusLocked(j *updateJob) string {
 	case PhaseCountdown, PhaseInstalling, PhaseRestarting:
 		return "Installing"
 	case PhasePrepared:
-		if !d.id.isMac() && j.tonight && d.quirk(QuirkLaterReportsInstalling) {
+		if !d.id.IsMac() && j.tonight && d.quirk(update.QuirkLaterReportsInstalling) {
 			return "Installing"
 		}
 		if installUnderway(j) {

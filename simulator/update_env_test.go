@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestEnvironment: each condition of the device answers with its real
@@ -51,7 +52,7 @@ func TestEnvironment(t *testing.T) {
 			},
 			check: func(t *testing.T, r *rig) {
 				// Plugged in, a resend installs.
-				r.d.SetEnvironment(Environment{})
+				r.d.SetEnvironment(update.Environment{})
 				if have := results(r.schedule(item("InstallASAP", "ProductKey", "MSU_UPDATE_25G83_patch_26.6.2_minor"))); have != "InstallASAP Installing" {
 					t.Errorf("resend on power: have %s", have)
 				}

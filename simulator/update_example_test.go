@@ -6,16 +6,18 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // A device's software-update behaviour is set per device: who uses it, its
 // situation, and the quirks it shows.
 func ExampleDevice_SetQuirk() {
-	id, _ := simulator.NewIdentity(gofakeit.New(1), simulator.IdentityOptions{Model: "Mac14,2"})
+	id, _ := identity.New(gofakeit.New(1), identity.Options{Model: "Mac14,2"})
 	d := simulator.New(id)
-	d.SetUserProfile(simulator.UserProfile{Response: simulator.UserIgnores, BlockingApps: true})
-	d.SetEnvironment(simulator.Environment{NoBootstrapToken: true})
-	if err := d.SetQuirk(simulator.QuirkPrepareStall, true); err != nil {
+	d.SetUserProfile(update.UserProfile{Response: update.UserIgnores, BlockingApps: true})
+	d.SetEnvironment(update.Environment{NoBootstrapToken: true})
+	if err := d.SetQuirk(update.QuirkPrepareStall, true); err != nil {
 		panic(err)
 	}
 	if err := d.SetQuirk("made-up", true); err != nil {
@@ -23,6 +25,6 @@ func ExampleDevice_SetQuirk() {
 	}
 	fmt.Println(d.ActiveQuirks())
 	// Output:
-	// simulator: unknown quirk: "made-up"
+	// update: unknown quirk: "made-up"
 	// [reboot-gap prepare-stall wrong-product-key]
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestSeededJitter: with the default timings every device draws its own
@@ -14,7 +16,7 @@ func TestSeededJitter(t *testing.T) {
 		c := with(mac26, func(c *rigConfig) {
 			c.seed = seed
 			c.downloadTime = 0
-			c.timings = func(t *UpdateTimings) { *t = DefaultUpdateTimings() }
+			c.timings = func(t *update.Timings) { *t = update.DefaultTimings() }
 		})
 		r := newRig(t, c)
 		return r.run(24*time.Hour, []scripted{{atStart, item("InstallASAP")}}), r.d.UpdateHistory()
@@ -35,8 +37,8 @@ func TestSeededJitter(t *testing.T) {
 	}
 	took := ha[0].InstalledAt.Sub(rigStart)
 	size := 1028028932.0
-	lo := 30*time.Second + time.Duration(size/(1.5*DefaultMacBandwidth)*float64(time.Second)) + 8*time.Minute + time.Minute + 2*time.Minute + 10*time.Minute
-	hi := 90*time.Second + time.Duration(size/(0.5*DefaultMacBandwidth)*float64(time.Second)) + 11*time.Minute + time.Minute + 3*time.Minute + 30*time.Minute
+	lo := 30*time.Second + time.Duration(size/(1.5*update.DefaultMacBandwidth)*float64(time.Second)) + 8*time.Minute + time.Minute + 2*time.Minute + 10*time.Minute
+	hi := 90*time.Second + time.Duration(size/(0.5*update.DefaultMacBandwidth)*float64(time.Second)) + 11*time.Minute + time.Minute + 3*time.Minute + 30*time.Minute
 	if took < lo || took > hi {
 		t.Errorf("the update took %v, want within [%v, %v]", took, lo, hi)
 	}
@@ -44,19 +46,19 @@ func TestSeededJitter(t *testing.T) {
 
 func TestUpdateTimingsValidate(t *testing.T) {
 	t.Parallel()
-	if err := DefaultUpdateTimings().Validate(); err != nil {
+	if err := update.DefaultTimings().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	for name, edit := range map[string]func(*UpdateTimings){
-		"no bandwidth":     func(t *UpdateTimings) { t.MacBandwidth = 0 },
-		"min above max":    func(t *UpdateTimings) { t.PrepareMac = Range{time.Hour, time.Minute} },
-		"jitter of 1":      func(t *UpdateTimings) { t.BandwidthJitter = 1 },
-		"night at 25:00":   func(t *UpdateTimings) { t.NightStart = 25 * time.Hour },
-		"unknown policy":   func(t *UpdateTimings) { t.Deferrals = 7 },
-		"battery above 1":  func(t *UpdateTimings) { t.MinInstallBattery = 2 },
-		"no prompt period": func(t *UpdateTimings) { t.PromptInterval = 0 },
+	for name, edit := range map[string]func(*update.Timings){
+		"no bandwidth":     func(t *update.Timings) { t.MacBandwidth = 0 },
+		"min above max":    func(t *update.Timings) { t.PrepareMac = update.Range{Min: time.Hour, Max: time.Minute} },
+		"jitter of 1":      func(t *update.Timings) { t.BandwidthJitter = 1 },
+		"night at 25:00":   func(t *update.Timings) { t.NightStart = 25 * time.Hour },
+		"unknown policy":   func(t *update.Timings) { t.Deferrals = 7 },
+		"battery above 1":  func(t *update.Timings) { t.MinInstallBattery = 2 },
+		"no prompt period": func(t *update.Timings) { t.PromptInterval = 0 },
 	} {
-		tm := DefaultUpdateTimings()
+		tm := update.DefaultTimings()
 		edit(&tm)
 		if tm.Validate() == nil {
 			t.Errorf("%s: accepted", name)

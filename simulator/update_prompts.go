@@ -1,6 +1,10 @@
 package simulator
 
-import "time"
+import (
+	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/update"
+)
 
 // The user's side of an update: InstallLater and NotifyOnly notifications,
 // the iOS install prompt, and the night window. Everything here runs with
@@ -16,26 +20,26 @@ func (d *Device) iosPromptLocked(j *updateJob) {
 	u := d.sw.user
 	resp := u.Response
 	if u.DoNotDisturb {
-		resp = UserIgnores
+		resp = update.UserIgnores
 	}
-	if resp == UserDismisses && (d.givesIn(j) || j.dismissals >= d.timings().IOSUserDeferrals) {
+	if resp == update.UserDismisses && (d.givesIn(j) || j.dismissals >= d.timings().IOSUserDeferrals) {
 		// Past its deferrals the prompt comes back at every return to the
 		// Home Screen: the user gives in.
-		resp = UserActs
+		resp = update.UserActs
 	}
 	switch resp {
-	case UserActs:
+	case update.UserActs:
 		d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) {
 			j.authorized, j.waiting = true, ""
 			d.beginInstallLocked(j)
 		})
-	case UserTonight:
+	case update.UserTonight:
 		// "Later", then "Install Tonight" with the passcode.
 		j.authorized, j.tonight, j.waiting = true, true, "night"
 		d.armNightLocked(j)
-	case UserDismisses:
+	case update.UserDismisses:
 		j.dismissals++
-		j.nextInstall = d.env.Clock.Now().Add(d.timings().PromptInterval)
+		j.nextInstall = d.env.clock.Now().Add(d.timings().PromptInterval)
 		d.armLocked(j, slotPhase, d.timings().PromptInterval, d.iosPromptLocked)
 	}
 }
@@ -46,7 +50,7 @@ func (d *Device) promptStep(j *updateJob) {
 		return
 	}
 	t := d.timings()
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	j.prompts++
 	j.notifications = append(j.notifications, now)
 	if len(j.notifications) > maxNotifications {
@@ -54,16 +58,16 @@ func (d *Device) promptStep(j *updateJob) {
 	}
 	u := d.sw.user
 	resp := u.Response
-	if u.DoNotDisturb || d.quirk(QuirkUpToDateShown) {
-		resp = UserIgnores
+	if u.DoNotDisturb || d.quirk(update.QuirkUpToDateShown) {
+		resp = update.UserIgnores
 	}
-	if resp == UserDismisses && d.givesIn(j) {
-		resp = UserActs
+	if resp == update.UserDismisses && d.givesIn(j) {
+		resp = update.UserActs
 	}
 	if j.plan.action == actNotifyOnly {
 		// One notification; acting on it starts the install.
 		j.waiting = "user"
-		if resp == UserActs || resp == UserTonight {
+		if resp == update.UserActs || resp == update.UserTonight {
 			d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) { d.requestInstallLocked(j, modeCountdown) })
 		}
 		return
@@ -75,13 +79,13 @@ func (d *Device) promptStep(j *updateJob) {
 		return
 	}
 	switch resp {
-	case UserActs:
+	case update.UserActs:
 		d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) { d.requestInstallLocked(j, modeUser) })
 		return
-	case UserTonight:
+	case update.UserTonight:
 		j.tonight, j.waiting = true, "night"
 		d.armNightLocked(j)
-	case UserDismisses:
+	case update.UserDismisses:
 		j.dismissals++
 		if j.plan.maxDeferrals >= 0 && j.deferralsLeft > 0 {
 			j.deferralsLeft--
@@ -92,7 +96,7 @@ func (d *Device) promptStep(j *updateJob) {
 	}
 	j.nextInstall = now.Add(t.PromptInterval)
 	d.armLocked(j, slotPhase, t.PromptInterval, d.promptStep)
-	if t.Deferrals == DeferNightly && j.plan.maxDeferrals >= 0 && j.timers[slotNight] == nil {
+	if t.Deferrals == update.DeferNightly && j.plan.maxDeferrals >= 0 && j.timers[slotNight] == nil {
 		d.armNightLocked(j)
 	}
 }
@@ -101,7 +105,7 @@ func (d *Device) promptStep(j *updateJob) {
 // the device's time zone.
 func (d *Device) armNightLocked(j *updateJob) {
 	t := d.timings()
-	now := d.env.Clock.Now()
+	now := d.env.clock.Now()
 	local := now.In(d.id.Location())
 	y, m, day := local.Date()
 	at := time.Date(y, m, day, 0, 0, 0, 0, local.Location()).Add(t.NightStart)

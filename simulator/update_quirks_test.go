@@ -8,38 +8,39 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 func TestQuirkSwitchboard(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, mac26)
-	if err := r.d.SetQuirk("no-such-quirk", true); !errors.Is(err, ErrUnknownQuirk) {
+	if err := r.d.SetQuirk("no-such-quirk", true); !errors.Is(err, update.ErrUnknownQuirk) {
 		t.Fatalf("unknown quirk: have %v, want ErrUnknownQuirk", err)
 	}
-	if _, err := LookupQuirk("no-such-quirk"); !errors.Is(err, ErrUnknownQuirk) {
+	if _, err := update.LookupQuirk("no-such-quirk"); !errors.Is(err, update.ErrUnknownQuirk) {
 		t.Fatalf("LookupQuirk: have %v", err)
 	}
-	if have := r.d.ActiveQuirks(); !slices.Equal(have, []string{QuirkRebootGap, QuirkWrongProductKey}) {
+	if have := r.d.ActiveQuirks(); !slices.Equal(have, []string{update.QuirkRebootGap, update.QuirkWrongProductKey}) {
 		t.Fatalf("default quirks: have %v", have)
 	}
-	if err := r.d.SetQuirk(QuirkRebootGap, false); err != nil {
+	if err := r.d.SetQuirk(update.QuirkRebootGap, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.d.SetQuirk(QuirkPrepareStall, true); err != nil {
+	if err := r.d.SetQuirk(update.QuirkPrepareStall, true); err != nil {
 		t.Fatal(err)
 	}
-	if have := r.d.ActiveQuirks(); !slices.Equal(have, []string{QuirkPrepareStall, QuirkWrongProductKey}) {
+	if have := r.d.ActiveQuirks(); !slices.Equal(have, []string{update.QuirkPrepareStall, update.QuirkWrongProductKey}) {
 		t.Fatalf("after switching: have %v", have)
 	}
 	seen := map[string]bool{}
-	for _, q := range Quirks() {
+	for _, q := range update.Quirks() {
 		if seen[q.Name] || q.ID == "" || q.Doc == "" || q.Observed == "" {
 			t.Errorf("quirk %+v: duplicate or undocumented", q)
 		}
 		seen[q.Name] = true
 	}
-	if len(Quirks()) > 32 {
-		t.Fatalf("%d quirks do not fit the device's bit set", len(Quirks()))
+	if len(update.Quirks()) > 32 {
+		t.Fatalf("%d quirks do not fit the device's bit set", len(update.Quirks()))
 	}
 }
 
@@ -54,7 +55,7 @@ func TestQuirks(t *testing.T) {
 		c     rigConfig
 		check func(t *testing.T, r *rig)
 	}{
-		{QuirkRebootGap, false, mac26, func(t *testing.T, r *rig) {
+		{update.QuirkRebootGap, false, mac26, func(t *testing.T, r *rig) {
 			k := key(r)
 			r.schedule(item("InstallASAP", "ProductKey", k))
 			r.clk.Advance(2 * time.Hour)
@@ -62,7 +63,7 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("resend after the restart: have %s, want InstallASAP Idle", have)
 			}
 		}},
-		{QuirkLaterReportsInstalling, true, with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = UserTonight }), func(t *testing.T, r *rig) {
+		{update.QuirkLaterReportsInstalling, true, with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = update.UserTonight }), func(t *testing.T, r *rig) {
 			k := key(r)
 			r.schedule(item("InstallASAP", "ProductKey", k))
 			r.clk.Advance(time.Hour) // downloaded; the user chose tonight
@@ -75,7 +76,7 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("a resend installs now: version %s an hour later, want 26.6.1", v)
 			}
 		}},
-		{QuirkScheduleNoResults, true, ios26, func(t *testing.T, r *rig) {
+		{update.QuirkScheduleNoResults, true, ios26, func(t *testing.T, r *rig) {
 			res := r.send(RequestScheduleOSUpdate, map[string]any{"Updates": []any{item("Default", "ProductKey", key(r))}},
 				schemacheckAllowMissingUpdateResults())
 			if _, ok := res.Fields["UpdateResults"]; ok || res.Status != protocol.StatusAcknowledged {
@@ -85,7 +86,7 @@ func TestQuirks(t *testing.T) {
 				t.Error("the update was not scheduled")
 			}
 		}},
-		{QuirkASAPFailsButPrompts, true, with(ios26, func(c *rigConfig) { c.user.Passcode = true }), func(t *testing.T, r *rig) {
+		{update.QuirkASAPFailsButPrompts, true, with(ios26, func(c *rigConfig) { c.user.Passcode = true }), func(t *testing.T, r *rig) {
 			k := key(r)
 			r.schedule(item("DownloadOnly", "ProductKey", k))
 			r.clk.Advance(time.Hour)
@@ -97,23 +98,23 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("the prompt still showed and the user installed: version %s, want 26.6.1", v)
 			}
 		}},
-		{QuirkAvailableErrorWhenNone, true, rigConfig{model: "iPhone15,2", version: "26.6.1"}, func(t *testing.T, r *rig) {
+		{update.QuirkAvailableErrorWhenNone, true, rigConfig{model: "iPhone15,2", version: "26.6.1"}, func(t *testing.T, r *rig) {
 			res := r.send(RequestAvailableOSUpdates, nil)
 			if res.Status != protocol.StatusError || len(res.ErrorChain) != 2 || res.ErrorChain[0].ErrorCode != 2213 {
 				t.Errorf("have %s %v, want Error 2213", res.Status, res.ErrorChain)
 			}
 		}},
-		{QuirkAvailableMinorOnly, true, mac15, func(t *testing.T, r *rig) {
+		{update.QuirkAvailableMinorOnly, true, mac15, func(t *testing.T, r *rig) {
 			if have := availableKeys(r); have != "MSU_UPDATE_24G830_patch_15.7.9_minor" {
 				t.Errorf("have %s", have)
 			}
 		}},
-		{QuirkAvailableLatestMajor, true, rigConfig{model: "Mac14,2", version: "14.8.8", token: true}, func(t *testing.T, r *rig) {
+		{update.QuirkAvailableLatestMajor, true, rigConfig{model: "Mac14,2", version: "14.8.8", token: true}, func(t *testing.T, r *rig) {
 			if have := availableKeys(r); have != "MSU_UPDATE_25G83_patch_26.6.2_major MSU_UPDATE_23J631_patch_14.8.9_minor" {
 				t.Errorf("have %s", have)
 			}
 		}},
-		{QuirkAvailableEmpty, true, mac26, func(t *testing.T, r *rig) {
+		{update.QuirkAvailableEmpty, true, mac26, func(t *testing.T, r *rig) {
 			if have := availableKeys(r); have != "" {
 				t.Errorf("have %q, want nothing", have)
 			}
@@ -121,8 +122,8 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("by version: have %s", have)
 			}
 		}},
-		{QuirkSlowBackgroundDownload, true, with(mac26, func(c *rigConfig) {
-			c.timings = func(t *UpdateTimings) { t.SlowDownloadFailure = 1 }
+		{update.QuirkSlowBackgroundDownload, true, with(mac26, func(c *rigConfig) {
+			c.timings = func(t *update.Timings) { t.SlowDownloadFailure = 1 }
 		}), func(t *testing.T, r *rig) {
 			r.schedule(item("DownloadOnly", "ProductKey", key(r)))
 			r.clk.Advance(time.Minute)
@@ -146,7 +147,7 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("the failed download left %s", have)
 			}
 		}},
-		{QuirkAutoDownloadConflict, true, mac26, func(t *testing.T, r *rig) {
+		{update.QuirkAutoDownloadConflict, true, mac26, func(t *testing.T, r *rig) {
 			if have := results(r.schedule(item("InstallASAP", "ProductKey", key(r)))); have != "InstallASAP Idle" {
 				t.Errorf("have %s", have)
 			}
@@ -155,14 +156,14 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("three days later: %s on %s; want the update idle and not installed", have, r.d.Identity().OSVersion)
 			}
 		}},
-		{QuirkUpToDateShown, true, mac26, func(t *testing.T, r *rig) {
+		{update.QuirkUpToDateShown, true, mac26, func(t *testing.T, r *rig) {
 			r.schedule(item("InstallLater", "ProductKey", key(r), "MaxUserDeferrals", 2))
 			r.clk.Advance(72 * time.Hour)
 			if st := r.d.UpdateState(); st.Phase != PhasePrepared || st.Deferrals != 2 || st.Prompts != 3 {
 				t.Errorf("a user who acts never found it: %+v", st)
 			}
 		}},
-		{QuirkPrepareStall, true, mac26, func(t *testing.T, r *rig) {
+		{update.QuirkPrepareStall, true, mac26, func(t *testing.T, r *rig) {
 			r.schedule(item("InstallASAP", "ProductKey", key(r)))
 			r.clk.Advance(20 * time.Hour)
 			if have := r.status(); have != "Downloading 1.00" {
@@ -173,13 +174,13 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("after the stall: %s", v)
 			}
 		}},
-		{QuirkBootstrapTokenNag, true, with(mac26, func(c *rigConfig) { c.user.NoSecureToken = true }), func(t *testing.T, r *rig) {
+		{update.QuirkBootstrapTokenNag, true, with(mac26, func(c *rigConfig) { c.user.NoSecureToken = true }), func(t *testing.T, r *rig) {
 			r.schedule(item("InstallASAP", "ProductKey", key(r)))
 			r.clk.Advance(24 * time.Hour)
 			if st := r.d.UpdateState(); st.WaitingFor != "volume-owner" {
 				t.Errorf("with a token escrowed the Mac still asks the user: waiting for %q", st.WaitingFor)
 			}
-			r.d.SetUserProfile(UserProfile{})
+			r.d.SetUserProfile(update.UserProfile{})
 			r.schedule(item("InstallASAP", "ProductKey", key(r)))
 			r.clk.Advance(2 * time.Hour)
 			r.d.mu.Lock()
@@ -189,13 +190,13 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("after the update: %s, %d sessions will ask for the token; want 26.6.2 and 3", r.d.Identity().OSVersion, nag)
 			}
 		}},
-		{QuirkWrongProductKey, false, rigConfig{model: "iPhone15,2", version: "26.3.1"}, func(t *testing.T, r *rig) {
+		{update.QuirkWrongProductKey, false, rigConfig{model: "iPhone15,2", version: "26.3.1"}, func(t *testing.T, r *rig) {
 			r.schedule(item("Default", "ProductKey", "iOSUpdate23G83"))
 			if have := results(r.schedule(item("Default", "ProductKey", "iOSUpdate23D771330a"))); have != "DownloadOnly Downloading" {
 				t.Errorf("off: have %s, want the new update to replace the old", have)
 			}
 		}},
-		{QuirkWrongProductKey, true, rigConfig{model: "iPhone15,2", version: "26.3.1"}, func(t *testing.T, r *rig) {
+		{update.QuirkWrongProductKey, true, rigConfig{model: "iPhone15,2", version: "26.3.1"}, func(t *testing.T, r *rig) {
 			r.schedule(item("Default", "ProductKey", "iOSUpdate23G83"))
 			res := r.schedule(item("Default", "ProductKey", "iOSUpdate23D771330a"))
 			if have := results(res); have != "Error Idle +ErrorChain" || !strings.Contains(res.Fields["UpdateResults"].([]any)[0].(map[string]any)["ErrorChain"].([]any)[0].(map[string]any)["LocalizedDescription"].(string), "Wrong product key") {

@@ -12,8 +12,10 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 	"github.com/mdmsim/mdmsim/simulator/schemacheck"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // rigStart is when every rig's clock starts: ten days after the newest
@@ -22,21 +24,21 @@ var rigStart = catalog.Default().LatestPostingDate().AddDate(0, 0, 10).Add(8 * t
 
 // rigTimings are the default timings without jitter, so transcripts are
 // exact.
-func rigTimings() UpdateTimings {
-	t := DefaultUpdateTimings()
+func rigTimings() update.Timings {
+	t := update.DefaultTimings()
 	t.BandwidthJitter = 0
-	t.AcceptLatencyMac = Range{time.Minute, time.Minute}
-	t.AcceptLatencyIOS = Range{10 * time.Second, 10 * time.Second}
-	t.PrepareMac = Range{10 * time.Minute, 10 * time.Minute}
-	t.PrepareIOS = Range{5 * time.Minute, 5 * time.Minute}
-	t.PrepareRSR = Range{2 * time.Minute, 2 * time.Minute}
-	t.ApplyMac = Range{2 * time.Minute, 2 * time.Minute}
-	t.ApplyIOS = Range{3 * time.Minute, 3 * time.Minute}
-	t.RestartMac = Range{20 * time.Minute, 20 * time.Minute}
-	t.RestartIOS = Range{10 * time.Minute, 10 * time.Minute}
-	t.UserResponse = Range{5 * time.Minute, 5 * time.Minute}
-	t.ScanForce = Range{30 * time.Second, 30 * time.Second}
-	t.ScanBackground = Range{10 * time.Minute, 10 * time.Minute}
+	t.AcceptLatencyMac = update.Range{Min: time.Minute, Max: time.Minute}
+	t.AcceptLatencyIOS = update.Range{Min: 10 * time.Second, Max: 10 * time.Second}
+	t.PrepareMac = update.Range{Min: 10 * time.Minute, Max: 10 * time.Minute}
+	t.PrepareIOS = update.Range{Min: 5 * time.Minute, Max: 5 * time.Minute}
+	t.PrepareRSR = update.Range{Min: 2 * time.Minute, Max: 2 * time.Minute}
+	t.ApplyMac = update.Range{Min: 2 * time.Minute, Max: 2 * time.Minute}
+	t.ApplyIOS = update.Range{Min: 3 * time.Minute, Max: 3 * time.Minute}
+	t.RestartMac = update.Range{Min: 20 * time.Minute, Max: 20 * time.Minute}
+	t.RestartIOS = update.Range{Min: 10 * time.Minute, Max: 10 * time.Minute}
+	t.UserResponse = update.Range{Min: 5 * time.Minute, Max: 5 * time.Minute}
+	t.ScanForce = update.Range{Min: 30 * time.Second, Max: 30 * time.Second}
+	t.ScanBackground = update.Range{Min: 10 * time.Minute, Max: 10 * time.Minute}
 	t.NightWindow = 0
 	return t
 }
@@ -61,10 +63,10 @@ type rigConfig struct {
 	model, version string
 	build          string // for a version the catalog does not have
 	seed           int64  // added to the device's seed
-	user           UserProfile
-	env            Environment
+	user           update.UserProfile
+	env            update.Environment
 	quirks         []string
-	timings        func(*UpdateTimings)
+	timings        func(*update.Timings)
 	unsupervised   bool
 	token          bool
 	freeGB         float64
@@ -98,7 +100,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 	if c.battery == 0 {
 		c.battery = 0.8
 	}
-	id := Identity{
+	id := identity.Identity{
 		UDID: "RIG-" + c.model, ProvisioningUDID: "RIG-" + c.model, SerialNumber: "RIG0000001", DeviceName: "Rig",
 		Model: &m, OSVersion: c.version, BuildVersion: build, TimeZone: "Europe/Paris",
 		DeviceCapacity: 512, AvailableDeviceCapacity: c.freeGB, BatteryLevel: c.battery,
@@ -157,7 +159,7 @@ func (r *rig) checkin(_ context.Context, m protocol.CheckinMessage) ([]byte, err
 func (r *rig) target() schemacheck.Target {
 	id := r.d.Identity()
 	os := "iOS"
-	if id.isMac() {
+	if id.IsMac() {
 		os = "macOS"
 	}
 	return schemacheck.Target{OS: os, Version: id.OSVersion}

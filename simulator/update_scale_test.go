@@ -7,6 +7,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // TestUpdatesHoldNoGoroutine: a thousand devices in the middle of an update
@@ -19,7 +20,7 @@ func TestUpdatesHoldNoGoroutine(t *testing.T) {
 	env := NewEnv(WithClock(clk))
 	devices := make([]*Device, 1000)
 	for i := range devices {
-		devices[i] = env.NewDevice(Identity{UDID: fmt.Sprint(i), Model: &m, OSVersion: "26.6.1", BuildVersion: "25G76",
+		devices[i] = env.NewDevice(identity.Identity{UDID: fmt.Sprint(i), Model: &m, OSVersion: "26.6.1", BuildVersion: "25G76",
 			TimeZone: "UTC", AvailableDeviceCapacity: 100, BatteryLevel: 1, IsSupervised: true, Seed: int64(i)})
 	}
 	runtime.GC()
@@ -31,7 +32,7 @@ func TestUpdatesHoldNoGoroutine(t *testing.T) {
 		})
 	}
 	// Past the longest accept latency: every download has started.
-	clk.Advance(env.UpdateTimings.AcceptLatencyMac.Max)
+	clk.Advance(env.timings.AcceptLatencyMac.Max)
 	for _, d := range devices {
 		if st := d.UpdateState(); st.Phase != PhaseDownloading {
 			t.Fatalf("device %s: %s, want downloading", d.UDID(), st.Phase)
@@ -60,7 +61,7 @@ func BenchmarkScheduleAndStatus(b *testing.B) {
 	status, _ := newCommandBody("OSUpdateStatus", nil)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		d := env.NewDevice(Identity{UDID: fmt.Sprint(i), Model: &m, OSVersion: "26.6", BuildVersion: "23G71",
+		d := env.NewDevice(identity.Identity{UDID: fmt.Sprint(i), Model: &m, OSVersion: "26.6", BuildVersion: "23G71",
 			TimeZone: "UTC", AvailableDeviceCapacity: 100, BatteryLevel: 1, IsSupervised: true, Seed: int64(i)})
 		d.handle(b.Context(), enr, sched)
 		d.handle(b.Context(), enr, status)

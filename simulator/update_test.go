@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // item is one ScheduleOSUpdate entry: an InstallAction and more keys.
@@ -116,7 +118,7 @@ func TestInstallActions(t *testing.T) {
 				"version 26.6.2 (25G83)",
 			},
 		},
-		{name: "macOS 26/InstallASAP countdown dismissed", c: with(mac26, func(c *rigConfig) { c.user.Response = UserDismisses }),
+		{name: "macOS 26/InstallASAP countdown dismissed", c: with(mac26, func(c *rigConfig) { c.user.Response = update.UserDismisses }),
 			script: []scripted{{atStart, item("InstallASAP")}},
 			want: []string{
 				"+0s schedule InstallASAP: InstallASAP Downloading",
@@ -143,7 +145,7 @@ func TestInstallActions(t *testing.T) {
 				"version 26.6.2 (25G83)",
 			},
 		},
-		{name: "macOS 26/InstallLater, MaxUserDeferrals 3, user ignores every prompt", c: with(mac26, func(c *rigConfig) { c.user.Response = UserIgnores }),
+		{name: "macOS 26/InstallLater, MaxUserDeferrals 3, user ignores every prompt", c: with(mac26, func(c *rigConfig) { c.user.Response = update.UserIgnores }),
 			script: []scripted{{atStart, item("InstallLater", "MaxUserDeferrals", 3)}},
 			check: func(t *testing.T, r *rig) {
 				if st := r.d.UpdateState(); st.Prompts != 5 || st.Deferrals != 3 {
@@ -160,7 +162,7 @@ func TestInstallActions(t *testing.T) {
 				"version 26.6.1 (25G76)",
 			},
 		},
-		{name: "macOS 26/InstallLater, MaxUserDeferrals 2, user defers", c: with(mac26, func(c *rigConfig) { c.user.Response = UserDismisses }),
+		{name: "macOS 26/InstallLater, MaxUserDeferrals 2, user defers", c: with(mac26, func(c *rigConfig) { c.user.Response = update.UserDismisses }),
 			script: []scripted{{atStart, item("InstallLater", "MaxUserDeferrals", 2)}},
 			want: []string{
 				"+0s schedule InstallLater: InstallLater Downloading",
@@ -177,8 +179,8 @@ func TestInstallActions(t *testing.T) {
 			},
 		},
 		{name: "macOS 26/InstallLater, decrement nightly", c: with(mac26, func(c *rigConfig) {
-			c.user.Response = UserIgnores
-			c.timings = func(t *UpdateTimings) { t.Deferrals = DeferNightly }
+			c.user.Response = update.UserIgnores
+			c.timings = func(t *update.Timings) { t.Deferrals = update.DeferNightly }
 		}), script: []scripted{{atStart, item("InstallLater", "MaxUserDeferrals", 2)}},
 			want: []string{
 				"+0s schedule InstallLater: InstallLater Downloading",
@@ -194,7 +196,7 @@ func TestInstallActions(t *testing.T) {
 				"version 26.6.2 (25G83)",
 			},
 		},
-		{name: "macOS 26/InstallLater, user picks tonight", c: with(mac26, func(c *rigConfig) { c.user.Response = UserTonight }),
+		{name: "macOS 26/InstallLater, user picks tonight", c: with(mac26, func(c *rigConfig) { c.user.Response = update.UserTonight }),
 			script: []scripted{{atStart, item("InstallLater")}},
 			want: []string{
 				"+0s schedule InstallLater: InstallLater Downloading",
@@ -339,7 +341,7 @@ func TestInstallActions(t *testing.T) {
 		},
 		{name: "macOS 15/major upgrade does not force the restart", c: with(mac15, func(c *rigConfig) {
 			c.user.BlockingApps = true
-			c.user.Response = UserIgnores
+			c.user.Response = update.UserIgnores
 		}), script: []scripted{{atStart, item("InstallForceRestart")}},
 			want: []string{
 				"+0s schedule InstallForceRestart: InstallASAP Downloading",
@@ -415,7 +417,7 @@ func TestInstallActions(t *testing.T) {
 				"version 26.6.1 (23G83)",
 			},
 		},
-		{name: "iOS 26/passcode, user ignores", c: with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = UserIgnores }),
+		{name: "iOS 26/passcode, user ignores", c: with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = update.UserIgnores }),
 			script: []scripted{{atStart, item("Default")}, {onPrepared, item("Default")}},
 			want: []string{
 				"+0s schedule Default: DownloadOnly Downloading",
@@ -429,7 +431,7 @@ func TestInstallActions(t *testing.T) {
 				"version 26.6 (23G71)",
 			},
 		},
-		{name: "iOS 26/passcode, install tonight", c: with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = UserTonight }),
+		{name: "iOS 26/passcode, install tonight", c: with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = update.UserTonight }),
 			script: []scripted{{atStart, item("Default")}, {onPrepared, item("InstallASAP")}},
 			want: []string{
 				"+0s schedule Default: DownloadOnly Downloading",
@@ -446,7 +448,7 @@ func TestInstallActions(t *testing.T) {
 				"version 26.6.1 (23G83)",
 			},
 		},
-		{name: "iOS 26/passcode, three deferrals then gives in", c: with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = UserDismisses }),
+		{name: "iOS 26/passcode, three deferrals then gives in", c: with(ios26, func(c *rigConfig) { c.user.Passcode = true; c.user.Response = update.UserDismisses }),
 			script: []scripted{{atStart, item("InstallASAP")}},
 			want: []string{
 				"+0s schedule InstallASAP: InstallASAP Downloading",

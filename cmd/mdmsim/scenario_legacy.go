@@ -14,7 +14,7 @@ import (
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
-	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // scenarioLegacyUpdate enforces an OS update on the fleet with the legacy
@@ -58,7 +58,7 @@ func (o *legacyOptions) validate() error {
 		if !ok || err != nil {
 			return fmt.Errorf("--quirks: %q is not name=share", kv)
 		}
-		if _, err := simulator.LookupQuirk(name); err != nil {
+		if _, err := update.LookupQuirk(name); err != nil {
 			return fmt.Errorf("--quirks: %w", err)
 		}
 		o.quirkMap[name] = f

@@ -18,6 +18,7 @@ import (
 	"github.com/mdmsim/mdmsim/scenarios/targets/hooks"
 	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // adapter opens a target on the stock servers.
@@ -92,9 +93,9 @@ func world(t *testing.T, a adapter, clk clock.Clock) (*scenarios.World, scenario
 
 // shortTimings are update timings a thousand times shorter than a real
 // device's, for enforcement on real time.
-func shortTimings() simulator.UpdateTimings {
-	t := simulator.DefaultUpdateTimings()
-	for _, r := range []*simulator.Range{&t.AcceptLatencyMac, &t.AcceptLatencyIOS, &t.PrepareMac, &t.PrepareIOS, &t.PrepareRSR,
+func shortTimings() update.Timings {
+	t := update.DefaultTimings()
+	for _, r := range []*update.Range{&t.AcceptLatencyMac, &t.AcceptLatencyIOS, &t.PrepareMac, &t.PrepareIOS, &t.PrepareRSR,
 		&t.ApplyMac, &t.ApplyIOS, &t.RestartMac, &t.RestartIOS, &t.UserResponse, &t.ScanForce, &t.ScanBackground} {
 		r.Min, r.Max = r.Min/1000, r.Max/1000
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 )
 
 // DDMConfig tunes the ddm-deadline job.
@@ -130,7 +131,7 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 // deadline plus an hour, from the device's own record.
 func late(d *simulator.Device, out reference.DDMOutcome) bool {
 	version, _, _ := strings.Cut(out.Target, " ")
-	deadline, err := time.ParseInLocation(simulator.LocalDateTimeLayout, out.TargetLocalDateTime, d.Identity().Location())
+	deadline, err := time.ParseInLocation(ddm.LocalDateTimeLayout, out.TargetLocalDateTime, d.Identity().Location())
 	if err != nil {
 		return true
 	}

@@ -11,6 +11,9 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestDDMEnforcerDeadline: through KMFDDM on the embedded stack, devices in
@@ -40,15 +43,15 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 	}
 	type spec struct {
 		model, version, build, zone string
-		user                        simulator.UserProfile
+		user                        update.UserProfile
 		diskFull                    bool
 	}
-	ignores := simulator.UserProfile{Response: simulator.UserIgnores}
+	ignores := update.UserProfile{Response: update.UserIgnores}
 	specs := []spec{
 		{"Mac14,2", "15.7.1", "24G231", "America/Los_Angeles", ignores, false},
-		{"iPhone15,2", "18.6", "22G86", "Asia/Tokyo", simulator.UserProfile{Response: simulator.UserIgnores, Passcode: true}, false},
-		{"Mac14,2", "15.7.1", "24G231", "Europe/Paris", simulator.UserProfile{Response: simulator.UserActs}, false},
-		{"iPhone15,2", "18.6", "22G86", "Australia/Sydney", simulator.UserProfile{Response: simulator.UserTonight}, false},
+		{"iPhone15,2", "18.6", "22G86", "Asia/Tokyo", update.UserProfile{Response: update.UserIgnores, Passcode: true}, false},
+		{"Mac14,2", "15.7.1", "24G231", "Europe/Paris", update.UserProfile{Response: update.UserActs}, false},
+		{"iPhone15,2", "18.6", "22G86", "Australia/Sydney", update.UserProfile{Response: update.UserTonight}, false},
 		{"iPhone15,2", "18.6", "22G86", "Pacific/Honolulu", ignores, false},
 		{"iPhone15,2", "18.6", "22G86", "Europe/London", ignores, true},
 		{"Mac14,2", "13.7.8", "22H730", "America/New_York", ignores, false},
@@ -56,7 +59,7 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 	var devices []*simulator.Device
 	var udids []string
 	for i, s := range specs {
-		id, err := simulator.NewIdentity(gofakeit.New(int64(300+i)), simulator.IdentityOptions{Model: s.model})
+		id, err := identity.New(gofakeit.New(int64(300+i)), identity.Options{Model: s.model})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +107,7 @@ func TestDDMEnforcerDeadline(t *testing.T) {
 			t.Errorf("%s: outcome %+v", o.UDID, o)
 			continue
 		}
-		deadline, _ := time.ParseInLocation(simulator.LocalDateTimeLayout, local, d.Identity().Location())
+		deadline, _ := time.ParseInLocation(ddm.LocalDateTimeLayout, local, d.Identity().Location())
 		version, _, _ := strings.Cut(o.Target, " ")
 		h := d.UpdateHistory()
 		if len(h) != 1 || h[0].ToVersion != version || h[0].InstalledAt.After(deadline.Add(time.Hour)) {

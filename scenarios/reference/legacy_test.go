@@ -14,6 +14,8 @@ import (
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestEnforcerFleet: fifty mixed devices with the default population are
@@ -152,30 +154,30 @@ func TestEnforcerReasons(t *testing.T) {
 	}
 	type setup struct {
 		name, model, version, build string
-		user                        simulator.UserProfile
-		env                         simulator.Environment
+		user                        update.UserProfile
+		env                         update.Environment
 		unsupervised                bool
 		freeGB                      float64
 		want                        string // "" means compliant
 	}
 	cases := []setup{
 		{name: "cooperative Mac", model: "Mac14,2", version: "26.6.1", build: "25G76"},
-		{name: "cooperative iPhone", model: "iPhone15,2", version: "26.6", build: "23G71", user: simulator.UserProfile{Passcode: true}},
+		{name: "cooperative iPhone", model: "iPhone15,2", version: "26.6", build: "23G71", user: update.UserProfile{Passcode: true}},
 		{name: "Mac user who defers until forced", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{Response: simulator.UserDismisses}},
+			user: update.UserProfile{Response: update.UserDismisses}},
 		{name: "Mac user who ignores", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{Response: simulator.UserIgnores}, want: reference.ReasonUserIgnoredDeferrals},
+			user: update.UserProfile{Response: update.UserIgnores}, want: reference.ReasonUserIgnoredDeferrals},
 		{name: "Mac without bootstrap token or volume owner", model: "Mac14,2", version: "26.6.1", build: "25G76",
-			user: simulator.UserProfile{NoSecureToken: true}, env: simulator.Environment{NoBootstrapToken: true}, want: reference.ReasonNoBootstrapToken},
+			user: update.UserProfile{NoSecureToken: true}, env: update.Environment{NoBootstrapToken: true}, want: reference.ReasonNoBootstrapToken},
 		{name: "iPhone in a drawer", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true}, want: reference.ReasonNotNow},
+			user: update.UserProfile{Passcode: true}, env: update.Environment{Locked: true}, want: reference.ReasonNotNow},
 		{name: "iPhone locked for a while", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true}, env: simulator.Environment{Locked: true, UnlockAfter: 3 * time.Hour}},
+			user: update.UserProfile{Passcode: true}, env: update.Environment{Locked: true, UnlockAfter: 3 * time.Hour}},
 		{name: "iPhone user who never enters the passcode", model: "iPhone15,2", version: "26.6", build: "23G71",
-			user: simulator.UserProfile{Passcode: true, Response: simulator.UserIgnores}, want: reference.ReasonAwaitingUser},
+			user: update.UserProfile{Passcode: true, Response: update.UserIgnores}, want: reference.ReasonAwaitingUser},
 		{name: "full iPad", model: "iPad13,18", version: "26.6", build: "23G71", freeGB: 0.3, want: reference.ReasonInsufficientSpace},
 		{name: "iPhone without a route to Apple", model: "iPhone15,2", version: "26.6", build: "23G71",
-			env: simulator.Environment{NoNetwork: true}, want: reference.ReasonScanFailed},
+			env: update.Environment{NoNetwork: true}, want: reference.ReasonScanFailed},
 		{name: "unsupervised Mac", model: "Mac14,2", version: "26.6.1", build: "25G76", unsupervised: true, want: reference.ReasonNotSupervised},
 		{name: "Mac on 27", model: "Mac14,2", version: "27.0", build: "26A100", want: reference.ReasonCommandsUnsupported},
 	}
@@ -184,7 +186,7 @@ func TestEnforcerReasons(t *testing.T) {
 		devices []*simulator.Device
 	)
 	for i, c := range cases {
-		id, err := simulator.NewIdentity(gofakeit.New(int64(100+i)), simulator.IdentityOptions{Model: c.model, Catalog: cat})
+		id, err := identity.New(gofakeit.New(int64(100+i)), identity.Options{Model: c.model, Catalog: cat})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -114,7 +115,7 @@ func startStack(t *testing.T, opts ...refmdm.Option) *refmdm.Stack {
 
 func newDevice(t *testing.T, env *simulator.Env, seed int64, platform catalog.Platform) *simulator.Device {
 	t.Helper()
-	id, err := simulator.NewIdentity(gofakeit.New(seed), simulator.IdentityOptions{Platform: platform})
+	id, err := identity.New(gofakeit.New(seed), identity.Options{Platform: platform})
 	if err != nil {
 		t.Fatal(err)
 	}

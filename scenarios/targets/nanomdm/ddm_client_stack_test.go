@@ -13,9 +13,12 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/testutil"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
 	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -27,7 +30,7 @@ func ddmDevice(t *testing.T, env *simulator.Env, i int) *simulator.Device {
 	if i%2 == 1 {
 		model, version, build = "iPhone15,2", "18.6", "22G86"
 	}
-	id, err := simulator.NewIdentity(gofakeit.New(int64(100+i)), simulator.IdentityOptions{Model: model})
+	id, err := identity.New(gofakeit.New(int64(100+i)), identity.Options{Model: model})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,18 +95,18 @@ func TestDDMClientAgainstStack(t *testing.T) {
 
 	ddmAPI := nanomdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, stack.APIKey, stack.HTTPClient())
 	decls := []nanomdm.Declaration{
-		{Type: simulator.TypeServerCapabilities, Identifier: "com.example.caps",
+		{Type: ddm.TypeServerCapabilities, Identifier: "com.example.caps",
 			Payload: map[string]any{"Version": "1.0.0", "SupportedFeatures": map[string]any{}}},
-		{Type: simulator.TypeStatusSubscriptions, Identifier: "com.example.subs",
+		{Type: ddm.TypeStatusSubscriptions, Identifier: "com.example.subs",
 			Payload: map[string]any{"StatusItems": []any{
 				map[string]any{"Name": "softwareupdate.install-state"},
 				map[string]any{"Name": "softwareupdate.pending-version"},
 				map[string]any{"Name": "device.operating-system.version"},
 				map[string]any{"Name": "device.operating-system.build-version"},
 			}}},
-		{Type: simulator.TypeSoftwareUpdateEnforcementSpecific, Identifier: "com.example.su",
+		{Type: ddm.TypeSoftwareUpdateEnforcementSpecific, Identifier: "com.example.su",
 			Payload: map[string]any{"TargetOSVersion": "26.2", "TargetLocalDateTime": "2026-01-12T18:00:00"}},
-		{Type: simulator.TypeActivationSimple, Identifier: "com.example.act",
+		{Type: ddm.TypeActivationSimple, Identifier: "com.example.act",
 			Payload: map[string]any{"StandardConfigurations": []string{"com.example.subs", "com.example.su"}}},
 	}
 	for _, d := range decls {
@@ -151,7 +154,7 @@ func TestDDMClientAgainstStack(t *testing.T) {
 	}
 	current("first sync", "com.example.caps", "com.example.subs", "com.example.su", "com.example.act")
 	for _, d := range devices {
-		if !d.DDMEnabled() || len(d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)) != 1 {
+		if !d.DDMEnabled() || len(d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)) != 1 {
 			t.Errorf("%s: %+v", d.UDID(), d.DDMDeclarations())
 		}
 	}
@@ -162,7 +165,7 @@ func TestDDMClientAgainstStack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := simulator.ValidateStatusReport(raw); err != nil {
+		if err := ddm.ValidateStatusReport(raw); err != nil {
 			t.Errorf("%s: %v", d.UDID(), err)
 		}
 		var rep struct {
@@ -207,8 +210,8 @@ func TestDDMClientAgainstStack(t *testing.T) {
 	}
 	current("changed", "com.example.caps", "com.example.subs", "com.example.su", "com.example.act")
 	for _, d := range devices {
-		active := d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)
-		if p, err := simulator.DecodeDeclarationPayload[simulator.SoftwareUpdateEnforcementSpecific](active[0]); err != nil || p.TargetOSVersion != "26.3" {
+		active := d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)
+		if p, err := ddm.DecodePayload[ddm.SoftwareUpdateEnforcementSpecific](active[0]); err != nil || p.TargetOSVersion != "26.3" {
 			t.Errorf("%s: %+v %v", d.UDID(), p, err)
 		}
 	}
@@ -217,9 +220,9 @@ func TestDDMClientAgainstStack(t *testing.T) {
 	if err := ddmAPI.SetDeclarations(ctx, "fleet", "com.example.caps", "com.example.subs", "com.example.act"); err != nil {
 		t.Fatal(err)
 	}
-	poll(ctx, t, "removed", func() (bool, error) {
+	testutil.EventuallyCtx(ctx, t, "removed", func() (bool, error) {
 		for _, d := range devices {
-			if len(d.DDMActiveConfigurations(simulator.TypeSoftwareUpdateEnforcementSpecific)) != 0 {
+			if len(d.DDMActiveConfigurations(ddm.TypeSoftwareUpdateEnforcementSpecific)) != 0 {
 				return false, fmt.Errorf("%s still has it", d.UDID())
 			}
 		}
@@ -247,7 +250,7 @@ func TestDDMClientAuth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	bad := nanomdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, "wrong", stack.HTTPClient())
-	_, err := bad.PutDeclaration(ctx, nanomdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "x",
+	_, err := bad.PutDeclaration(ctx, nanomdm.Declaration{Type: ddm.TypeOrganizationInfo, Identifier: "x",
 		Payload: map[string]any{"Name": "x"}})
 	var apiErr *nanomdm.APIError
 	if !errors.Is(err, nanomdm.ErrUnauthorized) || !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized ||
@@ -255,7 +258,7 @@ func TestDDMClientAuth(t *testing.T) {
 		t.Errorf("wrong key: %v, want HTTP 401", err)
 	}
 	good := nanomdm.NewDDMClient(stack.URL+refmdm.PathDDMAPI, stack.APIKey, stack.HTTPClient())
-	d := nanomdm.Declaration{Type: simulator.TypeOrganizationInfo, Identifier: "org", Payload: map[string]any{"Name": "Example"}}
+	d := nanomdm.Declaration{Type: ddm.TypeOrganizationInfo, Identifier: "org", Payload: map[string]any{"Name": "Example"}}
 	if changed, err := good.PutDeclaration(ctx, d); err != nil || !changed {
 		t.Fatalf("put: %v %v", changed, err)
 	}
@@ -269,7 +272,7 @@ func TestDDMClientAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decl, err := simulator.ParseDeclaration(raw)
+	decl, err := ddm.ParseDeclaration(raw)
 	if err != nil || decl.ServerToken == "" {
 		t.Errorf("KMFDDM serves %s: %v", raw, err)
 	}

@@ -1,4 +1,4 @@
-package simulator
+package protocol
 
 import (
 	"bytes"
@@ -20,7 +20,6 @@ import (
 	"github.com/smallstep/scep"
 
 	"github.com/mdmsim/mdmsim/clock"
-	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
 // ErrSCEP wraps every failure of a SCEP enrollment.
@@ -29,11 +28,22 @@ var ErrSCEP = errors.New("scep")
 // maxSCEPResponse bounds what the device reads from a SCEP server.
 const maxSCEPResponse = 1 << 20
 
-// scepEnroll obtains an identity from the profile's SCEP payload as a device
+// SCEPDevice is what a SCEP payload's Subject may name of the device: the
+// values of %HardwareUUID%, %SerialNumber%, %ComputerName% and
+// %DeviceName%, and %ProductName%.
+type SCEPDevice struct {
+	UDID         string
+	SerialNumber string
+	DeviceName   string
+	ProductName  string
+}
+
+// SCEPEnroll obtains an identity from a profile's SCEP payload as a device
 // does: an RSA key of the payload's size, a CSR carrying the challenge and
 // the payload's subject, GetCACert, then a PKCSReq enveloped to the CA and
 // signed with a throwaway self-signed certificate, whose CertRep it decrypts.
-func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayload, id Identity) (*protocol.Identity, error) {
+// Every failure wraps ErrSCEP; no server answer makes it panic.
+func SCEPEnroll(ctx context.Context, client *http.Client, p *SCEPPayload, dev SCEPDevice) (*Identity, error) {
 	c := p.PayloadContent
 	bits := c.Keysize
 	if bits == 0 {
@@ -49,7 +59,7 @@ func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayloa
 	if err != nil {
 		return nil, fmt.Errorf("%w: key: %v", ErrSCEP, err)
 	}
-	subject := scepSubject(c.Subject, id)
+	subject := scepSubject(c.Subject, dev)
 	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
 		CertificateRequest: x509.CertificateRequest{Subject: subject},
 		ChallengePassword:  c.Challenge,
@@ -70,14 +80,9 @@ func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayloa
 	if err != nil {
 		return nil, err
 	}
-	var caCerts []*x509.Certificate
-	if strings.HasPrefix(contentType, "application/x-x509-ca-ra-cert") {
-		caCerts, err = scep.CACerts(caData)
-	} else {
-		caCerts, err = x509.ParseCertificates(caData)
-	}
-	if err != nil || len(caCerts) == 0 {
-		return nil, fmt.Errorf("%w: GetCACert: no usable certificate (%v)", ErrSCEP, err)
+	caCerts, err := parseCACerts(caData, contentType)
+	if err != nil {
+		return nil, err
 	}
 
 	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{
@@ -94,7 +99,42 @@ func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayloa
 	if err != nil {
 		return nil, err
 	}
-	resp, err := scep.ParsePKIMessage(respData, scep.WithCACerts(caCerts))
+	cert, err := parseCertRep(respData, caCerts, self, key)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{Certificate: cert, PrivateKey: key}, nil
+}
+
+// parseCACerts reads a GetCACert answer: a degenerate PKCS#7 of the CA and
+// RA certificates, or one DER certificate.
+func parseCACerts(data []byte, contentType string) (certs []*x509.Certificate, err error) {
+	defer recoverSCEP("GetCACert", &err)
+	if strings.HasPrefix(contentType, "application/x-x509-ca-ra-cert") {
+		certs, err = scep.CACerts(data)
+	} else {
+		certs, err = x509.ParseCertificates(data)
+	}
+	if err != nil || len(certs) == 0 {
+		return nil, fmt.Errorf("%w: GetCACert: no usable certificate (%v)", ErrSCEP, err)
+	}
+	return certs, nil
+}
+
+// recoverSCEP turns a panic of the PKCS#7 parsers, which index malformed
+// BER without checking it, into an ErrSCEP: a SCEP server's answer is
+// network input and must never crash the device.
+func recoverSCEP(what string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %s: malformed answer (%v)", ErrSCEP, what, r)
+	}
+}
+
+// parseCertRep reads the PKIOperation answer to a PKCSReq signed with self
+// and key: a successful CertRep whose envelope holds the issued certificate.
+func parseCertRep(data []byte, caCerts []*x509.Certificate, self *x509.Certificate, key *rsa.PrivateKey) (_ *x509.Certificate, err error) {
+	defer recoverSCEP("CertRep", &err)
+	resp, err := scep.ParsePKIMessage(data, scep.WithCACerts(caCerts))
 	if err != nil {
 		return nil, fmt.Errorf("%w: CertRep: %v", ErrSCEP, err)
 	}
@@ -111,18 +151,18 @@ func scepEnroll(ctx context.Context, client *http.Client, p *protocol.SCEPPayloa
 	if cert == nil {
 		return nil, fmt.Errorf("%w: CertRep: no certificate", ErrSCEP)
 	}
-	return &protocol.Identity{Certificate: cert, PrivateKey: key}, nil
+	return cert, nil
 }
 
 // scepSubject turns the payload's Subject ([[["CN","%HardwareUUID%"]]]) into
 // a name, expanding the variables a device expands.
-func scepSubject(rdns [][][]string, id Identity) pkix.Name {
+func scepSubject(rdns [][][]string, id SCEPDevice) pkix.Name {
 	expand := strings.NewReplacer(
 		"%HardwareUUID%", id.UDID,
 		"%SerialNumber%", id.SerialNumber,
 		"%ComputerName%", id.DeviceName,
 		"%DeviceName%", id.DeviceName,
-		"%ProductName%", id.Model.Identifier,
+		"%ProductName%", id.ProductName,
 	)
 	var name pkix.Name
 	for _, rdn := range rdns {

@@ -1,11 +1,11 @@
-package simulator_test
+package identity_test
 
 import (
 	"testing"
 
 	"github.com/brianvoe/gofakeit/v6"
 	"github.com/mdmsim/mdmsim/catalog"
-	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // BenchmarkNewIdentity measures drawing one device: a fleet of 100 000 pays it
@@ -14,7 +14,7 @@ func BenchmarkNewIdentity(b *testing.B) {
 	f := gofakeit.New(1)
 	cat := catalog.Default()
 	for b.Loop() {
-		if _, err := simulator.NewIdentity(f, simulator.IdentityOptions{Catalog: cat}); err != nil {
+		if _, err := identity.New(f, identity.Options{Catalog: cat}); err != nil {
 			b.Fatal(err)
 		}
 	}

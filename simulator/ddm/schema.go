@@ -1,4 +1,4 @@
-package simulator
+package ddm
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/mdmsim/mdmsim/simulator/appleschema"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Apple's declarative schema (ddmschema/SOURCE.txt) is embedded and read
@@ -65,7 +66,7 @@ var loadDDMSchemas = sync.OnceValues(func() (*ddmSchemaSet, error) {
 		err = errors.New("no declarationbase.yaml")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("simulator: DDM schema: %w", err)
+		return nil, fmt.Errorf("ddm: schema: %w", err)
 	}
 	return set, nil
 })
@@ -233,12 +234,12 @@ func describeJSON(v any) string {
 // supportedOn reports whether an OS entry of Apple's supportedOS covers the
 // device: introduced at or before its OS version ("n/a" never) and, when the
 // entry lists allowed enrollments, one the device's enrollment is.
-func supportedOn(os map[string]appleschema.OS, id Identity) bool {
+func supportedOn(os map[string]appleschema.OS, id identity.Identity) bool {
 	e, ok := os[schemaPlatform(id)]
 	if !ok || e.Introduced == "" || e.Introduced == "n/a" {
 		return false
 	}
-	if compareVersions(id.OSVersion, e.Introduced) < 0 {
+	if CompareVersions(id.OSVersion, e.Introduced) < 0 {
 		return false
 	}
 	if len(e.AllowedEnrollments) == 0 {
@@ -252,10 +253,31 @@ func supportedOn(os map[string]appleschema.OS, id Identity) bool {
 	return false
 }
 
+// DeclarationTypeSupported reports whether Apple's schema lets id use a
+// declaration type; a type the schema does not define is supported.
+func DeclarationTypeSupported(declarationType string, id identity.Identity) bool {
+	if doc := ddmSchemas().declarations[declarationType]; doc != nil {
+		return supportedOn(doc.Payload.SupportedOS, id)
+	}
+	return true
+}
+
+// StatusItemSupported reports whether Apple's schema lets id report a
+// status item; an item the schema does not define is supported.
+func StatusItemSupported(name string, id identity.Identity) bool {
+	if doc := ddmSchemas().status[name]; doc != nil {
+		return supportedOn(doc.Payload.SupportedOS, id)
+	}
+	return true
+}
+
+// KnownStatusItem reports whether Apple's schema defines a status item.
+func KnownStatusItem(name string) bool { return ddmSchemas().status[name] != nil }
+
 // schemaPlatform is the supportedOS key of the device's OS: iPadOS is "iOS"
 // in Apple's schema.
-func schemaPlatform(id Identity) string {
-	if id.isMac() {
+func schemaPlatform(id identity.Identity) string {
+	if id.IsMac() {
 		return "macOS"
 	}
 	return "iOS"
@@ -266,8 +288,8 @@ func schemaPlatform(id Identity) string {
 // or not), never User Enrollment; supervision comes from the identity. On
 // macOS, Apple's lists name "supervised" and "user" only, so an unsupervised
 // Mac is a plain "device" enrollment that few declarative features accept.
-func enrollmentKinds(id Identity) []string {
-	if id.isMac() {
+func enrollmentKinds(id identity.Identity) []string {
+	if id.IsMac() {
 		if id.IsSupervised {
 			return []string{"supervised"}
 		}
@@ -279,8 +301,8 @@ func enrollmentKinds(id Identity) []string {
 	return []string{"device"}
 }
 
-// compareVersions compares dotted numeric versions ("14.4" < "14.10").
-func compareVersions(a, b string) int { return appleschema.CompareVersions(a, b) }
+// CompareVersions compares dotted numeric versions ("14.4" < "14.10").
+func CompareVersions(a, b string) int { return appleschema.CompareVersions(a, b) }
 
 // ValidateStatusReport checks a status report (the JSON a device sends to
 // the "status" endpoint) against Apple's schema: the report's own keys,
@@ -290,11 +312,11 @@ func compareVersions(a, b string) int { return appleschema.CompareVersions(a, b)
 func ValidateStatusReport(raw []byte) error {
 	v, err := decodeJSON(raw)
 	if err != nil {
-		return fmt.Errorf("simulator: status report: %w", err)
+		return fmt.Errorf("ddm: status report: %w", err)
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return errors.New("simulator: status report: not a JSON object")
+		return errors.New("ddm: status report: not a JSON object")
 	}
 	s := ddmSchemas()
 	is := &schemaIssues{}
@@ -303,7 +325,7 @@ func ValidateStatusReport(raw []byte) error {
 		validateStatusTree(s, items, "", is)
 	}
 	if !is.ok() {
-		return fmt.Errorf("simulator: status report: %s", is)
+		return fmt.Errorf("ddm: status report: %s", is)
 	}
 	return nil
 }

@@ -1,10 +1,11 @@
-package simulator
+package identity
 
 import (
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,8 +60,18 @@ func (id Identity) Location() *time.Location {
 	return loc
 }
 
-// IdentityOptions narrows what NewIdentity draws.
-type IdentityOptions struct {
+// IsMac reports whether the device is a Mac.
+func (id Identity) IsMac() bool { return id.Model.Family == "Mac" }
+
+// Major returns the major version of an OS version string ("26.1" -> 26).
+func Major(osVersion string) int {
+	s, _, _ := strings.Cut(osVersion, ".")
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// Options narrows what New draws.
+type Options struct {
 	// Platform restricts the model to one platform; empty means any.
 	Platform catalog.Platform
 	// Model forces a model identifier, e.g. "Mac14,2".
@@ -69,12 +80,12 @@ type IdentityOptions struct {
 	Catalog *catalog.Catalog
 }
 
-// ErrNoModel is returned when no model matches IdentityOptions.
-var ErrNoModel = errors.New("simulator: no model matches")
+// ErrNoModel is returned when no model matches Options.
+var ErrNoModel = errors.New("identity: no model matches")
 
-// NewIdentity draws a coherent identity from a seeded faker: the same faker
+// New draws a coherent identity from a seeded faker: the same faker
 // state gives the same identity.
-func NewIdentity(f *gofakeit.Faker, opts IdentityOptions) (Identity, error) {
+func New(f *gofakeit.Faker, opts Options) (Identity, error) {
 	cat := opts.Catalog
 	if cat == nil {
 		cat = catalog.Default()
@@ -94,7 +105,7 @@ func NewIdentity(f *gofakeit.Faker, opts IdentityOptions) (Identity, error) {
 
 	rel, ok := pickRelease(f, cat.ShippedBuilds(*m))
 	if !ok {
-		return Identity{}, fmt.Errorf("simulator: no release of the catalog supports %s (%s)", m.Identifier, m.SoftwareUpdateDeviceID)
+		return Identity{}, fmt.Errorf("identity: no release of the catalog supports %s (%s)", m.Identifier, m.SoftwareUpdateDeviceID)
 	}
 	id.OSVersion, id.BuildVersion = rel.ProductVersion, rel.Build
 

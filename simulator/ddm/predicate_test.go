@@ -1,4 +1,4 @@
-package simulator
+package ddm
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ type mapEnv struct {
 	props  map[string]any
 }
 
-func (e mapEnv) statusValue(item string) any   { return e.status[item] }
-func (e mapEnv) propertyValue(name string) any { return e.props[name] }
+func (e mapEnv) StatusValue(item string) any   { return e.status[item] }
+func (e mapEnv) PropertyValue(name string) any { return e.props[name] }
 
 func TestPredicateEval(t *testing.T) {
 	t.Parallel()
@@ -90,12 +90,12 @@ func TestPredicateEval(t *testing.T) {
 		{`'it\'s' == "it's"`, true},
 	}
 	for _, tt := range tests {
-		p, err := parsePredicate(tt.pred)
+		p, err := ParsePredicate(tt.pred)
 		if err != nil {
-			t.Errorf("parsePredicate(%q): %v", tt.pred, err)
+			t.Errorf("ParsePredicate(%q): %v", tt.pred, err)
 			continue
 		}
-		if have := p.eval(env); have != tt.want {
+		if have := p.Eval(env); have != tt.want {
 			t.Errorf("%q: have %v, want %v", tt.pred, have, tt.want)
 		}
 	}
@@ -127,12 +127,12 @@ func TestPredicateParseErrors(t *testing.T) {
 		repeat("(", maxPredicateDepth+1) + "TRUEPREDICATE" + repeat(")", maxPredicateDepth+1),
 		repeat("NOT ", maxPredicateDepth+1) + "TRUEPREDICATE",
 	} {
-		if _, err := parsePredicate(pred); !errors.Is(err, errPredicate) {
+		if _, err := ParsePredicate(pred); !errors.Is(err, ErrPredicate) {
 			name := pred
 			if len(name) > 60 {
 				name = name[:60]
 			}
-			t.Errorf("parsePredicate(%q): err %v, want a parse error", name, err)
+			t.Errorf("ParsePredicate(%q): err %v, want a parse error", name, err)
 		}
 	}
 }

@@ -1,15 +1,14 @@
-package simulator
+package ddm
 
 import (
-	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/simulator/appleschema"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 func TestDDMSchemaLoads(t *testing.T) {
@@ -29,116 +28,18 @@ func TestDDMSchemaLoads(t *testing.T) {
 			t.Errorf("no schema for %s", p)
 		}
 	}
-	// Every status item the device registers has Apple's schema, so every
-	// report can be validated.
-	for _, si := range defaultStatusItems() {
-		if s.status[si.Name] == nil {
-			t.Errorf("status item %s has no schema", si.Name)
-		}
-	}
 	if !appleschema.InRangelist(s.status["softwareupdate.install-state"].PayloadKeys[0].Rangelist, "waiting") {
 		t.Error("install-state does not accept waiting")
 	}
 }
 
-// verdict is what the device concludes about a declaration body before it
-// looks at activations: ParseDeclaration, the predicate, and the type's own
-// checks.
-func verdict(t *testing.T, raw []byte, id Identity) (Declaration, []StatusReason) {
-	t.Helper()
-	decl, err := ParseDeclaration(raw)
-	var de *DeclarationError
-	if errors.As(err, &de) {
-		return decl, de.Reasons
-	} else if err != nil {
-		t.Fatalf("ParseDeclaration error %T %v", err, err)
-	}
-	if decl.Type == TypeActivationSimple {
-		raw, _ := decl.Payload["Predicate"].(string)
-		if _, err := parsePredicate(raw); err != nil {
-			return decl, []StatusReason{{Code: ReasonUnableToParsePredicate, Description: err.Error()}}
-		}
-	}
-	dt, ok := DefaultDDMTypes().Declaration(decl.Type)
-	if !ok {
-		t.Fatalf("type %s not registered", decl.Type)
-	}
-	if dt.Validate != nil {
-		return decl, dt.Validate(decl, id)
-	}
-	return decl, nil
-}
-
-func testMacIdentity(t testing.TB, version, build string) Identity {
+func testMacIdentity(t testing.TB, version, build string) identity.Identity {
 	t.Helper()
 	m, ok := catalog.LookupModel("Mac14,2")
 	if !ok {
 		t.Fatal("no Mac14,2")
 	}
-	return Identity{UDID: "UDID-1", SerialNumber: "SERIAL1", Model: &m, OSVersion: version, BuildVersion: build, IsSupervised: true}
-}
-
-func TestDeclarationFixtures(t *testing.T) {
-	t.Parallel()
-	id := testMacIdentity(t, "15.7.1", "24G231")
-	valid, _ := filepath.Glob("testdata/ddm/valid/*.json")
-	if len(valid) == 0 {
-		t.Fatal("no fixtures")
-	}
-	for _, f := range valid {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		decl, reasons := verdict(t, raw, id)
-		if len(reasons) > 0 {
-			t.Errorf("%s: have reasons %+v, want valid", f, reasons)
-		}
-		if decl.Identifier == "" || decl.ServerToken == "" || decl.Kind() == "" {
-			t.Errorf("%s: parsed %+v", f, decl)
-		}
-	}
-	wantCodes := map[string]string{
-		"activation-bad-predicate.json":         ReasonUnableToParsePredicate,
-		"activation-configurations-string.json": ReasonInvalidPayload,
-		"array.json":                            ReasonInvalidPayload,
-		"enforcement-bad-deadline.json":         ReasonConfigurationDeserialize,
-		"enforcement-bad-version.json":          ReasonConfigurationDeserialize,
-		"enforcement-missing-deadline.json":     ReasonConfigurationDeserialize,
-		"enforcement-unknown-key.json":          ReasonUnknownPayloadKeys,
-		"enforcement-version-number.json":       ReasonConfigurationDeserialize,
-		"extra-top-level-key.json":              ReasonUnknownPayloadKeys,
-		"identifier-too-long.json":              ReasonInvalidPayload,
-		"missing-server-token.json":             ReasonConfigurationDeserialize,
-		"not-json.json":                         ReasonInvalidPayload,
-		"payload-not-dictionary.json":           ReasonInvalidPayload,
-		"server-capabilities-null.json":         ReasonInvalidPayload,
-		"settings-bad-enum.json":                ReasonConfigurationDeserialize,
-		"settings-out-of-range.json":            ReasonConfigurationDeserialize,
-		"settings-real-days.json":               ReasonConfigurationDeserialize,
-		"settings-require-and-offer.json":       ReasonConfigurationIsInvalid,
-		"subscriptions-missing-name.json":       ReasonConfigurationDeserialize,
-		"trailing-data.json":                    ReasonInvalidPayload,
-	}
-	invalid, _ := filepath.Glob("testdata/ddm/invalid/*.json")
-	if len(invalid) != len(wantCodes) {
-		t.Errorf("have %d invalid fixtures, want codes for %d", len(invalid), len(wantCodes))
-	}
-	for _, f := range invalid {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, reasons := verdict(t, raw, id)
-		want := wantCodes[filepath.Base(f)]
-		if len(reasons) != 1 || reasons[0].Code != want {
-			t.Errorf("%s: have reasons %+v, want one %s", filepath.Base(f), reasons, want)
-			continue
-		}
-		if reasons[0].Description == "" {
-			t.Errorf("%s: reason without a description", f)
-		}
-	}
+	return identity.Identity{UDID: "UDID-1", SerialNumber: "SERIAL1", Model: &m, OSVersion: version, BuildVersion: build, IsSupervised: true}
 }
 
 func TestParseDeclarationTyped(t *testing.T) {
@@ -151,7 +52,7 @@ func TestParseDeclarationTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := DecodeDeclarationPayload[SoftwareUpdateEnforcementSpecific](decl)
+	p, err := DecodePayload[SoftwareUpdateEnforcementSpecific](decl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +71,7 @@ func TestParseDeclarationTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := DecodeDeclarationPayload[SoftwareUpdateSettings](decl)
+	s, err := DecodePayload[SoftwareUpdateSettings](decl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,20 +117,20 @@ func TestValidateStatusReport(t *testing.T) {
 
 func TestSupportedOn(t *testing.T) {
 	t.Parallel()
-	mac := func(v string, supervised bool) Identity {
+	mac := func(v string, supervised bool) identity.Identity {
 		id := testMacIdentity(t, v, "")
 		id.IsSupervised = supervised
 		return id
 	}
 	phone, _ := catalog.LookupModel("iPhone15,2")
-	ios := func(v string, supervised bool) Identity {
-		return Identity{Model: &phone, OSVersion: v, IsSupervised: supervised}
+	ios := func(v string, supervised bool) identity.Identity {
+		return identity.Identity{Model: &phone, OSVersion: v, IsSupervised: supervised}
 	}
 	s := ddmSchemas()
 	tests := []struct {
 		name string
 		os   map[string]appleschema.OS
-		id   Identity
+		id   identity.Identity
 		want bool
 	}{
 		{"enforcement macOS 14 supervised", s.declarations[TypeSoftwareUpdateEnforcementSpecific].Payload.SupportedOS, mac("14.0", true), true},
@@ -260,11 +161,11 @@ func TestCompareVersions(t *testing.T) {
 		want int
 	}{{"14.4", "14.10", -1}, {"15", "15.0", 0}, {"26.0.1", "26", 1}, {"13.0", "n/a", 1}}
 	for _, tt := range tests {
-		if have := compareVersions(tt.a, tt.b); have != tt.want {
+		if have := CompareVersions(tt.a, tt.b); have != tt.want {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", tt.a, tt.b, have, tt.want)
 		}
 	}
-	if !slices.Equal(enrollmentKinds(Identity{Model: &catalog.Model{Family: "iPad"}, IsSupervised: true}), []string{"supervised", "device"}) {
+	if !slices.Equal(enrollmentKinds(identity.Identity{Model: &catalog.Model{Family: "iPad"}, IsSupervised: true}), []string{"supervised", "device"}) {
 		t.Error("supervised iPad kinds")
 	}
 }

@@ -1,4 +1,4 @@
-package simulator
+package ddm
 
 import (
 	"encoding/json"
@@ -38,8 +38,8 @@ func FuzzParseDeclaration(f *testing.F) {
 			t.Fatalf("accepted %+v", decl)
 		}
 		// Typed decoding of any accepted payload must not panic.
-		_, _ = DecodeDeclarationPayload[SoftwareUpdateEnforcementSpecific](decl)
-		_, _ = DecodeDeclarationPayload[SoftwareUpdateSettings](decl)
+		_, _ = DecodePayload[SoftwareUpdateEnforcementSpecific](decl)
+		_, _ = DecodePayload[SoftwareUpdateSettings](decl)
 		again, err := json.Marshal(map[string]any{"Type": decl.Type, "Identifier": decl.Identifier,
 			"ServerToken": decl.ServerToken, "Payload": decl.Payload})
 		if err != nil {
@@ -69,14 +69,14 @@ func FuzzPredicate(f *testing.F) {
 		props:  map[string]any{"ring": "pilot"},
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := parsePredicate(s)
+		p, err := ParsePredicate(s)
 		if err != nil {
-			if !errors.Is(err, errPredicate) {
+			if !errors.Is(err, ErrPredicate) {
 				t.Fatalf("error %v is not a predicate error", err)
 			}
 			return
 		}
-		p.eval(env)
+		p.Eval(env)
 	})
 }
 
@@ -87,17 +87,17 @@ func FuzzServerAnswers(f *testing.F) {
 	f.Add([]byte(`{"Declarations":{"Activations":[{"Identifier":"a","ServerToken":"1"}],"Configurations":[],"Assets":[],"Management":[]},"DeclarationsToken":"x"}`))
 	f.Add([]byte(`{"StatusItems":{"device":{"operating-system":{"version":"15.0"}}},"Errors":[],"FullReport":true}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		if tok, err := parseTokens(raw); err == nil && len(tok.DeclarationsToken) > maxDDMTokenLength {
+		if tok, err := ParseTokens(raw); err == nil && len(tok.DeclarationsToken) > MaxTokenLength {
 			t.Fatalf("accepted a token of %d bytes", len(tok.DeclarationsToken))
 		}
-		items, _, err := parseDeclarationItems(raw)
+		items, _, err := ParseDeclarationItems(raw)
 		if err == nil {
 			seen := map[string]bool{}
 			for _, it := range items {
-				if it.id == "" || seen[it.id] || len(it.id) > MaxDeclarationIDLength || declarationKindOK(it.kind) == false {
+				if it.ID == "" || seen[it.ID] || len(it.ID) > MaxDeclarationIDLength || declarationKindOK(it.Kind) == false {
 					t.Fatalf("accepted item %+v", it)
 				}
-				seen[it.id] = true
+				seen[it.ID] = true
 			}
 		}
 		_ = ValidateStatusReport(raw)

@@ -1,4 +1,4 @@
-package simulator
+package ddm
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// errPredicate is the parse error of a predicate.
-var errPredicate = errors.New("predicate")
+// ErrPredicate is the parse error of a predicate.
+var ErrPredicate = errors.New("predicate")
 
 type predParser struct {
 	s     string
@@ -17,11 +17,11 @@ type predParser struct {
 	depth int
 }
 
-// parsePredicate parses an activation predicate. An empty predicate is
+// ParsePredicate parses an activation predicate. An empty predicate is
 // true, as an absent one.
-func parsePredicate(s string) (predicate, error) {
+func ParsePredicate(s string) (Predicate, error) {
 	if len(s) > MaxPredicateLength {
-		return nil, fmt.Errorf("%w: longer than %d bytes", errPredicate, MaxPredicateLength)
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrPredicate, MaxPredicateLength)
 	}
 	p := &predParser{s: s}
 	p.skipSpace()
@@ -40,7 +40,7 @@ func parsePredicate(s string) (predicate, error) {
 }
 
 func (p *predParser) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: at offset %d: %s", errPredicate, p.pos, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: at offset %d: %s", ErrPredicate, p.pos, fmt.Sprintf(format, args...))
 }
 
 func (p *predParser) rest() string {
@@ -95,7 +95,7 @@ func (p *predParser) enter() error {
 	return nil
 }
 
-func (p *predParser) parseOr() (predicate, error) {
+func (p *predParser) parseOr() (Predicate, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (p *predParser) parseOr() (predicate, error) {
 	return list, nil
 }
 
-func (p *predParser) parseAnd() (predicate, error) {
+func (p *predParser) parseAnd() (Predicate, error) {
 	first, err := p.parseNot()
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func (p *predParser) parseAnd() (predicate, error) {
 	return list, nil
 }
 
-func (p *predParser) parseNot() (predicate, error) {
+func (p *predParser) parseNot() (Predicate, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (p *predParser) parseNot() (predicate, error) {
 
 var wordOperators = []string{"BEGINSWITH", "ENDSWITH", "CONTAINS", "LIKE", "MATCHES", "IN", "BETWEEN"}
 
-func (p *predParser) parseComparison() (predicate, error) {
+func (p *predParser) parseComparison() (Predicate, error) {
 	c := &comparison{}
 	for _, agg := range []string{"ANY", "SOME", "ALL", "NONE"} {
 		if p.acceptWord(agg) {

@@ -1,4 +1,4 @@
-package simulator
+package ddm
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 // Declaration kinds: the third word of a declaration type and the word the
@@ -61,9 +63,9 @@ type StatusReason struct {
 	Details     map[string]any
 }
 
-// declarationJSON is the lower-case form reasons take inside
+// DeclarationJSON is the lower-case form reasons take inside
 // management.declarations.
-func (r StatusReason) declarationJSON() map[string]any {
+func (r StatusReason) DeclarationJSON() map[string]any {
 	m := map[string]any{"code": r.Code}
 	if r.Description != "" {
 		m["description"] = r.Description
@@ -74,8 +76,8 @@ func (r StatusReason) declarationJSON() map[string]any {
 	return m
 }
 
-// errorJSON is the capitalised form of a report's Errors array.
-func (r StatusReason) errorJSON() map[string]any {
+// ErrorJSON is the capitalised form of a report's Errors array.
+func (r StatusReason) ErrorJSON() map[string]any {
 	m := map[string]any{"Code": r.Code}
 	if r.Description != "" {
 		m["Description"] = r.Description
@@ -88,7 +90,7 @@ func (r StatusReason) errorJSON() map[string]any {
 
 // Declaration is one declaration as the device received it. Payload holds
 // JSON values (string, json.Number, bool, []any, map[string]any); handlers
-// usually decode it into a typed struct with DecodeDeclarationPayload.
+// usually decode it into a typed struct with DecodePayload.
 type Declaration struct {
 	Type        string
 	Identifier  string
@@ -102,9 +104,10 @@ type Declaration struct {
 
 // Kind returns the declaration kind from its type: "configuration" for
 // com.apple.configuration.*, and so on; "" when the type is not Apple's.
-func (d Declaration) Kind() string { return declarationKind(d.Type) }
+func (d Declaration) Kind() string { return DeclarationKind(d.Type) }
 
-func declarationKind(t string) string {
+// DeclarationKind is Kind for a declaration type.
+func DeclarationKind(t string) string {
 	rest, ok := strings.CutPrefix(t, "com.apple.")
 	if !ok {
 		return ""
@@ -117,8 +120,8 @@ func declarationKind(t string) string {
 	return ""
 }
 
-// clone returns a copy that shares no maps with d, so a handler may keep it.
-func (d Declaration) clone() Declaration {
+// Clone returns a copy that shares no maps with d, so a handler may keep it.
+func (d Declaration) Clone() Declaration {
 	c := d
 	c.Payload = cloneJSON(d.Payload).(map[string]any)
 	return c
@@ -142,20 +145,20 @@ func cloneJSON(v any) any {
 	return v
 }
 
-// DecodeDeclarationPayload decodes a declaration's Payload into T, a struct
+// DecodePayload decodes a declaration's Payload into T, a struct
 // whose fields are named as Apple's payload keys.
-func DecodeDeclarationPayload[T any](d Declaration) (T, error) {
+func DecodePayload[T any](d Declaration) (T, error) {
 	var v T
 	raw := d.payload
 	if raw == nil {
 		b, err := json.Marshal(d.Payload)
 		if err != nil {
-			return v, fmt.Errorf("simulator: declaration %s payload: %w", d.Identifier, err)
+			return v, fmt.Errorf("ddm: declaration %s payload: %w", d.Identifier, err)
 		}
 		raw = b
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, fmt.Errorf("simulator: declaration %s payload: %w", d.Identifier, err)
+		return v, fmt.Errorf("ddm: declaration %s payload: %w", d.Identifier, err)
 	}
 	return v, nil
 }
@@ -171,7 +174,7 @@ func (e *DeclarationError) Error() string {
 	for _, r := range e.Reasons {
 		parts = append(parts, r.Code+": "+r.Description)
 	}
-	return "simulator: invalid declaration: " + strings.Join(parts, "; ")
+	return "ddm: invalid declaration: " + strings.Join(parts, "; ")
 }
 
 // ParseDeclaration reads a declaration as a server sends it and checks it
@@ -244,10 +247,11 @@ func schemaReason(d Declaration, is *schemaIssues) StatusReason {
 			Details: map[string]any{"Error": is.String()}}
 	}
 	return StatusReason{Code: ReasonInvalidPayload, Description: "The declaration is not valid: " + is.String(),
-		Details: idDetails(d)}
+		Details: IDDetails(d)}
 }
 
-func idDetails(d Declaration) map[string]any {
+// IDDetails is the Details of a reason about one declaration.
+func IDDetails(d Declaration) map[string]any {
 	return map[string]any{"Identifier": d.Identifier, "ServerToken": d.ServerToken}
 }
 
@@ -316,11 +320,11 @@ type BetaProgram struct {
 	Token       string
 }
 
-// validateEnforcementSpecific checks what Apple's schema cannot say: the
+// ValidateEnforcementSpecific checks what Apple's schema cannot say: the
 // versions and the deadline must be readable. Whether the target is above
 // the installed OS is for the configuration's handler to judge.
-func validateEnforcementSpecific(d Declaration, _ Identity) []StatusReason {
-	p, err := DecodeDeclarationPayload[SoftwareUpdateEnforcementSpecific](d)
+func ValidateEnforcementSpecific(d Declaration, _ identity.Identity) []StatusReason {
+	p, err := DecodePayload[SoftwareUpdateEnforcementSpecific](d)
 	var problems []string
 	switch {
 	case err != nil:
@@ -344,11 +348,11 @@ func validateEnforcementSpecific(d Declaration, _ Identity) []StatusReason {
 		Details: map[string]any{"Error": msg}}}
 }
 
-// validateSoftwareUpdateSettings checks the rules the schema states in
+// ValidateSoftwareUpdateSettings checks the rules the schema states in
 // prose: RequireProgram only with ProgramEnrollment AlwaysOn, and never
 // together with OfferPrograms.
-func validateSoftwareUpdateSettings(d Declaration, _ Identity) []StatusReason {
-	p, err := DecodeDeclarationPayload[SoftwareUpdateSettings](d)
+func ValidateSoftwareUpdateSettings(d Declaration, _ identity.Identity) []StatusReason {
+	p, err := DecodePayload[SoftwareUpdateSettings](d)
 	var problem string
 	switch {
 	case err != nil:
@@ -400,9 +404,9 @@ func isBuildVersion(s string) bool {
 	return len(s)-i <= 2 && strings.Trim(s[i:], "abcdefghijklmnopqrstuvwxyz") == ""
 }
 
-// payloadStrings reads an array of strings from a payload key (already
+// PayloadStrings reads an array of strings from a payload key (already
 // schema-checked).
-func payloadStrings(p map[string]any, key string) []string {
+func PayloadStrings(p map[string]any, key string) []string {
 	arr, _ := p[key].([]any)
 	out := make([]string, 0, len(arr))
 	for _, v := range arr {

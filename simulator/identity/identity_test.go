@@ -1,4 +1,4 @@
-package simulator_test
+package identity_test
 
 import (
 	"regexp"
@@ -7,20 +7,20 @@ import (
 	"github.com/brianvoe/gofakeit/v6"
 
 	"github.com/mdmsim/mdmsim/catalog"
-	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
 )
 
 func TestIdentityDeterministic(t *testing.T) {
 	t.Parallel()
-	a, err := simulator.NewIdentity(gofakeit.New(42), simulator.IdentityOptions{})
+	a, err := identity.New(gofakeit.New(42), identity.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := simulator.NewIdentity(gofakeit.New(42), simulator.IdentityOptions{})
+	b, _ := identity.New(gofakeit.New(42), identity.Options{})
 	if a != b {
 		t.Fatalf("same seed, different identities:\n%+v\n%+v", a, b)
 	}
-	c, _ := simulator.NewIdentity(gofakeit.New(43), simulator.IdentityOptions{})
+	c, _ := identity.New(gofakeit.New(43), identity.Options{})
 	if a.UDID == c.UDID || a.SerialNumber == c.SerialNumber {
 		t.Fatalf("different seeds gave the same UDID or serial: %s %s", a.UDID, a.SerialNumber)
 	}
@@ -57,7 +57,7 @@ func TestIdentityCoherent(t *testing.T) {
 	f := gofakeit.New(7)
 	families := map[string]int{}
 	for i := 0; i < 500; i++ {
-		id, err := simulator.NewIdentity(f, simulator.IdentityOptions{Catalog: cat})
+		id, err := identity.New(f, identity.Options{Catalog: cat})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ func TestIdentityCoherent(t *testing.T) {
 		if id.AvailableDeviceCapacity <= 0 || id.AvailableDeviceCapacity >= id.DeviceCapacity {
 			t.Errorf("capacity %v of %v", id.AvailableDeviceCapacity, id.DeviceCapacity)
 		}
-		if simulator.Major(id.OSVersion) < 13 {
+		if identity.Major(id.OSVersion) < 13 {
 			t.Errorf("OS version %q is older than any release in the catalog's population", id.OSVersion)
 		}
 	}
@@ -116,18 +116,18 @@ func TestIdentityCoherent(t *testing.T) {
 
 func TestIdentityOptions(t *testing.T) {
 	t.Parallel()
-	id, err := simulator.NewIdentity(gofakeit.New(1), simulator.IdentityOptions{Model: "Mac14,2"})
+	id, err := identity.New(gofakeit.New(1), identity.Options{Model: "Mac14,2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id.Model.BoardID != "J413AP" || id.Model.ModelName != "MacBook Air" || id.Model.SoftwareUpdateDeviceID != "J413AP" {
 		t.Fatalf("Mac14,2: %+v", *id.Model)
 	}
-	if _, err := simulator.NewIdentity(gofakeit.New(1), simulator.IdentityOptions{Model: "Mac99,9"}); err == nil {
+	if _, err := identity.New(gofakeit.New(1), identity.Options{Model: "Mac99,9"}); err == nil {
 		t.Fatal("unknown model accepted")
 	}
 	for i := 0; i < 50; i++ {
-		id, err := simulator.NewIdentity(gofakeit.New(int64(i)), simulator.IdentityOptions{Platform: catalog.MacOS})
+		id, err := identity.New(gofakeit.New(int64(i)), identity.Options{Platform: catalog.MacOS})
 		if err != nil || id.Model.Platform != catalog.MacOS {
 			t.Fatalf("platform macOS gave %+v, %v", *id.Model, err)
 		}

@@ -1,4 +1,4 @@
-package simulator
+package ddm
 
 import (
 	"encoding/json"
@@ -38,41 +38,41 @@ const MaxPredicateLength = 4096
 // the stack.
 const maxPredicateDepth = 64
 
-// predicateEnv answers @status and @property.
-type predicateEnv interface {
-	statusValue(item string) any
-	propertyValue(name string) any
+// PredicateEnv answers @status and @property.
+type PredicateEnv interface {
+	StatusValue(item string) any
+	PropertyValue(name string) any
 }
 
-// predicate is a parsed activation predicate.
-type predicate interface {
-	eval(env predicateEnv) bool
+// Predicate is a parsed activation predicate.
+type Predicate interface {
+	Eval(env PredicateEnv) bool
 }
 
 type boolPred bool
 
-func (p boolPred) eval(predicateEnv) bool { return bool(p) }
+func (p boolPred) Eval(PredicateEnv) bool { return bool(p) }
 
-type notPred struct{ p predicate }
+type notPred struct{ p Predicate }
 
-func (p notPred) eval(env predicateEnv) bool { return !p.p.eval(env) }
+func (p notPred) Eval(env PredicateEnv) bool { return !p.p.Eval(env) }
 
-type andPred []predicate
+type andPred []Predicate
 
-func (p andPred) eval(env predicateEnv) bool {
+func (p andPred) Eval(env PredicateEnv) bool {
 	for _, q := range p {
-		if !q.eval(env) {
+		if !q.Eval(env) {
 			return false
 		}
 	}
 	return true
 }
 
-type orPred []predicate
+type orPred []Predicate
 
-func (p orPred) eval(env predicateEnv) bool {
+func (p orPred) Eval(env PredicateEnv) bool {
 	for _, q := range p {
-		if q.eval(env) {
+		if q.Eval(env) {
 			return true
 		}
 	}
@@ -81,24 +81,24 @@ func (p orPred) eval(env predicateEnv) bool {
 
 // expr is a value in a comparison.
 type expr interface {
-	value(env predicateEnv) any
+	value(env PredicateEnv) any
 }
 
 type literal struct{ v any }
 
-func (l literal) value(predicateEnv) any { return l.v }
+func (l literal) value(PredicateEnv) any { return l.v }
 
 type statusRef string
 
-func (s statusRef) value(env predicateEnv) any { return normalizeValue(env.statusValue(string(s))) }
+func (s statusRef) value(env PredicateEnv) any { return normalizeValue(env.StatusValue(string(s))) }
 
 type propertyRef string
 
-func (s propertyRef) value(env predicateEnv) any { return normalizeValue(env.propertyValue(string(s))) }
+func (s propertyRef) value(env PredicateEnv) any { return normalizeValue(env.PropertyValue(string(s))) }
 
 type arrayExpr []expr
 
-func (a arrayExpr) value(env predicateEnv) any {
+func (a arrayExpr) value(env PredicateEnv) any {
 	out := make([]any, len(a))
 	for i, e := range a {
 		out[i] = e.value(env)
@@ -116,7 +116,7 @@ type comparison struct {
 	re        *regexp.Regexp
 }
 
-func (c *comparison) eval(env predicateEnv) bool {
+func (c *comparison) Eval(env PredicateEnv) bool {
 	l, r := c.left.value(env), c.right.value(env)
 	if c.aggregate == "" {
 		return c.compare(l, r)
