@@ -215,3 +215,44 @@ func ddm(t *testing.T, a adapter) {
 		t.Errorf("no device reached its target (%d installed an update): %+v", reached, sum)
 	}
 }
+
+// TestStockPolling: a server whose pushes cannot reach the mock APNs (here
+// NanoMDM's proxy leads nowhere) still gets its commands answered when the
+// target asks devices to poll, and the run says it polled.
+func TestStockPolling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the stock servers; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	srv, err := stock.Start(ctx, stock.Options{CAKeySize: 2048, NanoMDMEnv: []string{"HTTPS_PROXY=http://127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	tg, err := nanomdm.New(ctx, w, nanomdm.Config{APIURL: srv.NanoMDMURL + "/v1", APIKey: srv.APIKey,
+		Profile: srv.Profile, UploadPushCert: true, PollInterval: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := jobs.Attach(ctx, jobs.Config{Devices: 10, Seed: 4}, w, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	sum, err := jobs.DeviceInformation(ctx, run, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.OK() || sum.Acknowledged != 10 || !sum.Polling {
+		t.Errorf("have %+v, want 10 acknowledged by polling devices", sum)
+	}
+	if st := w.APNs.Stats(); st.Delivered() != 0 {
+		t.Errorf("the mock APNs delivered %d pushes; the server could not reach it", st.Delivered())
+	}
+}

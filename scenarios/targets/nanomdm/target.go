@@ -192,27 +192,63 @@ func (c *commands) Enqueue(ctx context.Context, udids []string, cmd scenarios.Co
 		return err
 	}
 	res, err := c.t.api.Enqueue(ctx, udids, body, false)
-	if err != nil {
-		return err
-	}
-	if res.CommandError != "" {
+	if res != nil && res.CommandError != "" {
 		return fmt.Errorf("nanomdm: enqueue %s: %s", cmd.RequestType, res.CommandError)
 	}
-	for id, st := range res.Status {
-		if st.CommandError != "" {
-			return fmt.Errorf("nanomdm: enqueue %s for %s: %s", cmd.RequestType, id, st.CommandError)
+	if res != nil {
+		for id, st := range res.Status {
+			if st.CommandError != "" {
+				return fmt.Errorf("nanomdm: enqueue %s for %s: %s", cmd.RequestType, id, st.CommandError)
+			}
 		}
 	}
-	return nil
+	if err != nil && c.pushOnly(err, res) {
+		// Queued, but the server could not push (NanoMDM answers 500 when
+		// every push failed): devices that poll ask for it anyway.
+		return c.pushFailed(err)
+	}
+	return err
 }
+
+// pushOnly reports whether err is a server error whose answer shows the
+// command queued for every device and only pushes failing.
+func (c *commands) pushOnly(err error, res *APIResult) bool {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusInternalServerError || res == nil || len(res.Status) == 0 {
+		return false
+	}
+	for _, st := range res.Status {
+		if st.PushError == "" && res.PushError == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// pushFailed is nil for a target whose devices poll, and ErrPushFailed
+// otherwise.
+func (c *commands) pushFailed(err error) error {
+	if c.t.cfg.PollInterval > 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrPushFailed, err)
+}
+
+// ErrPushFailed: the server queued the command but could not push the
+// devices (its push client cannot reach the mock APNs).
+var ErrPushFailed = errors.New("nanomdm: the server could not push")
 
 func (c *commands) Push(ctx context.Context, udids []string) error {
 	res, err := c.t.api.Push(ctx, udids)
 	if err != nil {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusInternalServerError {
+			return c.pushFailed(err)
+		}
 		return err
 	}
 	if res.PushError != "" {
-		return fmt.Errorf("nanomdm: push: %s", res.PushError)
+		return c.pushFailed(fmt.Errorf("nanomdm: push: %s", res.PushError))
 	}
 	return nil
 }
