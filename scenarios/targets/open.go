@@ -5,7 +5,6 @@
 package targets
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -14,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -62,7 +63,7 @@ func Open(ctx context.Context, spec string, w *scenarios.World, o Options) (scen
 		Kind string `yaml:"kind"`
 	}
 	if err := yaml.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s: %w", spec, err)
+		return nil, fmt.Errorf("%s: %s", spec, yamlError(err))
 	}
 	switch head.Kind {
 	case "nanomdm":
@@ -110,12 +111,58 @@ type nanomdmFile struct {
 	} `yaml:"nanomdm"`
 }
 
+// nanomdmFields are the keys a nanomdm target file may have, by section.
+var nanomdmFields = map[string][]string{
+	"":           {"kind", "name", "enrollment", "nanomdm"},
+	"enrollment": {"profile_url", "profile_file", "ca_file", "poll_interval"},
+	"nanomdm":    {"api_url", "api_key", "ddm_url", "ddm_key", "upload_push_cert", "webhook_listen"},
+}
+
+// checkFields reports, with its line, the first key a mapping of the file
+// may not have.
+func checkFields(path string, doc *yaml.Node) error {
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s:%d: a target file is a mapping (kind: …, name: …)", path, doc.Line)
+	}
+	var walk func(section string, m *yaml.Node) error
+	walk = func(section string, m *yaml.Node) error {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], m.Content[i+1]
+			if !slices.Contains(nanomdmFields[section], k.Value) {
+				where := "the top level"
+				if section != "" {
+					where = section
+				}
+				return fmt.Errorf("%s:%d: unknown field %q in %s (known: %s)", path, k.Line, k.Value, where, strings.Join(nanomdmFields[section], ", "))
+			}
+			if section == "" && (k.Value == "enrollment" || k.Value == "nanomdm") {
+				if v.Kind != yaml.MappingNode {
+					return fmt.Errorf("%s:%d: %s must be a mapping", path, v.Line, k.Value)
+				}
+				if err := walk(k.Value, v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk("", doc)
+}
+
 func parseNanoMDM(path string, data []byte) (*nanomdmFile, error) {
 	f := &nanomdmFile{path: path}
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(os.ExpandEnv(string(data)))))
-	dec.KnownFields(true)
-	if err := dec.Decode(f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(os.ExpandEnv(string(data))), &doc); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, yamlError(err))
+	}
+	if err := checkFields(path, &doc); err != nil {
+		return nil, err
+	}
+	if err := doc.Decode(f); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, yamlError(err))
 	}
 	switch {
 	case f.NanoMDM.APIURL == "":
@@ -128,6 +175,14 @@ func parseNanoMDM(path string, data []byte) (*nanomdmFile, error) {
 		return nil, fmt.Errorf("%s: enrollment.poll_interval must not be negative", path)
 	}
 	return f, nil
+}
+
+// yamlError drops yaml.v3's "yaml: unmarshal errors:" preamble, leaving
+// "line N: …".
+func yamlError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	return strings.TrimSpace(msg)
 }
 
 // rel resolves a path of the file relative to the file's folder.
