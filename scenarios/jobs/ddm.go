@@ -102,11 +102,7 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 		return sum, fmt.Errorf("enforcement: %w", err)
 	}
 	sum.Report = reference.SummarizeDDM(outcomes)
-	if missing := r.Config.Devices - len(outcomes); missing > 0 {
-		sum.Devices = r.Config.Devices
-		sum.Noncompliant += missing
-		sum.Reasons["not-enrolled"] += missing
-	}
+	notEnrolled(&sum.Report, r.Config.Devices)
 	for _, out := range outcomes {
 		if out.Reason != reference.ReasonDDMUnsupported && out.Reason != reference.ReasonUnknownModel {
 			sum.DDMCapable++
@@ -121,9 +117,7 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 	}
 	r.Config.Say("compliant %d, not compliant %d, late %d, after %s (%d DDM-capable, %d switched off)",
 		sum.Compliant, sum.Noncompliant, sum.Late, sum.Story.Round(time.Second), sum.DDMCapable, sum.SwitchedOff)
-	for _, reason := range sum.SortReasons() {
-		r.Config.Say("  %-24s %d", reason, sum.Reasons[reason])
-	}
+	r.sayReasons(sum.Report)
 	return sum, nil
 }
 

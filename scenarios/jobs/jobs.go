@@ -16,6 +16,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
 	"github.com/mdmsim/mdmsim/simulator"
 )
@@ -157,4 +158,25 @@ func MixString(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%d %s", m[k], k)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ReasonNotEnrolled counts the devices of a job's fleet that never
+// enrolled: the enforcers never saw them.
+const ReasonNotEnrolled = "not-enrolled"
+
+// notEnrolled makes a report of the enrolled devices' outcomes one of the
+// whole fleet.
+func notEnrolled(rep *reference.Report, devices int) {
+	if missing := devices - rep.Devices; missing > 0 {
+		rep.Devices = devices
+		rep.Noncompliant += missing
+		rep.Reasons[ReasonNotEnrolled] += missing
+	}
+}
+
+// sayReasons prints a report's reasons, most frequent first.
+func (r *Run) sayReasons(rep reference.Report) {
+	for _, reason := range rep.SortReasons() {
+		r.Config.Say("  %-24s %d", reason, rep.Reasons[reason])
+	}
 }

@@ -54,11 +54,7 @@ func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (L
 		return sum, fmt.Errorf("enforcement: %w", err)
 	}
 	sum.Report = reference.Summarize(outcomes)
-	sum.Devices = r.Config.Devices
-	sum.Noncompliant += r.Config.Devices - len(outcomes) // never enrolled
-	if missing := r.Config.Devices - len(outcomes); missing > 0 {
-		sum.Reasons["not-enrolled"] += missing
-	}
+	notEnrolled(&sum.Report, r.Config.Devices)
 	for _, out := range outcomes {
 		sum.Commands += out.Commands
 		sum.NotNow += out.NotNow
@@ -74,8 +70,6 @@ func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (L
 	}
 	r.Config.Say("compliant %d, not compliant %d, after %s; %d commands, %d NotNow",
 		sum.Compliant, sum.Noncompliant, sum.Story.Round(time.Second), sum.Commands, sum.NotNow)
-	for _, reason := range sum.SortReasons() {
-		r.Config.Say("  %-24s %d", reason, sum.Reasons[reason])
-	}
+	r.sayReasons(sum.Report)
 	return sum, nil
 }

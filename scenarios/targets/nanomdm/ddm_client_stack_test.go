@@ -38,23 +38,6 @@ func ddmDevice(t *testing.T, env *simulator.Env, i int) *simulator.Device {
 	return env.NewDevice(id)
 }
 
-// poll calls cond until it holds or ctx ends, pausing on the wall clock:
-// the server and the devices' sessions run in their own goroutines.
-func poll(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if err := clock.Real().Sleep(ctx, 20*time.Millisecond); err != nil {
-			t.Fatalf("%s: %v (last: %v)", what, err, last)
-		}
-	}
-}
-
 // TestDDMClientAgainstStack: declarations set through KMFDDM's HTTP API
 // (the embedded stack's, with DDMClient) reach ten
 // devices, whose status reports KMFDDM's declaration-status shows current,
@@ -127,7 +110,7 @@ func TestDDMClientAgainstStack(t *testing.T) {
 	// at its current ServerToken, active and valid, and no other.
 	current := func(step string, want ...string) {
 		t.Helper()
-		poll(ctx, t, step, func() (bool, error) {
+		testutil.EventuallyCtx(ctx, t, step, func() (bool, error) {
 			st, err := ddmAPI.DeclarationStatus(ctx, ids...)
 			if err != nil {
 				return false, err
