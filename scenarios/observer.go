@@ -153,8 +153,17 @@ func (o *Observer) Await(ctx context.Context, commandUUID string, n int, work *c
 	o.mu.Lock()
 	x := o.expect[commandUUID]
 	if x == nil {
+		// Awaiting a command nobody Expected keeps its answers only while
+		// someone waits: answers that came before are not known.
 		x = &expectation{}
 		o.expect[commandUUID] = x
+		defer func() {
+			o.mu.Lock()
+			if o.expect[commandUUID] == x && len(x.waiters) == 0 {
+				delete(o.expect, commandUUID)
+			}
+			o.mu.Unlock()
+		}()
 	}
 	if len(x.answers) >= n {
 		o.mu.Unlock()

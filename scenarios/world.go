@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -125,9 +124,6 @@ func (w *World) Releases(ctx context.Context) (*catalog.Catalog, error) {
 	return FetchReleases(ctx, w.GDMF.Client(), w.GDMF.URL+"/v2/pmv")
 }
 
-// maxPMV bounds a software lookup document.
-const maxPMV = 32 << 20
-
 // FetchReleases reads a GDMF /v2/pmv document from url.
 func FetchReleases(ctx context.Context, hc *http.Client, url string) (*catalog.Catalog, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -142,7 +138,10 @@ func FetchReleases(ctx context.Context, hc *http.Client, url string) (*catalog.C
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scenarios: GDMF: %s: HTTP %d", url, resp.StatusCode)
 	}
-	c, err := catalog.Load(io.LimitReader(resp.Body, maxPMV))
+	// Load bounds what it reads (catalog.MaxDocumentSize) and says when a
+	// body is larger; a limit of our own would cut the body short and turn
+	// that into a confusing "unexpected end of JSON input".
+	c, err := catalog.Load(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: GDMF: %w", err)
 	}

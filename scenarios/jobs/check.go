@@ -6,11 +6,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
@@ -94,7 +97,8 @@ func Check(ctx context.Context, cfg Config, wait time.Duration) CheckReport {
 		rep.Steps = append(rep.Steps, Step{Name: "send a command", Skipped: true, Detail: err.Error()})
 		return rep
 	}
-	uuid := DeviceInfoCommandUUID(time.Now().UnixNano())
+	// A fresh UUID for every check: the server keeps the commands it saw.
+	uuid := DeviceInfoCommandUUID(rand.Int64())
 	obs := r.World.Observer
 	obs.Expect(uuid)
 	defer obs.Forget(uuid)
@@ -124,10 +128,11 @@ func Check(ctx context.Context, cfg Config, wait time.Duration) CheckReport {
 	}
 	if scenarios.Has(r.Target, scenarios.CapServerView) {
 		v := r.Target.(interface{ ServerView() scenarios.ServerView }).ServerView()
-		deadline := time.Now().Add(wait)
+		// The server reports on its own time: poll it on the wall clock.
+		wall := clock.Real()
+		deadline := wall.Now().Add(wait)
 		st, ok := v.CommandStatus(udid, uuid)
-		for !ok && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(100 * time.Millisecond)
+		for !ok && wall.Now().Before(deadline) && wall.Sleep(ctx, 100*time.Millisecond) == nil {
 			st, ok = v.CommandStatus(udid, uuid)
 		}
 		var werr error
@@ -164,6 +169,8 @@ func Hint(err error) string {
 		return "no API at that path: check the API URL (NanoMDM's is http://host:port/v1)"
 	case errors.As(err, &unknown), errors.As(err, &verify), errors.As(err, &host), strings.Contains(msg, "certificate signed by unknown authority"):
 		return "TLS: the server's certificate does not chain to a trusted root: give its CA in enrollment.ca_file"
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file: check the target file's path and the files it names (relative paths are read next to it)"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "nothing listens there: is the server running, and is the URL right?"
 	case errors.As(err, &dnsErr):

@@ -54,6 +54,9 @@ type Target struct {
 	cmds  commands
 
 	wg sync.WaitGroup
+	// stop ends the enforcements the policy started, at Close.
+	stop    context.CancelFunc
+	stopCtx context.Context
 }
 
 // New starts the stack on the world's clock and mock APNs.
@@ -91,6 +94,7 @@ func New(ctx context.Context, w *scenarios.World, opts ...Option) (*Target, erro
 		return nil, err
 	}
 	t := &Target{Target: nt, cfg: cfg, stack: stack, world: w}
+	t.stopCtx, t.stop = context.WithCancel(context.Background())
 	t.cmds = commands{Commands: nt.Commands(), stack: stack}
 	return t, nil
 }
@@ -117,8 +121,10 @@ func (t *Target) ServerView() scenarios.ServerView { return serverView{t.stack} 
 // UpdatePolicy implements scenarios.Target with the reference enforcers.
 func (t *Target) UpdatePolicy() scenarios.UpdatePolicy { return policy{t} }
 
-// Close waits for enforcements the policy started and stops the stack.
+// Close ends the enforcements the policy started, waits for them, and
+// stops the stack.
 func (t *Target) Close() error {
+	t.stop()
 	t.wg.Wait()
 	return t.stack.Close()
 }
@@ -160,6 +166,8 @@ func (p policy) EnforceUpdate(ctx context.Context, req scenarios.UpdateRequest) 
 	if lead <= 0 {
 		return fmt.Errorf("embedded: update policy: the deadline %s has passed", req.Deadline.Format(time.RFC3339))
 	}
+	// The unit keeps the clock still until the goroutine runs; it is given
+	// back just before Run takes its own.
 	work := clock.NewWork(clk, "enforcer")
 	work.Begin()
 	t.wg.Add(1)
@@ -169,15 +177,18 @@ func (p policy) EnforceUpdate(ctx context.Context, req scenarios.UpdateRequest) 
 			reference.DDMEnforcerConfig{Clock: clk, Lead: lead, Releases: t.world.Releases})
 		go func() {
 			defer t.wg.Done()
-			defer work.End()
-			e.Run(context.WithoutCancel(ctx), req.UDIDs)
+			// Run takes a unit of work per device (and its own) and must be
+			// called without one: a unit held across it is never handed
+			// back while it waits, and virtual time would stop for good.
+			work.End()
+			e.Run(t.stopCtx, req.UDIDs)
 		}()
 	case scenarios.MethodLegacy, "":
 		e := reference.NewEnforcer(t.cmds, t.world.Observer, reference.EnforcerConfig{Clock: clk, Deadline: lead})
 		go func() {
 			defer t.wg.Done()
-			defer work.End()
-			e.Run(context.WithoutCancel(ctx), req.UDIDs)
+			work.End() // as above
+			e.Run(t.stopCtx, req.UDIDs)
 		}()
 	default:
 		work.End()
