@@ -166,7 +166,7 @@ func TestObserverAwaitWakesEveryWaiter(t *testing.T) {
 	defer cancel()
 	clk := clock.NewManual(time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC))
 	o := scenarios.NewObserver()
-	// Await on a command nobody Expected starts keeping its answers.
+	o.Expect("cmd")
 	first := awaitAsync(ctx, o, "cmd", 1, clk, time.Hour)
 	second := awaitAsync(ctx, o, "cmd", 2, clk, time.Hour)
 	third := awaitAsync(ctx, o, "cmd", 3, clk, time.Hour)
@@ -186,7 +186,21 @@ func TestObserverAwaitWakesEveryWaiter(t *testing.T) {
 		t.Errorf("Await(3) after two answers and the timeout: have %+v, want (false, nil)", r)
 	}
 	if have := len(o.Answers("cmd")); have != 2 {
-		t.Errorf("answers kept for an awaited command: have %d, want 2", have)
+		t.Errorf("answers kept for an expected command: have %d, want 2", have)
+	}
+
+	// Awaiting a command nobody Expected keeps its answers only while
+	// someone waits.
+	other := awaitAsync(ctx, o, "other", 1, clk, time.Hour)
+	if err := clk.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	o.OnEvent(answer("D1", "other", protocol.StatusAcknowledged))
+	if r := receive(ctx, t, other); !r.woken || r.err != nil {
+		t.Errorf("Await on an unexpected command: have %+v, want woken", r)
+	}
+	if have := o.Answers("other"); have != nil {
+		t.Errorf("answers kept after the wait for an unexpected command: %v", have)
 	}
 }
 
