@@ -30,8 +30,32 @@ type Proxy struct {
 	srv    *http.Server
 	target string
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	routes map[string]string // other host -> address, port 443 only
+}
+
+// Route tunnels CONNECT requests for host, on port 443, to addr as well:
+// how the harness puts its other mocks (gdmf.apple.com) behind the same
+// proxy. The server at addr must present a certificate for host.
+func (p *Proxy) Route(host, addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.routes == nil {
+		p.routes = map[string]string{}
+	}
+	p.routes[strings.ToLower(host)] = addr
+}
+
+// upstream returns where a CONNECT to host:port goes, or false.
+func (p *Proxy) upstream(host, port string) (string, bool) {
+	if (port == "443" || port == "2197") && isProxyHost(host) {
+		return p.target, true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	addr, ok := p.routes[strings.ToLower(host)]
+	return addr, ok && port == "443"
 }
 
 // ErrNotStarted is returned by NewProxy before the server listens.
@@ -61,7 +85,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil || (port != "443" && port != "2197") || !isProxyHost(host) {
+	target, ok := p.upstream(host, port)
+	if err != nil || !ok {
 		http.Error(w, "mockapns proxy: not an APNs host: "+r.Host, http.StatusForbidden)
 		return
 	}
@@ -70,7 +95,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "mockapns proxy: cannot tunnel", http.StatusInternalServerError)
 		return
 	}
-	upstream, err := net.DialTimeout("tcp", p.target, 10*time.Second)
+	upstream, err := net.DialTimeout("tcp", target, 10*time.Second)
 	if err != nil {
 		http.Error(w, "mockapns proxy: "+err.Error(), http.StatusBadGateway)
 		return

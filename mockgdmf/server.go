@@ -2,10 +2,12 @@ package mockgdmf
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/pki"
 )
 
 // PMVPath is the path of Apple's software lookup endpoint.
@@ -85,6 +88,7 @@ type config struct {
 	listener net.Listener
 	addr     string
 	hosts    []string
+	ca       *pki.CA
 	seed     uint64
 	limit    int
 }
@@ -119,6 +123,15 @@ func WithListener(l net.Listener) Option { return func(o *config) { o.listener =
 
 // WithAddr listens on addr ("127.0.0.1:8443"); the default is DefaultAddr.
 func WithAddr(addr string) Option { return func(o *config) { o.addr = addr } }
+
+// WithCA issues the server's certificate from this CA instead of a fresh
+// one: a server outside the process told to trust it once keeps trusting
+// the mock across runs.
+func WithCA(cert *x509.Certificate, key crypto.Signer) Option {
+	return func(o *config) {
+		o.ca = &pki.CA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}
+	}
+}
 
 // WithHosts adds DNS names or IP addresses to the server certificate, which
 // always covers localhost, 127.0.0.1 and ::1.
@@ -174,7 +187,7 @@ func NewUnstartedServer(opts ...Option) *Server {
 			hosts = append(hosts, h)
 		}
 	}
-	ca, err := newAuthority(hosts)
+	ca, err := newAuthority(cfg.ca, hosts)
 	if err != nil {
 		l.Close()
 		panic(err.Error())

@@ -27,14 +27,17 @@ type authority struct {
 	leaf   tls.Certificate
 }
 
-func newAuthority(hosts []string) (*authority, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("mockgdmf: CA key: %w", err)
-	}
-	ca, err := pki.NewCA("mdmsim mock GDMF CA", caKey, certNotBefore, certNotAfter)
-	if err != nil {
-		return nil, fmt.Errorf("mockgdmf: %w", err)
+// newAuthority issues the server's certificate for hosts from ca, or from
+// a fresh CA when ca is nil.
+func newAuthority(ca *pki.CA, hosts []string) (*authority, error) {
+	if ca == nil {
+		caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("mockgdmf: CA key: %w", err)
+		}
+		if ca, err = pki.NewCA("mdmsim mock GDMF CA", caKey, certNotBefore, certNotAfter); err != nil {
+			return nil, fmt.Errorf("mockgdmf: %w", err)
+		}
 	}
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
