@@ -18,9 +18,10 @@ import (
 // World is Apple's side of a run and its time: the mock APNs every device
 // registers with, the mock GDMF servers ask what releases exist, the
 // catalog both serve, the clock of devices and enforcers alike, and the
-// Observer that watches the devices. A target's server pushes to the
-// world's APNs: in the process directly, from outside through the CONNECT
-// proxy (HTTPS_PROXY plus the CA of APNsCACertPEM) or the APNs URL.
+// Observer that watches the devices. A server outside the process reaches
+// both mocks through the CONNECT proxy (HTTPS_PROXY, trusting the CA kept
+// in WorldConfig.CADir: api.push.apple.com goes to the mock APNs,
+// gdmf.apple.com to the mock GDMF) or at their URLs.
 type World struct {
 	Clock    clock.Clock
 	Catalog  *catalog.Catalog
@@ -42,10 +43,10 @@ type WorldConfig struct {
 	// APNsAddr and GDMFAddr are where the mocks listen (127.0.0.1 with a
 	// free port when empty).
 	APNsAddr, GDMFAddr string
-	// APNsCADir, when set, keeps the mock APNs's CA in that folder
-	// (ca.pem, ca-key.pem), made on first use: a server outside the
+	// CADir, when set, keeps the mocks' CA (APNs and GDMF) in that
+	// folder (ca.pem, ca-key.pem), made on first use: a server outside the
 	// process trusts it once (SSL_CERT_FILE=DIR/ca.pem) across runs.
-	APNsCADir string
+	CADir string
 	// ProxyAddr, when set, starts the CONNECT proxy there ("127.0.0.1:0"
 	// for a free port): what a server outside the process pushes through.
 	ProxyAddr string
@@ -72,12 +73,14 @@ func NewWorld(cfg WorldConfig) (w *World, err error) {
 	if work := clock.NewWork(clk, "push-delivery"); work != nil {
 		apnsOpts = append(apnsOpts, mockapns.WithWork(work))
 	}
-	if cfg.APNsCADir != "" {
-		ca, err := pki.LoadOrCreateCA(cfg.APNsCADir, "mdmsim mock APNs CA")
+	var gdmfOpts []mockgdmf.Option
+	if cfg.CADir != "" {
+		ca, err := pki.LoadOrCreateCA(cfg.CADir, "mdmsim mock Apple services CA")
 		if err != nil {
-			return w, fmt.Errorf("scenarios: mock APNs CA: %w", err)
+			return w, fmt.Errorf("scenarios: the mocks' CA: %w", err)
 		}
 		apnsOpts = append(apnsOpts, mockapns.WithCA(ca.Cert, ca.Key))
+		gdmfOpts = append(gdmfOpts, mockgdmf.WithCA(ca.Cert, ca.Key))
 	}
 	if cfg.APNsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.APNsAddr)
@@ -97,13 +100,27 @@ func NewWorld(cfg WorldConfig) (w *World, err error) {
 			return w, fmt.Errorf("scenarios: APNs proxy: %w", err)
 		}
 	}
-	gdmfOpts := []mockgdmf.Option{mockgdmf.WithCatalog(cfg.Catalog), mockgdmf.WithClock(clk), mockgdmf.WithSeed(uint64(cfg.Seed))}
+	gdmfOpts = append(gdmfOpts, mockgdmf.WithCatalog(cfg.Catalog), mockgdmf.WithClock(clk), mockgdmf.WithSeed(uint64(cfg.Seed)),
+		mockgdmf.WithHosts(GDMFHost))
 	if cfg.GDMFAddr != "" {
-		gdmfOpts = append(gdmfOpts, mockgdmf.WithAddr(cfg.GDMFAddr))
+		ln, err := net.Listen("tcp", cfg.GDMFAddr)
+		if err != nil {
+			return w, fmt.Errorf("scenarios: mock GDMF: %w", err)
+		}
+		gdmfOpts = append(gdmfOpts, mockgdmf.WithListener(ln))
 	}
 	w.GDMF = mockgdmf.NewServer(gdmfOpts...)
+	if w.Proxy != nil {
+		// A server that asks Apple which releases exist, through the
+		// same proxy, asks the mock.
+		w.Proxy.Route(GDMFHost, w.GDMF.Listener.Addr().String())
+	}
 	return w, nil
 }
+
+// GDMFHost is Apple's software lookup service, which the proxy takes to
+// the mock GDMF.
+const GDMFHost = "gdmf.apple.com"
 
 // PushCertificate mints a push certificate for topic, valid for a year
 // from now on the wall clock (TLS checks it), and makes the mock APNs

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,7 @@ func TestWorldConfigErrors(t *testing.T) {
 	}{
 		{"bad APNs address", scenarios.WorldConfig{APNsAddr: "127.0.0.1:notaport"}, "mock APNs"},
 		{"bad proxy address", scenarios.WorldConfig{ProxyAddr: "127.0.0.1:notaport"}, "APNs proxy"},
-		{"CA folder is a file", scenarios.WorldConfig{APNsCADir: filepath.Join(notDir, "ca")}, "mock APNs CA"},
+		{"CA folder is a file", scenarios.WorldConfig{CADir: filepath.Join(notDir, "ca")}, "the mocks' CA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,13 +132,13 @@ func TestWorldPushCertificate(t *testing.T) {
 	}
 }
 
-// TestWorldAPNsCADir: two worlds with the same folder share the mock
+// TestWorldCADir: two worlds with the same folder share the mock
 // APNs's CA; one without it has a CA of its own.
-func TestWorldAPNsCADir(t *testing.T) {
+func TestWorldCADir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "apns-ca")
-	first := newWorld(t, scenarios.WorldConfig{APNsCADir: dir})
-	second := newWorld(t, scenarios.WorldConfig{APNsCADir: dir})
+	first := newWorld(t, scenarios.WorldConfig{CADir: dir})
+	second := newWorld(t, scenarios.WorldConfig{CADir: dir})
 	other := newWorld(t, scenarios.WorldConfig{})
 	a, b := first.APNs.CACertPEM(), second.APNs.CACertPEM()
 	if len(a) == 0 || !bytes.Equal(a, b) {
@@ -256,5 +257,41 @@ func TestFetchReleasesUnreachable(t *testing.T) {
 	}
 	if _, err := scenarios.FetchReleases(ctx, http.DefaultClient, "://bad"); err == nil {
 		t.Error("FetchReleases of a bad URL: have no error, want one")
+	}
+}
+
+// TestWorldProxyReachesGDMF: a server outside the process that asks
+// gdmf.apple.com through the world's proxy, trusting the CA kept in
+// CADir, gets the mock GDMF's release list; other hosts are refused.
+func TestWorldProxyReachesGDMF(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{ProxyAddr: "127.0.0.1:0", CADir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	proxy, err := url.Parse(w.Proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	rel, err := scenarios.FetchReleases(t.Context(), hc, "https://"+scenarios.GDMFHost+"/v2/pmv")
+	if err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+	if len(rel.Releases(w.Clock.Now())) == 0 {
+		t.Error("the mock GDMF listed no release through the proxy")
+	}
+	if _, err := hc.Get("https://www.apple.com/"); err == nil {
+		t.Error("the proxy tunnelled a host it does not serve")
 	}
 }

@@ -30,7 +30,8 @@ type runOptions struct {
 	// target is "embedded" or a target file (scenarios/targets).
 	target    string
 	apnsProxy string
-	apnsCADir string
+	gdmfAddr  string
+	caDir     string
 	devices   int
 	seed      int64
 	json      bool
@@ -111,7 +112,8 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	var o runOptions
 	fs.StringVar(&o.target, "target", targets.Embedded, "the MDM server: embedded (the in-process reference stack) or a target file (YAML, see examples/targets)")
 	fs.StringVar(&o.apnsProxy, "apns-proxy", "127.0.0.1:0", "outside targets: where the CONNECT proxy to the mock APNs listens (the server's HTTPS_PROXY)")
-	fs.StringVar(&o.apnsCADir, "apns-ca-dir", defaultAPNsCADir(), "outside targets: where the mock APNs keeps its CA across runs (the server's SSL_CERT_FILE is ca.pem in it)")
+	fs.StringVar(&o.gdmfAddr, "gdmf-listen", "", "outside targets: where the mock GDMF listens (default: a free port; the proxy also takes gdmf.apple.com to it)")
+	fs.StringVar(&o.caDir, "ca-dir", defaultCADir(), "outside targets: where the mock APNs and GDMF keep their CA across runs (the server's SSL_CERT_FILE is ca.pem in it)")
 	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, "number of simulated devices")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of every random choice (same seed, same fleet)")
 	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
@@ -213,7 +215,8 @@ func describeTarget(run *jobs.Run, say func(string, ...any)) {
 	}
 	say("target %s (%s)", run.Target.Name(), strings.Join(capNames(run.Target), ", "))
 	if p := run.World.Proxy; p != nil {
-		say("the server pushes through HTTPS_PROXY=%s, trusting the mock APNs CA in %s", p.URL, run.Config.APNsCADir)
+		say("the server pushes through HTTPS_PROXY=%s, trusting %s; the mock GDMF is at %s (or gdmf.apple.com through the proxy)",
+			p.URL, filepath.Join(run.Config.CADir, "ca.pem"), run.World.GDMF.URL)
 	}
 	if run.Fleet != nil && run.Fleet.Polling {
 		say("devices poll the server on their own (not what real devices do): results show the server's command handling, not its pushes")
@@ -228,9 +231,9 @@ func capNames(t scenarios.Target) []string {
 	return out
 }
 
-// defaultAPNsCADir is where the mock APNs keeps its CA for servers outside
+// defaultCADir is where the mock APNs keeps its CA for servers outside
 // the process.
-func defaultAPNsCADir() string {
+func defaultCADir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		return filepath.Join(os.TempDir(), "mdmsim-apns")

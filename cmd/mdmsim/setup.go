@@ -38,7 +38,7 @@ func startRun(ctx context.Context, o runOptions, logger *slog.Logger, say func(s
 	cfg.Clock = clk
 	cfg.Mint = o.enroll == "fast"
 	cfg.MutualTLS = o.mtls
-	cfg.ProxyAddr, cfg.APNsCADir = o.apnsProxy, o.apnsCADir
+	cfg.ProxyAddr, cfg.CADir, cfg.GDMFAddr = o.apnsProxy, o.caDir, o.gdmfAddr
 	cfg.Logger, cfg.Say = logger, say
 	return jobs.Start(ctx, cfg)
 }

@@ -32,7 +32,8 @@ func targetMain(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	wait := fs.Duration("wait", jobs.DefaultCheckWait, "how long each step waits for the server and the device")
 	proxy := fs.String("apns-proxy", "127.0.0.1:0", "where the CONNECT proxy to the mock APNs listens (the server's HTTPS_PROXY)")
-	caDir := fs.String("apns-ca-dir", defaultAPNsCADir(), "where the mock APNs keeps its CA (the server's SSL_CERT_FILE is ca.pem in it)")
+	caDir := fs.String("ca-dir", defaultCADir(), "where the mock APNs and GDMF keep their CA (the server's SSL_CERT_FILE is ca.pem in it)")
+	gdmfAddr := fs.String("gdmf-listen", "", "where the mock GDMF listens (default: a free port; the proxy also takes gdmf.apple.com to it)")
 	verbose := fs.Bool("v", false, "log the devices' activity to stderr")
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {
@@ -53,7 +54,7 @@ func targetMain(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute+4**wait)
 	defer cancel()
 	o := runOptions{verbose: *verbose}
-	rep := jobs.Check(ctx, jobs.Config{Target: *target, ProxyAddr: *proxy, APNsCADir: *caDir, Logger: jobLogger(o, stderr)}, *wait)
+	rep := jobs.Check(ctx, jobs.Config{Target: *target, ProxyAddr: *proxy, CADir: *caDir, GDMFAddr: *gdmfAddr, Logger: jobLogger(o, stderr)}, *wait)
 	if *asJSON {
 		b, _ := json.Marshal(rep)
 		fmt.Fprintln(stdout, string(b))

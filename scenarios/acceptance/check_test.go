@@ -75,7 +75,7 @@ nanomdm:
 
 func (r *checkRig) check(t *testing.T, file string) jobs.CheckReport {
 	t.Helper()
-	rep := jobs.Check(t.Context(), jobs.Config{Target: file, ProxyAddr: r.proxy, APNsCADir: r.caDir}, 30*time.Second)
+	rep := jobs.Check(t.Context(), jobs.Config{Target: file, ProxyAddr: r.proxy, CADir: r.caDir}, 30*time.Second)
 	for _, s := range rep.Steps {
 		t.Logf("%+v", s)
 	}

@@ -67,7 +67,7 @@ var adapters = []adapter{
 func world(t *testing.T, a adapter, clk clock.Clock) (*scenarios.World, scenarios.Target) {
 	t.Helper()
 	caDir := t.TempDir()
-	w, err := scenarios.NewWorld(scenarios.WorldConfig{Clock: clk, ProxyAddr: "127.0.0.1:0", APNsCADir: caDir})
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{Clock: clk, ProxyAddr: "127.0.0.1:0", CADir: caDir})
 	if err != nil {
 		t.Fatal(err)
 	}

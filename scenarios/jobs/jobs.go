@@ -42,9 +42,11 @@ type Config struct {
 	// ProxyAddr is where the APNs CONNECT proxy listens for a server
 	// outside the process ("" picks a free port when the target needs it).
 	ProxyAddr string
-	// APNsCADir keeps the mock APNs's CA across runs (see
-	// scenarios.WorldConfig.APNsCADir).
-	APNsCADir string
+	// GDMFAddr is where the mock GDMF listens ("" picks a free port).
+	GDMFAddr string
+	// CADir keeps the mock APNs's CA across runs (see
+	// scenarios.WorldConfig.CADir).
+	CADir string
 	// Device options besides the world's (timings, request timeout, …).
 	DeviceOptions []simulator.Option
 	Logger        *slog.Logger
@@ -91,7 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{Config: cfg}
-	wc := scenarios.WorldConfig{Clock: cfg.Clock, Catalog: cfg.Catalog, Seed: cfg.Seed, APNsCADir: cfg.APNsCADir}
+	wc := scenarios.WorldConfig{Clock: cfg.Clock, Catalog: cfg.Catalog, Seed: cfg.Seed, CADir: cfg.CADir, GDMFAddr: cfg.GDMFAddr}
 	if cfg.Target != targets.Embedded {
 		wc.ProxyAddr = cfg.ProxyAddr
 		if wc.ProxyAddr == "" {
