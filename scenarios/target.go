@@ -244,3 +244,22 @@ func TrustingClient(roots []*x509.Certificate) *http.Client {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true,
 	}}
 }
+
+// DeclarationStatus is one declaration's state as the server last heard
+// it from a device.
+type DeclarationStatus struct {
+	Identifier string
+	// Valid is "valid", "invalid" or "unknown", as the device reported.
+	Valid  string
+	Active bool
+	// Current says the report is for the declaration's current version
+	// (its ServerToken).
+	Current bool
+}
+
+// ServerDeclarations is what a declaration channel may also tell: the
+// declarations' status as the server recorded it from the devices'
+// reports (KMFDDM's status API), to compare with what the devices sent.
+type ServerDeclarations interface {
+	DeclarationStatus(ctx context.Context, udids ...string) (map[string][]DeclarationStatus, error)
+}

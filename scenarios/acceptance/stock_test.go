@@ -214,6 +214,33 @@ func ddm(t *testing.T, a adapter) {
 	if sum.Compliant == 0 || reached == 0 {
 		t.Errorf("no device reached its target (%d installed an update): %+v", reached, sum)
 	}
+
+	// What the server recorded of the declarations is what the devices
+	// reported (KMFDDM's status API, through the nanomdm target).
+	sd, ok := tg.Declarations().(scenarios.ServerDeclarations)
+	if !ok {
+		return
+	}
+	udids := run.Fleet.EnrolledUDIDs()
+	st, err := sd.DeclarationStatus(ctx, udids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, id := range udids {
+		dev, _ := w.Observer.DDM(id)
+		for _, ds := range st[id] {
+			if want, ok := dev.Declarations[ds.Identifier]; ok {
+				compared++
+				if ds.Valid != want {
+					t.Errorf("%s %s: the server says %q, the device reported %q", id, ds.Identifier, ds.Valid, want)
+				}
+			}
+		}
+	}
+	if compared == 0 {
+		t.Error("the server recorded no declaration status the devices reported")
+	}
 }
 
 // TestStockPolling: a server whose pushes cannot reach the mock APNs (here

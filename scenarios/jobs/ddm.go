@@ -40,7 +40,10 @@ type DDMSummary struct {
 	TimeZones           int            `json:"time_zones"`
 	TargetLocalDateTime string         `json:"target_local_date_time"`
 	Mix                 map[string]int `json:"mix"`
-	Story               time.Duration  `json:"-"`
+	// Polling is set when devices checked in on their own, not when
+	// pushed: the run shows the server's command handling, not a fleet's.
+	Polling bool          `json:"polling,omitempty"`
+	Story   time.Duration `json:"-"`
 }
 
 // DDMDeadline lets the reference DDM enforcer send every enrolled device
@@ -49,7 +52,7 @@ type DDMSummary struct {
 func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSummary, error) {
 	f := r.Fleet
 	sum := DDMSummary{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
-		Enrolled: f.Enrolled, Mix: f.Mix()}
+		Enrolled: f.Enrolled, Mix: f.Mix(), Polling: f.Polling}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands, scenarios.CapDeclarations); err != nil {
 		return sum, err
 	}

@@ -23,6 +23,9 @@ type LegacySummary struct {
 	NotNow   int            `json:"not_now"`
 	Updated  int            `json:"updated"` // devices that installed something
 	Mix      map[string]int `json:"mix"`
+	// Polling is set when devices checked in on their own, not when
+	// pushed: the run shows the server's command handling, not a fleet's.
+	Polling bool `json:"polling,omitempty"`
 	// Story is the longest enforcement, on the world's clock.
 	Story time.Duration `json:"-"`
 }
@@ -34,7 +37,7 @@ type LegacySummary struct {
 func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (LegacySummary, error) {
 	f := r.Fleet
 	sum := LegacySummary{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
-		Enrolled: f.Enrolled, Mix: f.Mix()}
+		Enrolled: f.Enrolled, Mix: f.Mix(), Polling: f.Polling}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands); err != nil {
 		return sum, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -260,6 +261,24 @@ type declarations struct {
 	// transactions deadlock when several change one set at once.
 	setMu sync.Mutex
 	sets  map[string]bool // sets known to hold their declarations
+}
+
+// DeclarationStatus implements scenarios.ServerDeclarations from
+// KMFDDM's declaration-status API, a hundred devices per request.
+func (d *declarations) DeclarationStatus(ctx context.Context, udids ...string) (map[string][]scenarios.DeclarationStatus, error) {
+	out := make(map[string][]scenarios.DeclarationStatus, len(udids))
+	for chunk := range slices.Chunk(udids, 100) {
+		st, err := d.t.ddm.DeclarationStatus(ctx, chunk...)
+		if err != nil {
+			return out, fmt.Errorf("kmfddm: declaration status: %w", err)
+		}
+		for id, list := range st {
+			for _, x := range list {
+				out[id] = append(out[id], scenarios.DeclarationStatus{Identifier: x.Identifier, Valid: x.Valid, Active: x.Active, Current: x.Current})
+			}
+		}
+	}
+	return out, nil
 }
 
 func (d *declarations) Put(ctx context.Context, decls ...scenarios.Declaration) error {
