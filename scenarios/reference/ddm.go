@@ -66,6 +66,8 @@ type DDMEnforcerConfig struct {
 	LateWindow time.Duration
 	// Prefix starts the identifiers of the declarations and sets.
 	Prefix string
+	// Mutant, for the conformance self-test only, makes a mistake.
+	Mutant Mutant
 }
 
 // Defaults of DDMEnforcerConfig.
@@ -131,7 +133,7 @@ func NewDDMEnforcer(cmds scenarios.Commands, decls scenarios.Declarations, obs *
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultDDMPrefix
 	}
-	legacy := NewEnforcer(cmds, obs, EnforcerConfig{Clock: cfg.Clock})
+	legacy := NewEnforcer(cmds, obs, EnforcerConfig{Clock: cfg.Clock, Mutant: cfg.Mutant})
 	cfg.Clock = legacy.cfg.Clock // the server's phase (clock.InPhase)
 	return &DDMEnforcer{decls: decls, obs: obs, cfg: cfg, legacy: legacy, sets: map[string]bool{}}
 }

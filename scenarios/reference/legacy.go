@@ -73,6 +73,8 @@ type EnforcerConfig struct {
 	// EscalateAfter, if set, switches to InstallForceRestart (macOS) or
 	// InstallASAP (iOS) once a device has had this long.
 	EscalateAfter time.Duration
+	// Mutant, for the conformance self-test only, makes a mistake.
+	Mutant Mutant
 }
 
 // Defaults of EnforcerConfig.

@@ -32,7 +32,13 @@ type config struct {
 	logger *slog.Logger
 	mtls   bool
 	mint   bool
+	mutant reference.Mutant
 }
+
+// WithMutant makes the target a broken server, for the conformance
+// suite's self-test: its update policy (and, for some mutants, the stack)
+// makes the mistake the mutant names.
+func WithMutant(m reference.Mutant) Option { return func(c *config) { c.mutant = m } }
 
 // WithLogger logs the stack's activity.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -174,7 +180,7 @@ func (p policy) EnforceUpdate(ctx context.Context, req scenarios.UpdateRequest) 
 	switch req.Method {
 	case scenarios.MethodDDM:
 		e := reference.NewDDMEnforcer(t.cmds, t.Declarations(), t.world.Observer,
-			reference.DDMEnforcerConfig{Clock: clk, Lead: lead, Releases: t.world.Releases})
+			reference.DDMEnforcerConfig{Clock: clk, Lead: lead, Releases: t.world.Releases, Mutant: t.cfg.mutant})
 		go func() {
 			defer t.wg.Done()
 			// Run takes a unit of work per device (and its own) and must be
@@ -184,7 +190,7 @@ func (p policy) EnforceUpdate(ctx context.Context, req scenarios.UpdateRequest) 
 			e.Run(t.stopCtx, req.UDIDs)
 		}()
 	case scenarios.MethodLegacy, "":
-		e := reference.NewEnforcer(t.cmds, t.world.Observer, reference.EnforcerConfig{Clock: clk, Deadline: lead})
+		e := reference.NewEnforcer(t.cmds, t.world.Observer, reference.EnforcerConfig{Clock: clk, Deadline: lead, Mutant: t.cfg.mutant})
 		go func() {
 			defer t.wg.Done()
 			work.End() // as above
