@@ -4,7 +4,7 @@ PKGS ?= ./...
 TEST_TIMEOUT ?= 10m
 FUZZTIME ?= 20s
 
-.PHONY: help run test test-loaded lint vet fmt bench bench-scenarios fuzz build
+.PHONY: help run test test-loaded lint vet fmt bench bench-scenarios fuzz build conformance conformance-selftest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ fmt: ## format the code
 
 build: ## build bin/mdmsim
 	$(GO) build -o bin/mdmsim ./cmd/mdmsim
+
+conformance: ## the conformance suite against TARGET (default embedded), with a JUnit report in conformance.xml
+	$(GO) run ./cmd/mdmsim conformance --target $(or $(TARGET),embedded) --junit conformance.xml $(if $(LABELS),--label-filter '$(LABELS)')
+
+conformance-selftest: ## the suite against the embedded reference and every mutant of it: each mutant must be caught
+	$(GO) run ./cmd/mdmsim conformance --selftest
 
 bench: ## run the benchmarks (long; prints their figures)
 	$(GO) test -run '^$$' -bench . -skip Scenario -benchmem -timeout 60m $(PKGS)

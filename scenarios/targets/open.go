@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/scenarios/targets/embedded"
 	"github.com/mdmsim/mdmsim/scenarios/targets/hooks"
 	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
@@ -31,9 +32,12 @@ const Embedded = "embedded"
 // Options are what the CLI can set on any target.
 type Options struct {
 	Logger *slog.Logger
-	// Mint and MutualTLS apply to the embedded stack only.
+	// Mint, MutualTLS and Mutant apply to the embedded stack only.
 	Mint      bool
 	MutualTLS bool
+	// Mutant makes the embedded stack a broken server, for the
+	// conformance suite's self-test.
+	Mutant reference.Mutant
 }
 
 // Open opens the target spec names in the world.
@@ -48,6 +52,9 @@ func Open(ctx context.Context, spec string, w *scenarios.World, o Options) (scen
 		}
 		if o.MutualTLS {
 			opts = append(opts, embedded.WithMutualTLS())
+		}
+		if o.Mutant != reference.MutantNone {
+			opts = append(opts, embedded.WithMutant(o.Mutant))
 		}
 		t, err := embedded.New(ctx, w, opts...)
 		if err != nil {
