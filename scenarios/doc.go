@@ -11,6 +11,10 @@
 // any server can be judged the same way; a target may also say what the
 // server saw (ServerView).
 //
+// The conformance suite runs through Run: the specs registered by
+// importing scenarios/specs, each in a world of its own (Spec) with the
+// target opened in it and the devices it builds.
+//
 // Adapters live in scenarios/targets (embedded, nanomdm, hooks), the
 // reference enforcers that drive any target's channels in
 // scenarios/reference, and the jobs of `mdmsim run` in scenarios/jobs.
