@@ -26,6 +26,7 @@ import (
 	"github.com/micromdm/nanomdm/service"
 	"github.com/micromdm/nanomdm/service/certauth"
 	"github.com/micromdm/nanomdm/service/nanomdm"
+	"github.com/micromdm/nanomdm/storage"
 	"github.com/micromdm/nanomdm/storage/inmem"
 	scepserver "github.com/micromdm/scep/v2/server"
 	"github.com/smallstep/scep"
@@ -58,6 +59,7 @@ type config struct {
 	challenge string
 	apiKey    string
 	clock     clock.Clock
+	mutation  Mutation // the self-test's deliberate mistake (mutation.go)
 }
 
 // WithClock puts the stack's mock APNs on clk: delivery latency is waited
@@ -171,12 +173,25 @@ func (s *Stack) startServer() error {
 	if err != nil {
 		return err
 	}
-	nano := nanomdm.New(s.store, nanomdm.WithLogger(logger.With("service", "nanomdm")), nanomdm.WithDeclarativeManagement(dm))
+	// svcStore is what the MDM service stores in: the store itself, unless a
+	// mutation (mutation.go) replaces part of it.
+	var svcStore interface {
+		storage.ServiceStore
+		storage.CertAuthStore
+	} = s.store
+	if s.cfg.mutation == MutationKeepsCheckedOutQueue {
+		svcStore = keepQueue{s.store}
+	}
+	nano := nanomdm.New(svcStore, nanomdm.WithLogger(logger.With("service", "nanomdm")), nanomdm.WithDeclarativeManagement(dm))
 	var svc service.CheckinAndCommandService = observed{CheckinAndCommandService: nano, obs: s.obs}
-	svc = certauth.New(svc, s.store, certauth.WithLogger(logger.With("service", "certauth")))
-	verifier, err := certverify.NewPoolVerifier(s.ca.PEM, nil, x509.ExtKeyUsageClientAuth)
+	svc = certauth.New(svc, svcStore, certauth.WithLogger(logger.With("service", "certauth")))
+	var verifier httpmdm.CertVerifier
+	verifier, err = certverify.NewPoolVerifier(s.ca.PEM, nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return fmt.Errorf("refmdm: verifier: %w", err)
+	}
+	if s.cfg.mutation == MutationAcceptsForeignCA {
+		verifier = acceptAll{}
 	}
 
 	mux := http.NewServeMux()

@@ -13,15 +13,16 @@ import (
 )
 
 // Labels of the conformance specs: an area, "slow", and the capability a
-// spec needs of the target (CapLabel).
+// spec needs of the target (CapLabel). They are typed strings, so one is
+// never taken for a Capability by mistake.
 const (
-	LabelProtocol = "protocol"
-	LabelSecurity = "security"
-	LabelPush     = "push"
-	LabelLegacy   = "legacy-update"
-	LabelDDM      = "ddm"
-	LabelFleet    = "fleet"
-	LabelSlow     = "slow"
+	LabelProtocol string = "protocol"
+	LabelSecurity string = "security"
+	LabelPush     string = "push"
+	LabelLegacy   string = "legacy-update"
+	LabelDDM      string = "ddm"
+	LabelFleet    string = "fleet"
+	LabelSlow     string = "slow"
 )
 
 // CapLabel is the label of a spec that needs capability c, e.g.
@@ -85,6 +86,8 @@ func Run(t ginkgo.GinkgoTestingT, target Opener, opts SuiteOptions) bool {
 	sc.DryRun = opts.DryRun
 	sc.FailFast = opts.FailFast
 	sc.RandomizeAllSpecs = false
+	// The same order every run: a report reads the same twice.
+	sc.RandomSeed = 1
 	rc.JUnitReport, rc.JSONReport = opts.JUnitReport, opts.JSONReport
 	rc.Verbose = opts.Verbose
 	rc.Succinct = !opts.Verbose

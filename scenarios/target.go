@@ -205,6 +205,11 @@ func (e *MissingError) Error() string {
 	return fmt.Sprintf("target %s has no %s channel", e.Target, strings.Join(names, ", "))
 }
 
+// ErrPushFailed is what Commands.Enqueue wraps when the server queued the
+// command but could not push the devices: the command is not lost, and a
+// device that checks in gets it.
+var ErrPushFailed = errors.New("scenarios: the server queued the command but could not push")
+
 // ErrUnsupported is what a channel's method returns for an operation the
 // server behind it cannot do.
 var ErrUnsupported = errors.New("scenarios: not supported by this target")

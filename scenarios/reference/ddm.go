@@ -68,6 +68,9 @@ type DDMEnforcerConfig struct {
 	Prefix string
 	// Mutant, for the conformance self-test only, makes a mistake.
 	Mutant Mutant
+	// Started, if set, is called once Run holds its unit of clock work
+	// (see EnforcerConfig.Started).
+	Started func()
 }
 
 // Defaults of DDMEnforcerConfig.
@@ -133,6 +136,9 @@ func NewDDMEnforcer(cmds scenarios.Commands, decls scenarios.Declarations, obs *
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultDDMPrefix
 	}
+	if cfg.Mutant == MutantDDMFixedGraceWeek {
+		cfg.Lead = DefaultDDMLead
+	}
 	legacy := NewEnforcer(cmds, obs, EnforcerConfig{Clock: cfg.Clock, Mutant: cfg.Mutant})
 	cfg.Clock = legacy.cfg.Clock // the server's phase (clock.InPhase)
 	return &DDMEnforcer{decls: decls, obs: obs, cfg: cfg, legacy: legacy, sets: map[string]bool{}}
@@ -145,6 +151,12 @@ func (e *DDMEnforcer) Deadline() string {
 	defer e.mu.Unlock()
 	if e.deadline == "" {
 		e.deadline = e.cfg.Clock.Now().UTC().Add(e.cfg.Lead).Truncate(time.Hour).Format("2006-01-02T15:04:05")
+		switch e.cfg.Mutant {
+		case MutantDDMDeadlineUTCZ:
+			e.deadline += "Z"
+		case MutantDDMDeadlinePast:
+			e.deadline = e.cfg.Clock.Now().UTC().Add(-15 * time.Hour).Truncate(time.Hour).Format("2006-01-02T15:04:05")
+		}
 	}
 	return e.deadline
 }
@@ -166,6 +178,14 @@ func SummarizeDDM(outcomes []DDMOutcome) Report {
 // reported no-releases.
 func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 	runStart := e.cfg.Clock.Now()
+	// The unit of work is taken before GDMF is asked: on a discrete-event
+	// clock, virtual time must not run on while the answer is on its way.
+	work := e.legacy.work
+	work.Begin() // the poll loop below
+	defer work.End()
+	if e.cfg.Started != nil {
+		e.cfg.Started()
+	}
 	rel, err := e.cfg.Releases(ctx)
 	if err != nil {
 		out := make([]DDMOutcome, len(udids))
@@ -176,8 +196,11 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 	}
 	e.releases = rel
 	local := e.Deadline()
-	wall, _ := time.Parse("2006-01-02T15:04:05", local)
+	wall, _ := time.Parse("2006-01-02T15:04:05", strings.TrimSuffix(local, "Z"))
 	end := wall.Add(latestZone + time.Hour + e.cfg.LateWindow)
+	if e.cfg.Mutant == MutantDDMDeadlinePast {
+		end = runStart.Add(e.cfg.Lead + latestZone + time.Hour + e.cfg.LateWindow)
+	}
 
 	out := make([]DDMOutcome, len(udids))
 	targets := make([]string, len(udids))
@@ -190,9 +213,6 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 		// work, when the last device's goroutine ends after the loop.
 		allDone *clock.Wakeup
 	)
-	work := e.legacy.work
-	work.Begin() // the poll loop below
-	defer work.End()
 	for i, udid := range udids {
 		wg.Add(1)
 		work.Begin()
@@ -225,6 +245,20 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 			break
 		}
 		now := e.cfg.Clock.Now()
+		if e.cfg.Mutant == MutantDDMIgnoresInvalid {
+			mu.Lock()
+			var nudge []string
+			for id, i := range pending {
+				if st, _ := e.obs.DDM(id); st.Declarations[out[i].Declaration] == "invalid" {
+					nudge = append(nudge, id)
+				}
+			}
+			mu.Unlock()
+			slices.Sort(nudge)
+			for _, id := range nudge {
+				_ = e.legacy.cmds.Enqueue(ctx, []string{id}, scenarios.Command{UUID: newUUID(), RequestType: "DeclarativeManagement"})
+			}
+		}
 		reached := e.poll(ctx, snapshot)
 		mu.Lock()
 		for _, id := range reached {
@@ -286,7 +320,7 @@ func (e *DDMEnforcer) start(ctx context.Context, udid, local string) (DDMOutcome
 		return o, ""
 	}
 	major := majorOf(dev.os)
-	if dev.mac && (major < 14 || !dev.supervised) || !dev.mac && major < 17 {
+	if (dev.mac && (major < 14 || !dev.supervised) || !dev.mac && major < 17) && e.cfg.Mutant != MutantDDMIgnoresInvalid {
 		o.Reason = ReasonDDMUnsupported
 		return o, ""
 	}
@@ -302,6 +336,9 @@ func (e *DDMEnforcer) start(ctx context.Context, udid, local string) (DDMOutcome
 				break
 			}
 		}
+	}
+	if e.cfg.Mutant == MutantDDMWrongTargetVersion {
+		target, ok = e.otherPlatformRelease(dev, now)
 	}
 	if !ok {
 		o.Compliant = true // nothing newer
@@ -337,8 +374,12 @@ func (e *DDMEnforcer) declare(ctx context.Context, platform, version, local stri
 		return set, ids, nil
 	}
 	items := []any{}
-	for _, n := range []string{"softwareupdate.install-state", "softwareupdate.pending-version", "softwareupdate.failure-reason",
-		"softwareupdate.install-reason", "device.operating-system.version", "device.operating-system.build-version"} {
+	names := []string{"softwareupdate.install-state", "softwareupdate.pending-version", "softwareupdate.failure-reason",
+		"softwareupdate.install-reason", "device.operating-system.version", "device.operating-system.build-version"}
+	if e.cfg.Mutant == MutantDDMNoStatusSubscription {
+		names = names[4:]
+	}
+	for _, n := range names {
 		items = append(items, map[string]any{"Name": n})
 	}
 	if err := e.decls.Put(ctx,

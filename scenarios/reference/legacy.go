@@ -75,6 +75,10 @@ type EnforcerConfig struct {
 	EscalateAfter time.Duration
 	// Mutant, for the conformance self-test only, makes a mistake.
 	Mutant Mutant
+	// Started, if set, is called once Run holds its units of clock work:
+	// a caller that kept virtual time still until Run began gives its own
+	// unit back there, leaving no instant where time could run on.
+	Started func()
 }
 
 // Defaults of EnforcerConfig.
@@ -222,6 +226,9 @@ func (e *Enforcer) Run(ctx context.Context, udids []string) []Outcome {
 			out[i] = e.enforce1(ctx, udid)
 		}()
 	}
+	if e.cfg.Started != nil {
+		e.cfg.Started()
+	}
 	clock.Start(e.cfg.Clock)
 	wg.Wait()
 	return out
@@ -295,14 +302,18 @@ func (e *Enforcer) enforce1(ctx context.Context, udid string) (o Outcome) {
 	if dev.mac {
 		o.Platform = "macOS"
 	}
-	if !dev.IsSupervised {
+	if !dev.IsSupervised && e.cfg.Mutant != MutantPollsForever {
 		o.Reason = ReasonNotSupervised
 		return o
 	}
 
 	// 2. What may it install?
-	if dev.mac {
-		if _, err := e.send(ctx, &o, "ScheduleOSUpdateScan", map[string]any{"Force": true}); err != nil {
+	if dev.mac && e.cfg.Mutant != MutantNeverScans {
+		_, err := e.send(ctx, &o, "ScheduleOSUpdateScan", map[string]any{"Force": true})
+		if err != nil && e.cfg.Mutant == MutantLegacyTo27 && errors.Is(err, errRefused) {
+			err = nil // "it will know it tomorrow"
+		}
+		if err != nil {
 			o.Reason = e.failure(err, o.Reason)
 			return o
 		}
@@ -312,7 +323,7 @@ func (e *Enforcer) enforce1(ctx context.Context, udid string) (o Outcome) {
 		}
 	}
 	res, err := e.send(ctx, &o, "AvailableOSUpdates", nil)
-	for err != nil && errors.Is(err, errRefused) && !errors.Is(err, errUnknownCommand) {
+	for err != nil && errors.Is(err, errRefused) && (!errors.Is(err, errUnknownCommand) || e.cfg.Mutant == MutantLegacyTo27) {
 		// The device could not ask Apple: ask it again tomorrow.
 		o.Reason = ReasonScanFailed
 		if e.sleep(ctx, e.cfg.RetryAfterError) != nil {
@@ -361,6 +372,17 @@ func chooseTarget(dev device, items []update) (update, bool) {
 // chooseAction picks the InstallAction for the target.
 func (e *Enforcer) chooseAction(dev device, target update, escalate bool) map[string]any {
 	item := map[string]any{"ProductKey": target.ProductKey}
+	switch e.cfg.Mutant {
+	case MutantASAPEverywhere:
+		item["InstallAction"] = "InstallASAP"
+		return item
+	case MutantDeferralsWithoutInstallLater:
+		if dev.mac && !target.IsMajorOSUpdate && !target.IsSecurityResponse && !escalate {
+			item["InstallAction"] = "InstallASAP"
+			item["MaxUserDeferrals"] = e.cfg.MaxUserDeferrals
+			return item
+		}
+	}
 	switch {
 	case !dev.mac && escalate:
 		item["InstallAction"] = "InstallASAP"
@@ -393,6 +415,9 @@ func (e *Enforcer) enforce(ctx context.Context, dev device, target update, o *Ou
 			item := e.chooseAction(dev, target, escalate)
 			o.Action = item["InstallAction"].(string)
 			reason, err := e.schedule(ctx, o, item)
+			if err != nil && e.cfg.Mutant == MutantPollsForever && errors.Is(err, errRefused) {
+				reason, err = ReasonScheduleError, nil
+			}
 			if err != nil {
 				o.Reason = e.failure(err, o.Reason)
 				return
@@ -401,7 +426,11 @@ func (e *Enforcer) enforce(ctx context.Context, dev device, target update, o *Ou
 				// The device refused for a reason that will not pass by
 				// itself soon: try again a day later.
 				o.Reason = reason
-				if e.sleep(ctx, e.cfg.RetryAfterError) != nil {
+				retry := e.cfg.RetryAfterError
+				if e.cfg.Mutant == MutantPollsForever {
+					retry = e.cfg.PollInterval
+				}
+				if e.sleep(ctx, retry) != nil {
 					return
 				}
 				schedule = true
@@ -441,6 +470,12 @@ func (e *Enforcer) enforce(ctx context.Context, dev device, target update, o *Ou
 			}
 			o.Reason = e.waitingReason(ctx, o.UDID, dev, st)
 			wait = e.cfg.IdlePollInterval
+			if e.cfg.Mutant == MutantPollsForever {
+				if e.sleep(ctx, e.cfg.PollInterval) != nil {
+					return
+				}
+				schedule = true
+			}
 		case st.Status == "Downloading" || st.Status == "Installing":
 			o.Reason = ReasonStalled
 		default:
@@ -455,6 +490,14 @@ func (e *Enforcer) enforce(ctx context.Context, dev device, target update, o *Ou
 		}
 		if e.cfg.EscalateAfter > 0 && !escalate && e.cfg.Clock.Since(start) >= e.cfg.EscalateAfter {
 			schedule = true
+		}
+		if e.cfg.Mutant == MutantHammersSchedule && st != nil && !schedule {
+			// Sent again before the next poll, as if it were a poll.
+			if e.sleep(ctx, wait) != nil {
+				return
+			}
+			schedule = true
+			continue
 		}
 		if !schedule {
 			if e.sleep(ctx, wait) != nil {
@@ -595,10 +638,13 @@ func (e *Enforcer) send(ctx context.Context, o *Outcome, requestType string, pay
 		case protocol.StatusNotNow:
 			o.NotNow++
 			o.Reason = ReasonNotNow
+			if e.cfg.Mutant == MutantGivesUpOnNotNow {
+				return r, fmt.Errorf("%w: %s answered NotNow", errRefused, requestType)
+			}
 			if err := e.sleep(ctx, e.cfg.NotNowRetry); err != nil {
 				return r, err
 			}
-			if len(e.obs.Answers(uuid)) > n {
+			if len(e.obs.Answers(uuid)) > n || e.cfg.Mutant == MutantNeverRepushes {
 				continue // the device asked again by itself
 			}
 			if err := e.cmds.Push(ctx, []string{o.UDID}); err != nil {
@@ -628,6 +674,9 @@ func (e *Enforcer) waitResult(ctx context.Context, udid, uuid string, n int) err
 		}
 		if _, err := e.left(ctx, e.cfg.Repush); err != nil {
 			return err
+		}
+		if e.cfg.Mutant == MutantNeverRepushes {
+			continue
 		}
 		if err := e.cmds.Push(ctx, []string{udid}); err != nil && ctx.Err() != nil {
 			return ctx.Err()

@@ -75,6 +75,13 @@ func New(ctx context.Context, w *scenarios.World, opts ...Option) (*Target, erro
 	if cfg.mtls {
 		sopts = append(sopts, refmdm.WithMutualTLS())
 	}
+	// The server-side mutants are the stack's own mistakes.
+	switch cfg.mutant {
+	case reference.MutantAcceptsForeignCA:
+		sopts = append(sopts, refmdm.WithMutation(refmdm.MutationAcceptsForeignCA))
+	case reference.MutantKeepsCheckedOutQueue:
+		sopts = append(sopts, refmdm.WithMutation(refmdm.MutationKeepsCheckedOutQueue))
+	}
 	stack, err := refmdm.Start(ctx, sopts...)
 	if err != nil {
 		return nil, err
@@ -172,28 +179,27 @@ func (p policy) EnforceUpdate(ctx context.Context, req scenarios.UpdateRequest) 
 	if lead <= 0 {
 		return fmt.Errorf("embedded: update policy: the deadline %s has passed", req.Deadline.Format(time.RFC3339))
 	}
-	// The unit keeps the clock still until the goroutine runs; it is given
-	// back just before Run takes its own.
+	// The unit keeps the clock still until Run holds its own units; Run
+	// gives it back then (Started), so no instant lies between.
 	work := clock.NewWork(clk, "enforcer")
 	work.Begin()
+	var once sync.Once
+	started := func() { once.Do(work.End) }
 	t.wg.Add(1)
 	switch req.Method {
 	case scenarios.MethodDDM:
 		e := reference.NewDDMEnforcer(t.cmds, t.Declarations(), t.world.Observer,
-			reference.DDMEnforcerConfig{Clock: clk, Lead: lead, Releases: t.world.Releases, Mutant: t.cfg.mutant})
+			reference.DDMEnforcerConfig{Clock: clk, Lead: lead, Releases: t.world.Releases, Mutant: t.cfg.mutant, Started: started})
 		go func() {
 			defer t.wg.Done()
-			// Run takes a unit of work per device (and its own) and must be
-			// called without one: a unit held across it is never handed
-			// back while it waits, and virtual time would stop for good.
-			work.End()
+			defer started() // should Run return before holding work
 			e.Run(t.stopCtx, req.UDIDs)
 		}()
 	case scenarios.MethodLegacy, "":
-		e := reference.NewEnforcer(t.cmds, t.world.Observer, reference.EnforcerConfig{Clock: clk, Deadline: lead, Mutant: t.cfg.mutant})
+		e := reference.NewEnforcer(t.cmds, t.world.Observer, reference.EnforcerConfig{Clock: clk, Deadline: lead, Mutant: t.cfg.mutant, Started: started})
 		go func() {
 			defer t.wg.Done()
-			work.End() // as above
+			defer started()
 			e.Run(t.stopCtx, req.UDIDs)
 		}()
 	default:

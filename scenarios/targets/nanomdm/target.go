@@ -237,7 +237,7 @@ func (c *commands) pushFailed(err error) error {
 
 // ErrPushFailed: the server queued the command but could not push the
 // devices (its push client cannot reach the mock APNs).
-var ErrPushFailed = errors.New("nanomdm: the server could not push")
+var ErrPushFailed = scenarios.ErrPushFailed
 
 func (c *commands) Push(ctx context.Context, udids []string) error {
 	res, err := c.t.api.Push(ctx, udids)
