@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/brianvoe/gofakeit/v6"
+	"github.com/micromdm/plist"
 	"github.com/onsi/ginkgo/v2"
 
 	"github.com/mdmsim/mdmsim/catalog"
@@ -281,10 +282,24 @@ type Exchange struct {
 	CommandUUID string
 	Status      protocol.Status
 	Result      *protocol.Result
+	// Command is the command as the server sent it (plist).
+	Command []byte
 	// Data is a status report's JSON; OSVersion the OS an update brought.
 	Data      []byte
 	OSVersion string
 	Err       error
+}
+
+// Sent returns the command the server sent, as its dictionary
+// ({"RequestType": …, …}); nil when it did not decode.
+func (x Exchange) Sent() map[string]any {
+	var env struct {
+		Command map[string]any `plist:"Command"`
+	}
+	if plist.Unmarshal(x.Command, &env) != nil {
+		return nil
+	}
+	return env.Command
 }
 
 func newTranscript() *Transcript { return &Transcript{log: map[string][]Exchange{}} }
@@ -292,7 +307,7 @@ func newTranscript() *Transcript { return &Transcript{log: map[string][]Exchange
 func (t *Transcript) record(clk clock.Clock) func(simulator.Event) {
 	return func(e simulator.Event) {
 		x := Exchange{At: clk.Now(), Kind: e.Kind, RequestType: e.RequestType, CommandUUID: e.CommandUUID,
-			Status: e.Status, Result: e.Result, Data: e.Data, OSVersion: e.OSVersion, Err: e.Err}
+			Status: e.Status, Result: e.Result, Command: e.Command, Data: e.Data, OSVersion: e.OSVersion, Err: e.Err}
 		t.mu.Lock()
 		t.log[e.UDID] = append(t.log[e.UDID], x)
 		t.mu.Unlock()

@@ -68,6 +68,9 @@ type Event struct {
 	// Result is the answer of an EventCommand as the device sent it; Err
 	// is set when it did not reach the server. Read-only.
 	Result *protocol.Result
+	// Command is the command of an EventCommand as the server sent it
+	// (its plist). Read-only.
+	Command []byte
 	// Data is the body of an EventStatusReport. Read-only.
 	Data     []byte
 	Err      error

@@ -68,7 +68,7 @@ func (d *Device) session(ctx context.Context) error {
 		res.UDID = udid
 		d.count(res.Status)
 		answered = &Event{Kind: EventCommand, UDID: udid, RequestType: requestType, CommandUUID: res.CommandUUID,
-			Status: res.Status, Result: res, Duration: d.env.clock.Since(start)}
+			Status: res.Status, Result: res, Command: body, Duration: d.env.clock.Since(start)}
 		if d.isOff() {
 			// ShutDownDevice: the answer goes out, then the device is gone.
 			if _, err := report(); err != nil {

@@ -306,6 +306,12 @@ func (e *Enforcer) enforce1(ctx context.Context, udid string) (o Outcome) {
 		o.Reason = ReasonNotSupervised
 		return o
 	}
+	if majorOf(dev.OSVersion) >= 27 && e.cfg.Mutant != MutantLegacyTo27 {
+		// The legacy update commands are gone in 27 (deprecated in 26):
+		// such a device is for declarative management.
+		o.Reason = ReasonCommandsUnsupported
+		return o
+	}
 
 	// 2. What may it install?
 	if dev.mac && e.cfg.Mutant != MutantNeverScans {

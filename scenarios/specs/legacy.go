@@ -259,7 +259,7 @@ var _ = Describe("legacy update", func() {
 		legacyNotHammered(s, mac, 7)
 	})
 
-	It("[B4.10] sends a Mac on 27 no more legacy update commands once it says it does not know them", append(labels(scenarios.LabelLegacy, scenarios.CapUpdatePolicy), scenarios.LabelSlow), func() {
+	It("[B4.10] sends no legacy update command to a device on 27", append(labels(scenarios.LabelLegacy, scenarios.CapUpdatePolicy), scenarios.LabelSlow), func() {
 		s := scenarios.NewSpec(16)
 		mac := s.Device(legacyMac27)
 		enforce(s, scenarios.MethodLegacy, 7*legacyDay, mac.UDID())
@@ -268,12 +268,53 @@ var _ = Describe("legacy update", func() {
 		for _, x := range s.Transcript.Commands(mac.UDID()) {
 			if slices.Contains(legacyCommands, x.RequestType) {
 				sent = append(sent, fmt.Sprintf("%s %s", x.RequestType, x.Status))
-				Expect(x.Status).NotTo(Equal(protocol.StatusAcknowledged), "the Mac on 27 acknowledged %s", x.RequestType)
 			}
 		}
-		Expect(len(sent)).To(BeNumerically("<=", 1),
-			"the Mac on 27 answered %v: after the first \"not a valid request type\" the server must use DDM or nothing", sent)
+		Expect(sent).To(BeEmpty(), "the Mac on 27 was sent %v: the legacy update commands are gone in 27, the server must use DDM or nothing", sent)
 		Expect(mac.UpdateHistory()).To(BeEmpty())
+	})
+
+	It("[B2.3] sends MaxUserDeferrals only with InstallLater, and InstallLater only for an update that allows it", labels(scenarios.LabelLegacy, scenarios.CapUpdatePolicy), func() {
+		s := scenarios.NewSpec(17)
+		macs := s.Devices(2, legacyMac)
+		phone := s.Device(legacyPhone)
+		udids := []string{macs[0].UDID(), macs[1].UDID(), phone.UDID()}
+		enforce(s, scenarios.MethodLegacy, 2*legacyDay, udids...)
+		s.Advance(2 * legacyDay)
+		scheduled := 0
+		for _, id := range udids {
+			allows := map[string]bool{}
+			for _, x := range s.Transcript.Commands(id) {
+				if x.RequestType == "AvailableOSUpdates" && x.Result != nil {
+					items, _ := x.Result.Fields["AvailableOSUpdates"].([]any)
+					for _, v := range items {
+						it, _ := v.(map[string]any)
+						key, _ := it["ProductKey"].(string)
+						ok, _ := it["AllowsInstallLater"].(bool)
+						allows[key] = ok
+					}
+				}
+				if x.RequestType != "ScheduleOSUpdate" {
+					continue
+				}
+				sent := x.Sent()
+				Expect(sent).NotTo(BeNil(), "the server's ScheduleOSUpdate to %s does not decode", id)
+				updates, _ := sent["Updates"].([]any)
+				for _, u := range updates {
+					item, _ := u.(map[string]any)
+					action, _ := item["InstallAction"].(string)
+					key, _ := item["ProductKey"].(string)
+					scheduled++
+					if _, has := item["MaxUserDeferrals"]; has {
+						Expect(action).To(Equal("InstallLater"), "%s was sent MaxUserDeferrals with InstallAction %q", id, action)
+					}
+					if action == "InstallLater" {
+						Expect(allows[key]).To(BeTrue(), "%s was sent InstallLater for %s, which its AvailableOSUpdates did not allow it for", id, key)
+					}
+				}
+			}
+		}
+		Expect(scheduled).To(BeNumerically(">", 0), "no ScheduleOSUpdate was sent to the three devices")
 	})
 })
 
