@@ -56,13 +56,7 @@ var _ = Describe("protocol", func() {
 			s.Advance(2 * time.Hour)
 			Expect(statusesOf(answersTo(s, dev.UDID(), stale))).To(BeEmpty(), "the checked-out device was sent %s", stale)
 
-			Expect(s.Enroll(dev)).To(Succeed(), "the device could not enroll again after CheckOut")
-			fresh := queueCommand(s, "DeviceInformation", map[string]any{"Queries": []string{"OSVersion"}}, dev.UDID())
-			Expect(awaitAnswer(s, dev.UDID(), fresh, time.Hour)).To(Equal(protocol.StatusAcknowledged),
-				"the enrolled-again device answered %v: not the command queued after its return", s.Transcript.RequestTypes(dev.UDID()))
-			s.Advance(time.Hour)
-			Expect(statusesOf(answersTo(s, dev.UDID(), stale))).To(BeEmpty(),
-				"the device enrolled again and was sent the command queued while it was checked out (it answered %v)", s.Transcript.RequestTypes(dev.UDID()))
+			expectFreshStart(s, dev, stale, "the command queued while it was checked out")
 		})
 
 	It("[protocol: CheckOut] a command queued before CheckOut and never fetched is not delivered after the device enrolls again",
@@ -80,13 +74,7 @@ var _ = Describe("protocol", func() {
 			Expect(statusesOf(answersTo(s, dev.UDID(), stale))).To(BeEmpty(), "the device was offline yet answered %s", stale)
 			Expect(dev.Unenroll(s.Ctx)).To(Succeed(), "the server refused the device's CheckOut")
 
-			Expect(s.Enroll(dev)).To(Succeed(), "the device could not enroll again after CheckOut")
-			fresh := queueCommand(s, "DeviceInformation", map[string]any{"Queries": []string{"OSVersion"}}, dev.UDID())
-			Expect(awaitAnswer(s, dev.UDID(), fresh, time.Hour)).To(Equal(protocol.StatusAcknowledged),
-				"the enrolled-again device answered %v: not the command queued after its return", s.Transcript.RequestTypes(dev.UDID()))
-			s.Advance(time.Hour)
-			Expect(statusesOf(answersTo(s, dev.UDID(), stale))).To(BeEmpty(),
-				"the device enrolled again and was sent a command of its previous enrollment (it answered %v)", s.Transcript.RequestTypes(dev.UDID()))
+			expectFreshStart(s, dev, stale, "a command of its previous enrollment")
 		})
 
 	It("[protocol: NotNow] a command answered NotNow is sent again later, and acknowledged exactly once",
@@ -418,4 +406,18 @@ func pushesTo(s *scenarios.Spec, token []byte) int {
 		}
 	}
 	return n
+}
+
+// expectFreshStart enrolls a checked-out device again and checks that it
+// gets a command queued after its return, and never stale, which what
+// describes.
+func expectFreshStart(s *scenarios.Spec, dev *simulator.Device, stale, what string) {
+	GinkgoHelper()
+	Expect(s.Enroll(dev)).To(Succeed(), "the device could not enroll again after CheckOut")
+	fresh := queueCommand(s, "DeviceInformation", map[string]any{"Queries": []string{"OSVersion"}}, dev.UDID())
+	Expect(awaitAnswer(s, dev.UDID(), fresh, time.Hour)).To(Equal(protocol.StatusAcknowledged),
+		"the enrolled-again device answered %v: not the command queued after its return", s.Transcript.RequestTypes(dev.UDID()))
+	s.Advance(time.Hour)
+	Expect(statusesOf(answersTo(s, dev.UDID(), stale))).To(BeEmpty(),
+		"the device enrolled again and was sent %s (it answered %v)", what, s.Transcript.RequestTypes(dev.UDID()))
 }
