@@ -1,0 +1,96 @@
+// Package bench runs workloads against a target and measures them: pacers
+// (open and closed models), per-operation latency histograms, throughput
+// over time, errors by kind, and the reports a performance team reads
+// (JSON with a stable schema, a self-contained HTML page, Prometheus
+// metrics, a comparison of two runs).
+package bench
+
+import "time"
+
+// SchemaVersion is the version of Result's JSON; it changes only when a
+// field changes meaning or goes away.
+const SchemaVersion = 1
+
+// Result is one benchmark run, as `mdmsim bench --json` prints it and the
+// HTML report and `mdmsim bench compare` read it.
+type Result struct {
+	Schema   int    `json:"schema"`
+	Workload string `json:"workload"` // enroll, checkin, push, commands, rollout
+	Target   string `json:"target"`   // null, embedded, or the target file's name
+	Devices  int    `json:"devices"`
+	Seed     int64  `json:"seed"`
+	// Pacing says how work was offered: open (a rate, with a ramp) or
+	// closed (workers).
+	Pacing Pacing `json:"pacing"`
+	// Started is the wall-clock start; Wall the run's wall time.
+	Started time.Time `json:"started"`
+	Wall    Duration  `json:"wall"`
+	// Ops are the operations measured, by name ("enroll", "checkin",
+	// "command", "push"), each with its latency histogram.
+	Ops map[string]*OpStats `json:"ops"`
+	// Timeline is throughput and latency per interval, for the charts.
+	Timeline []Interval `json:"timeline"`
+	// Errors counts failures by kind ("timeout", "http-401", ...).
+	Errors map[string]int64 `json:"errors"`
+	// CPU is the CPU time spent, by who spent it, when it could be told
+	// apart: "simulator", "server" (a server in another process, read from
+	// /proc), "process" (both, when in one process).
+	CPU map[string]Duration `json:"cpu,omitempty"`
+	// Memory figures, in bytes: heap in use at the end, max RSS, and heap
+	// per enrolled idle device when the workload measures it.
+	HeapBytes      uint64  `json:"heap_bytes,omitempty"`
+	MaxRSSBytes    uint64  `json:"max_rss_bytes,omitempty"`
+	BytesPerDevice float64 `json:"bytes_per_device,omitempty"`
+	// Compliance is the share of the fleet compliant per virtual day, for
+	// rollout workloads.
+	Compliance []CompliancePoint `json:"compliance,omitempty"`
+	// Partial is set when the run was stopped before its end.
+	Partial bool `json:"partial,omitempty"`
+}
+
+// Pacing is how a run offered its work.
+type Pacing struct {
+	Model    string   `json:"model"` // "open" or "closed"
+	Rate     float64  `json:"rate,omitempty"`
+	Ramp     Duration `json:"ramp,omitempty"`
+	Duration Duration `json:"duration,omitempty"`
+	Workers  int      `json:"workers,omitempty"`
+	// MaxInFlight bounds outstanding work in the open model.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+}
+
+// OpStats is one operation's count and latency distribution (from an HDR
+// histogram; microsecond resolution).
+type OpStats struct {
+	Count  int64    `json:"count"`
+	Errors int64    `json:"errors"`
+	Rate   float64  `json:"rate"` // per second of wall time
+	Min    Duration `json:"min"`
+	Mean   Duration `json:"mean"`
+	P50    Duration `json:"p50"`
+	P90    Duration `json:"p90"`
+	P99    Duration `json:"p99"`
+	P999   Duration `json:"p999"`
+	Max    Duration `json:"max"`
+}
+
+// Interval is one slice of the run's timeline.
+type Interval struct {
+	// At is the offset from the start.
+	At Duration `json:"at"`
+	// Ops counts completions and P99 is the 99th percentile latency in
+	// the interval, by operation.
+	Ops    map[string]int64    `json:"ops"`
+	P99    map[string]Duration `json:"p99"`
+	Errors int64               `json:"errors"`
+}
+
+// CompliancePoint is the share compliant at a virtual day.
+type CompliancePoint struct {
+	Day       float64 `json:"day"`
+	Compliant float64 `json:"compliant"` // 0..1
+}
+
+// Duration is a time.Duration that reads and writes as seconds (float) in
+// JSON, so a report is readable and language-neutral.
+type Duration time.Duration
