@@ -54,3 +54,11 @@ fuzz: ## run every fuzz target for FUZZTIME each
 			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) "$$dir"; \
 		done; \
 	done
+
+.PHONY: bench-fleet
+bench-fleet: ## fleet-scale benchmarks (long): enrollment storms against the null and embedded targets, check-ins at a rate
+	$(GO) run ./cmd/mdmsim bench --workload enroll --target null --devices 100000
+	$(GO) run ./cmd/mdmsim bench --workload enroll --target embedded --devices 10000
+	$(GO) run ./cmd/mdmsim bench --workload checkin --target null --devices 10000 --rate 2000 --ramp 2s --duration 20s
+	$(GO) run ./cmd/mdmsim bench --workload push --target null --devices 10000 --batch 1000
+	$(GO) run ./cmd/mdmsim bench --workload commands --target null --devices 10000

@@ -46,6 +46,11 @@ type Result struct {
 	Compliance []CompliancePoint `json:"compliance,omitempty"`
 	// Partial is set when the run was stopped before its end.
 	Partial bool `json:"partial,omitempty"`
+	// Offered counts the hits an open-model pacer offered, run or
+	// dropped (Errors["dropped"]).
+	Offered int64 `json:"offered,omitempty"`
+	// Enrolled is how many devices were enrolled at the end.
+	Enrolled int `json:"enrolled,omitempty"`
 }
 
 // Pacing is how a run offered its work.

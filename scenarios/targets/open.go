@@ -24,10 +24,16 @@ import (
 	"github.com/mdmsim/mdmsim/scenarios/targets/embedded"
 	"github.com/mdmsim/mdmsim/scenarios/targets/hooks"
 	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
+	"github.com/mdmsim/mdmsim/scenarios/targets/null"
 )
 
 // Embedded names the in-process reference stack.
 const Embedded = "embedded"
+
+// Null names the in-process null server (scenarios/targets/null), which
+// answers at the cost of a map look-up: benchmarks against it measure the
+// simulator alone.
+const Null = "null"
 
 // Options are what the CLI can set on any target.
 type Options struct {
@@ -61,6 +67,9 @@ func Open(ctx context.Context, spec string, w *scenarios.World, o Options) (scen
 			return nil, err
 		}
 		return t, nil
+	}
+	if spec == Null {
+		return null.New(ctx, w)
 	}
 	data, err := os.ReadFile(spec)
 	if err != nil {

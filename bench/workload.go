@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// Workloads.
+const (
+	// WorkloadEnroll is an enrollment storm: each operation enrolls one
+	// device (with the target's minted identities when it offers them,
+	// over SCEP otherwise).
+	WorkloadEnroll = "enroll"
+	// WorkloadCheckin is idle check-ins: each operation is one enrolled
+	// device's command session with nothing queued.
+	WorkloadCheckin = "checkin"
+	// WorkloadPush is a push storm: each operation queues a command for a
+	// batch of devices and pushes them; "push" is each device's latency
+	// from the enqueue to its answer.
+	WorkloadPush = "push"
+	// WorkloadCommands is command rounds: each operation sends one device
+	// DeviceInformation and waits for its answer.
+	WorkloadCommands = "commands"
+)
+
+// Workloads lists the workloads.
+var Workloads = []string{WorkloadEnroll, WorkloadCheckin, WorkloadPush, WorkloadCommands}
+
+// Defaults of a workload.
+const (
+	DefaultBatch  = 100
+	DefaultRounds = 1
+	DefaultWait   = 60 * time.Second
+)
+
+// Workload describes a benchmark against a target: the fleet, the work
+// and how it is offered.
+type Workload struct {
+	// Name is one of Workloads.
+	Name string
+	// Devices and Seed draw the fleet (fleet.New).
+	Devices int
+	Seed    int64
+	// Batch is the push storm's devices per operation.
+	Batch int
+	// Rounds is how many commands each device gets (commands, push).
+	Rounds int
+	// Wait bounds the wait for a command's answers.
+	Wait time.Duration
+	// Run is the pacing.
+	Run Config
+	// DeviceOptions are added to the devices' Env.
+	DeviceOptions []simulator.Option
+	// Say prints progress; nil prints nothing.
+	Say func(format string, a ...any)
+}
+
+// Validate checks the workload and fills defaults.
+func (wl *Workload) Validate() error {
+	known := false
+	for _, n := range Workloads {
+		known = known || n == wl.Name
+	}
+	if !known {
+		return fmt.Errorf("bench: unknown workload %q (want one of %v)", wl.Name, Workloads)
+	}
+	if wl.Devices < 1 {
+		return fmt.Errorf("bench: devices must be at least 1, have %d", wl.Devices)
+	}
+	if wl.Batch <= 0 {
+		wl.Batch = DefaultBatch
+	}
+	if wl.Rounds <= 0 {
+		wl.Rounds = DefaultRounds
+	}
+	if wl.Wait <= 0 {
+		wl.Wait = DefaultWait
+	}
+	if wl.Say == nil {
+		wl.Say = func(string, ...any) {}
+	}
+	return wl.Run.Validate()
+}
+
+// RunWorkload draws the fleet in w, enrolls it in t unless the workload is
+// the enrollment itself, runs the workload and returns its Result. The
+// fleet is the pacer's: no goroutine per device, only the runner's
+// workers (and the devices' own sessions when pushed).
+func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl Workload) (*Result, error) {
+	if err := wl.Validate(); err != nil {
+		return nil, err
+	}
+	enr, err := t.Enrollment(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: enrollment: %w", t.Name(), err)
+	}
+	tr := &tracker{waits: map[string]*batchWait{}}
+	opts := []simulator.Option{simulator.WithClock(w.Clock), simulator.WithPushService(w.APNs),
+		simulator.WithEvents(w.Observer.OnEvent), simulator.WithEvents(tr.onEvent), simulator.WithRootCAs(enr.Roots...)}
+	if enr.PollInterval > 0 {
+		opts = append(opts, simulator.WithPollInterval(enr.PollInterval))
+	}
+	heap0 := HeapInUse()
+	f, err := fleet.New(fleet.Config{Devices: wl.Devices, Seed: wl.Seed, MacFraction: fleet.DefaultMacFraction, Catalog: w.Catalog},
+		append(opts, wl.DeviceOptions...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Env().Close()
+	var profile *protocol.EnrollmentProfile
+	if len(enr.Profile) > 0 {
+		profile, err = protocol.ParseProfile(enr.Profile)
+	} else {
+		profile, err = f.Env().FetchProfile(ctx, enr.ProfileURL)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: enrollment profile: %w", t.Name(), err)
+	}
+	devices := f.Devices()
+	n := uint64(len(devices))
+	if wl.Name != WorkloadEnroll {
+		wl.Say("enrolling %d devices in %s", wl.Devices, t.Name())
+		if got, err := f.Enroll(ctx, profile, enr.Identities); got == 0 {
+			return nil, fmt.Errorf("bench: no device enrolled: %w", err)
+		}
+		if wl.Name != WorkloadCheckin {
+			if err := scenarios.Require(t, scenarios.CapCommands); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var ops Ops
+	switch wl.Name {
+	case WorkloadEnroll:
+		ops = Ops{Name: "enroll", Total: n, Op: func(ctx context.Context, i uint64, _ *Recorder) error {
+			d := devices[i%n]
+			if enr.Identities == nil {
+				return d.Enroll(ctx, profile)
+			}
+			ident, err := enr.Identities(d.UDID())
+			if err != nil {
+				return &KindError{Kind: "mint", Err: err}
+			}
+			return d.EnrollWithIdentity(ctx, profile, ident)
+		}}
+	case WorkloadCheckin:
+		ops = Ops{Name: "checkin", Op: func(ctx context.Context, i uint64, _ *Recorder) error {
+			return devices[i%n].Connect(ctx)
+		}}
+		if wl.Run.Duration == 0 {
+			ops.Total = n
+		}
+	case WorkloadCommands:
+		ops = Ops{Name: "command", Total: n * uint64(wl.Rounds), Op: func(ctx context.Context, i uint64, _ *Recorder) error {
+			return commandRound(ctx, w, t, devices[i%n].UDID(), wl.Seed, i, wl.Wait)
+		}}
+	case WorkloadPush:
+		batches := (n + uint64(wl.Batch) - 1) / uint64(wl.Batch)
+		ops = Ops{Name: "batch", Total: batches * uint64(wl.Rounds), Op: func(ctx context.Context, i uint64, rec *Recorder) error {
+			lo := (i % batches) * uint64(wl.Batch)
+			hi := min(lo+uint64(wl.Batch), n)
+			udids := make([]string, 0, hi-lo)
+			for _, d := range devices[lo:hi] {
+				udids = append(udids, d.UDID())
+			}
+			return tr.pushBatch(ctx, w, t, udids, commandUUID(wl.Seed, 1<<40|i), wl.Wait, rec)
+		}}
+	}
+	wl.Say("running %s against %s", wl.Name, t.Name())
+	res, err := Run(ctx, wl.Run, ops)
+	if err != nil {
+		return nil, err
+	}
+	res.Workload, res.Target, res.Devices, res.Seed = wl.Name, t.Name(), wl.Devices, wl.Seed
+	res.Enrolled = int(f.Counters().Enrolled.Load())
+	if wl.Name == WorkloadEnroll && res.Enrolled > 0 {
+		// The live heap the enrolled, idle fleet holds, the target's
+		// share included when it runs in this process.
+		if heap := res.HeapBytes; heap > heap0 {
+			res.BytesPerDevice = float64(heap-heap0) / float64(res.Enrolled)
+		}
+	}
+	return res, nil
+}
+
+// commandUUID is the UUID of a workload's i-th command.
+func commandUUID(seed int64, i uint64) string {
+	return fmt.Sprintf("6D646D73-6265-4E63-%04X-%012X", uint16(seed), i&0xffffffffffff)
+}
+
+func deviceInformation(uuid string) scenarios.Command {
+	return scenarios.Command{UUID: uuid, RequestType: "DeviceInformation",
+		Payload: map[string]any{"Queries": []string{"UDID", "OSVersion", "BuildVersion", "ProductName", "SerialNumber"}}}
+}
+
+// ErrNotAnswered is a command whose answer did not come within the wait.
+var ErrNotAnswered = errors.New("bench: not answered in time")
+
+// commandRound sends one device DeviceInformation and waits, through the
+// world's Observer, for its answer.
+func commandRound(ctx context.Context, w *scenarios.World, t scenarios.Target, udid string, seed int64, i uint64, wait time.Duration) error {
+	uuid := commandUUID(seed, i)
+	obs := w.Observer
+	obs.Expect(uuid)
+	defer obs.Forget(uuid)
+	if err := t.Commands().Enqueue(ctx, []string{udid}, deviceInformation(uuid)); err != nil {
+		return &KindError{Kind: "enqueue", Err: err}
+	}
+	ok, err := obs.Await(ctx, uuid, 1, nil, w.Clock, wait)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &KindError{Kind: "not-answered", Err: ErrNotAnswered}
+	}
+	if a := obs.Answers(uuid); len(a) == 0 || a[0].Status != protocol.StatusAcknowledged {
+		return &KindError{Kind: "not-acknowledged", Err: fmt.Errorf("bench: %s answered %v", udid, a)}
+	}
+	return nil
+}
+
+// tracker times the answers to the push storm's commands as the devices
+// send them.
+type tracker struct {
+	mu    sync.Mutex
+	waits map[string]*batchWait
+}
+
+type batchWait struct {
+	start   time.Time
+	clk     interface{ Since(time.Time) time.Duration }
+	left    int
+	done    chan struct{}
+	rec     *Recorder
+	errored int
+}
+
+func (tr *tracker) onEvent(e simulator.Event) {
+	if e.Kind != simulator.EventCommand {
+		return
+	}
+	tr.mu.Lock()
+	b := tr.waits[e.CommandUUID]
+	if b == nil || b.left == 0 {
+		tr.mu.Unlock()
+		return
+	}
+	b.left--
+	if e.Err != nil || e.Status != protocol.StatusAcknowledged {
+		b.errored++
+	}
+	if b.left == 0 {
+		close(b.done)
+	}
+	tr.mu.Unlock()
+	if e.Err == nil {
+		b.rec.Record("push", b.clk.Since(b.start))
+	}
+}
+
+// pushBatch queues a command for udids, pushes them and waits for every
+// answer.
+func (tr *tracker) pushBatch(ctx context.Context, w *scenarios.World, t scenarios.Target, udids []string, uuid string, wait time.Duration, rec *Recorder) error {
+	b := &batchWait{start: w.Clock.Now(), clk: w.Clock, left: len(udids), done: make(chan struct{}), rec: rec}
+	tr.mu.Lock()
+	tr.waits[uuid] = b
+	tr.mu.Unlock()
+	defer func() {
+		tr.mu.Lock()
+		delete(tr.waits, uuid)
+		tr.mu.Unlock()
+	}()
+	if err := t.Commands().Enqueue(ctx, udids, deviceInformation(uuid)); err != nil {
+		return &KindError{Kind: "enqueue", Err: err}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-b.done:
+		case <-wctx.Done():
+		}
+		cancel()
+	}()
+	_ = w.Clock.Sleep(wctx, wait) // ends early when every answer came
+	cancel()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	tr.mu.Lock()
+	left, errored := b.left, b.errored
+	tr.mu.Unlock()
+	if left > 0 {
+		for range left {
+			rec.Error("push", &KindError{Kind: "not-answered", Err: ErrNotAnswered})
+		}
+		return &KindError{Kind: "not-answered", Err: fmt.Errorf("bench: %d of %d devices did not answer within %s", left, len(udids), wait)}
+	}
+	if errored > 0 {
+		return &KindError{Kind: "not-acknowledged", Err: fmt.Errorf("bench: %d of %d devices did not acknowledge", errored, len(udids))}
+	}
+	return nil
+}

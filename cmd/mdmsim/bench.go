@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mdmsim/mdmsim/bench"
+	"github.com/mdmsim/mdmsim/bench/report"
+	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/scenarios/targets"
+)
+
+func init() {
+	register("bench", "benchmark a target at fleet scale: enrollment storms, check-ins at a rate, push storms, command rounds", benchMain)
+}
+
+func benchMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "compare" {
+		return benchCompareMain(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("mdmsim bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		wl          bench.Workload
+		target      = fs.String("target", targets.Null, "null, embedded, or a target file")
+		mint        = fs.Bool("mint", true, "embedded: enroll with identities its CA mints (no SCEP)")
+		model       = fs.String("model", "", "open or closed (default: open when --rate is set)")
+		asJSON      = fs.Bool("json", false, "print the Result as JSON, as the last line of stdout")
+		out         = fs.String("out", "", "write the Result JSON to this file")
+		html        = fs.String("html", "", "write the HTML report to this file")
+		timeout     = fs.Duration("timeout", time.Hour, "give up after this long")
+		maxInFlight = fs.Int("max-in-flight", bench.DefaultMaxInFlight, "open model: bound on outstanding operations (beyond it hits are dropped)")
+	)
+	fs.StringVar(&wl.Name, "workload", bench.WorkloadEnroll, strings.Join(bench.Workloads, ", "))
+	fs.IntVar(&wl.Devices, "devices", 1000, "devices in the fleet")
+	fs.Int64Var(&wl.Seed, "seed", 1, "seed of the fleet")
+	fs.Float64Var(&wl.Run.Rate, "rate", 0, "open model: operations per second")
+	fs.DurationVar(&wl.Run.Ramp, "ramp", 0, "open model: linear ramp from 0 to --rate")
+	fs.DurationVar(&wl.Run.Duration, "duration", 0, "how long to offer work (0: until the workload's operations are done)")
+	fs.IntVar(&wl.Run.Workers, "workers", bench.DefaultWorkers, "closed model: concurrent workers")
+	fs.IntVar(&wl.Batch, "batch", bench.DefaultBatch, "push: devices per push operation")
+	fs.IntVar(&wl.Rounds, "rounds", bench.DefaultRounds, "push, commands: commands per device")
+	fs.DurationVar(&wl.Wait, "wait", bench.DefaultWait, "push, commands: how long to wait for an answer")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mdmsim bench: unexpected arguments %v\n", fs.Args())
+		return 2
+	}
+	wl.Run.Model, wl.Run.MaxInFlight = *model, *maxInFlight
+	if err := wl.Validate(); err != nil {
+		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	say := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	wl.Say = say
+
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{Seed: wl.Seed})
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
+		return 1
+	}
+	defer w.Close()
+	t, err := targets.Open(ctx, *target, w, targets.Options{Mint: *mint})
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
+		return 1
+	}
+	defer t.Close()
+	res, err := bench.RunWorkload(ctx, w, t, wl)
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
+		return 1
+	}
+	if *target != targets.Null && *target != targets.Embedded {
+		res.Target = *target
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
+		return 1
+	}
+	if *out != "" {
+		if err := os.WriteFile(*out, append(data, '\n'), 0o644); err != nil {
+			fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
+			return 1
+		}
+	}
+	if *html != "" {
+		if err := writeHTML(*html, res); err != nil {
+			fmt.Fprintf(stderr, "mdmsim bench: --html: %v\n", err)
+			return 1
+		}
+	}
+	if *asJSON {
+		fmt.Fprintf(stdout, "%s\n", data)
+	} else {
+		printBench(stdout, res)
+	}
+	if res.Partial {
+		return 1
+	}
+	return 0
+}
+
+func writeHTML(path string, res *bench.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := report.WriteHTML(f, res); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// printBench writes a result for people.
+func printBench(out io.Writer, r *bench.Result) {
+	p := r.Pacing
+	pacing := fmt.Sprintf("closed, %d workers", p.Workers)
+	if p.Model == bench.Open {
+		pacing = fmt.Sprintf("open, %.0f/s (ramp %s, max in flight %d)", p.Rate, time.Duration(p.Ramp), p.MaxInFlight)
+	}
+	fmt.Fprintf(out, "%s against %s: %d devices (seed %d), %d enrolled; %s; wall %s\n",
+		r.Workload, r.Target, r.Devices, r.Seed, r.Enrolled, pacing, time.Duration(r.Wall).Round(time.Millisecond))
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "op\tcount\terrors\trate/s\tp50\tp90\tp99\tp99.9\tmax\t")
+	for _, name := range r.OpNames() {
+		s := r.Ops[name]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Count, s.Errors, s.Rate,
+			dur(s.P50), dur(s.P90), dur(s.P99), dur(s.P999), dur(s.Max))
+	}
+	tw.Flush()
+	if r.Offered > 0 {
+		fmt.Fprintf(out, "offered %d\n", r.Offered)
+	}
+	if len(r.Errors) > 0 {
+		fmt.Fprint(out, "errors:")
+		for _, k := range sortedKeys(r.Errors) {
+			fmt.Fprintf(out, " %s=%d", k, r.Errors[k])
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "cpu %s (%.0f%% of one core); heap %s; max RSS %s",
+		time.Duration(r.CPU["process"]).Round(time.Millisecond), 100*r.CPU["process"].Seconds()/max(r.Wall.Seconds(), 1e-9),
+		mib(r.HeapBytes), mib(r.MaxRSSBytes))
+	if r.BytesPerDevice > 0 {
+		fmt.Fprintf(out, "; %.0f bytes per enrolled idle device", r.BytesPerDevice)
+	}
+	fmt.Fprintln(out)
+	if r.Partial {
+		fmt.Fprintln(out, "partial: the run was stopped before its end")
+	}
+}
+
+func dur(d bench.Duration) string {
+	t := time.Duration(d)
+	switch {
+	case t >= time.Second:
+		return t.Round(time.Millisecond).String()
+	case t >= time.Millisecond:
+		return t.Round(10 * time.Microsecond).String()
+	}
+	return t.String()
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
