@@ -3,15 +3,13 @@ package refmdm
 import (
 	"errors"
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"net/http"
 
 	"github.com/alexedwards/flow"
 	kmfapi "github.com/jessepeterson/kmfddm/http/api"
 	"github.com/jessepeterson/kmfddm/notifier"
 	kmfstorage "github.com/jessepeterson/kmfddm/storage"
-	kmfinmem "github.com/jessepeterson/kmfddm/storage/inmem"
+	kmfkv "github.com/jessepeterson/kmfddm/storage/kv"
 	"github.com/micromdm/nanohub/ddmadapter"
 	"github.com/micromdm/nanohub/enqueue"
 	nlhttp "github.com/micromdm/nanolib/http"
@@ -20,7 +18,7 @@ import (
 )
 
 // Declarative management in the stack: KMFDDM v0.8.3 runs in-process
-// beside NanoMDM, wired as NanoHUB wires it. Its in-memory storage holds
+// beside NanoMDM, wired as NanoHUB wires it. Its in-memory storage (store.go) holds
 // declarations, sets and status; NanoHUB's ddmadapter answers NanoMDM's
 // DeclarativeManagement check-ins from it; KMFDDM's notifier, through
 // NanoHUB's enqueue and NanoMDM's push enqueuer, sends a DeclarativeManagement
@@ -42,14 +40,14 @@ const (
 
 // ddmStack is the stack's KMFDDM.
 type ddmStack struct {
-	store    *kmfinmem.InMem
+	store    *kmfkv.KV
 	notifier *notifier.Notifier
 }
 
 // newDDM builds KMFDDM's storage and notifier and returns the service that
 // answers NanoMDM's DeclarativeManagement check-ins.
 func (s *Stack) newDDM(logger *slogAdapter) (service.DeclarativeManagement, error) {
-	store := kmfinmem.New(func() hash.Hash { return fnv.New128a() })
+	store := newDDMStore()
 	adapter, err := ddmadapter.New(store, ddmadapter.WithStatusStore(store), ddmadapter.WithLogger(logger.With("service", "ddm")))
 	if err != nil {
 		return nil, fmt.Errorf("refmdm: DDM adapter: %w", err)

@@ -5,7 +5,7 @@ import (
 	"crypto/x509"
 
 	"github.com/micromdm/nanomdm/mdm"
-	"github.com/micromdm/nanomdm/storage/inmem"
+	nanokv "github.com/micromdm/nanomdm/storage/kv"
 )
 
 // Mutation names a deliberate mistake the stack can be told to make. The
@@ -42,6 +42,6 @@ func (acceptAll) Verify(context.Context, *x509.Certificate) error { return nil }
 
 // keepQueue is NanoMDM's in-memory store whose ClearQueue does nothing:
 // MutationKeepsCheckedOutQueue.
-type keepQueue struct{ *inmem.InMem }
+type keepQueue struct{ *nanokv.KV }
 
 func (keepQueue) ClearQueue(*mdm.Request) error { return nil }

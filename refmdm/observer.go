@@ -2,6 +2,7 @@ package refmdm
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/micromdm/nanomdm/mdm"
@@ -18,6 +19,21 @@ type CommandResult struct {
 	Raw         []byte
 }
 
+// DefaultResultWindow bounds the command results the stack keeps (see
+// WithResultWindow).
+const DefaultResultWindow = 1 << 18
+
+// WithResultWindow bounds the command results the stack keeps, so its
+// memory does not grow with the length of a run: it keeps the latest
+// result of each (UDID, command UUID), for the most recent commands, and
+// forgets whole commands, oldest first (by when they were enqueued or first
+// answered), while it holds more than n results or remembers more than n
+// commands. The newest command is never forgotten, however many devices
+// answer it. n <= 0 means DefaultResultWindow (262 144), room for every
+// command of the tests and scenarios; at ~1 KB of raw plist a result that
+// is a few hundred MB at most.
+func WithResultWindow(n int) Option { return func(c *config) { c.resultWindow = n } }
+
 // observer watches NanoMDM's service chain: enrollments and command results.
 // It runs inside the device's request, after NanoMDM's own service (see
 // observed), so a result is recorded before the device has its answer: a
@@ -27,13 +43,124 @@ type observer struct {
 	mu       sync.Mutex
 	changed  chan struct{}
 	enrolled map[string]bool
-	results  []CommandResult
-	byUUID   map[string][]int
-	sentType map[string]string // CommandUUID -> RequestType, as enqueued
+
+	window int                    // bound on results and on commands kept
+	cmds   map[string]*cmdResults // by command UUID
+	order  []string               // command UUIDs, oldest first
+	kept   int                    // results held in cmds
+	seq    uint64                 // arrival order of results
+	seen   int                    // results ever recorded
 }
 
-func newObserver() *observer {
-	return &observer{changed: make(chan struct{}), enrolled: map[string]bool{}, byUUID: map[string][]int{}, sentType: map[string]string{}}
+// cmdResults is what the observer keeps of one command.
+type cmdResults struct {
+	requestType string      // as enqueued
+	results     []seqResult // latest per UDID, in order of first answer
+	byUDID      map[string]int
+}
+
+type seqResult struct {
+	seq uint64
+	CommandResult
+}
+
+func newObserver(window int) *observer {
+	if window <= 0 {
+		window = DefaultResultWindow
+	}
+	return &observer{changed: make(chan struct{}), enrolled: map[string]bool{}, window: window, cmds: map[string]*cmdResults{}}
+}
+
+// command returns the entry of uuid, making it (and making room) if new;
+// callers hold o.mu.
+func (o *observer) command(uuid string) *cmdResults {
+	if c, ok := o.cmds[uuid]; ok {
+		return c
+	}
+	c := &cmdResults{byUDID: map[string]int{}}
+	o.cmds[uuid] = c
+	o.order = append(o.order, uuid)
+	o.trim()
+	return c
+}
+
+// trim forgets the oldest commands while over the window, never the
+// newest; callers hold o.mu.
+func (o *observer) trim() {
+	i := 0
+	for len(o.order)-i > 1 && (o.kept > o.window || len(o.order)-i > o.window) {
+		old := o.order[i]
+		o.kept -= len(o.cmds[old].results)
+		delete(o.cmds, old)
+		i++
+	}
+	if i > 0 {
+		// Shift rather than reslice, so the array does not grow for good.
+		o.order = append(o.order[:0], o.order[i:]...)
+	}
+}
+
+// record keeps r as the latest result of (r.UDID, r.CommandUUID); callers
+// hold o.mu.
+func (o *observer) record(r CommandResult) {
+	c := o.command(r.CommandUUID)
+	r.RequestType = c.requestType
+	o.seq++
+	o.seen++
+	if i, ok := c.byUDID[r.UDID]; ok {
+		c.results[i] = seqResult{o.seq, r}
+		return
+	}
+	c.byUDID[r.UDID] = len(c.results)
+	c.results = append(c.results, seqResult{o.seq, r})
+	o.kept++
+	o.trim()
+}
+
+// all returns the results kept, in the order of their arrival; callers
+// hold o.mu.
+func (o *observer) all() []CommandResult {
+	rs := make([]seqResult, 0, o.kept)
+	for _, c := range o.cmds {
+		rs = append(rs, c.results...)
+	}
+	slices.SortFunc(rs, func(a, b seqResult) int { return compare(a.seq, b.seq) })
+	out := make([]CommandResult, len(rs))
+	for i, r := range rs {
+		out[i] = r.CommandResult
+	}
+	return out
+}
+
+func compare(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// resultsFor returns the results kept for uuid; callers hold o.mu.
+func (o *observer) resultsFor(uuid string) []CommandResult {
+	c := o.cmds[uuid]
+	if c == nil {
+		return nil
+	}
+	out := make([]CommandResult, len(c.results))
+	for i, r := range c.results {
+		out[i] = r.CommandResult
+	}
+	return out
+}
+
+// answered is how many devices have answered uuid; callers hold o.mu.
+func (o *observer) answered(uuid string) int {
+	if c := o.cmds[uuid]; c != nil {
+		return len(c.results)
+	}
+	return 0
 }
 
 // notify wakes every waiter; callers hold o.mu.
@@ -63,10 +190,8 @@ func (o *observer) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResul
 		return nil, nil
 	}
 	o.mu.Lock()
-	cr := CommandResult{UDID: res.UDID, CommandUUID: res.CommandUUID, Status: res.Status,
-		ErrorChain: res.ErrorChain, Raw: res.Raw, RequestType: o.sentType[res.CommandUUID]}
-	o.byUUID[res.CommandUUID] = append(o.byUUID[res.CommandUUID], len(o.results))
-	o.results = append(o.results, cr)
+	o.record(CommandResult{UDID: res.UDID, CommandUUID: res.CommandUUID, Status: res.Status,
+		ErrorChain: res.ErrorChain, Raw: res.Raw})
 	o.notify()
 	o.mu.Unlock()
 	return nil, nil
@@ -101,7 +226,7 @@ func (s observed) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResult
 
 func (o *observer) recordSent(commandUUID, requestType string) {
 	o.mu.Lock()
-	o.sentType[commandUUID] = requestType
+	o.command(commandUUID).requestType = requestType
 	o.mu.Unlock()
 }
 

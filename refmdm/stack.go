@@ -27,7 +27,7 @@ import (
 	"github.com/micromdm/nanomdm/service/certauth"
 	"github.com/micromdm/nanomdm/service/nanomdm"
 	"github.com/micromdm/nanomdm/storage"
-	"github.com/micromdm/nanomdm/storage/inmem"
+	nanokv "github.com/micromdm/nanomdm/storage/kv"
 	scepserver "github.com/micromdm/scep/v2/server"
 	"github.com/smallstep/scep"
 
@@ -60,6 +60,8 @@ type config struct {
 	apiKey    string
 	clock     clock.Clock
 	mutation  Mutation // the self-test's deliberate mistake (mutation.go)
+	// resultWindow bounds the command results kept (observer.go).
+	resultWindow int
 }
 
 // WithClock puts the stack's mock APNs on clk: delivery latency is waited
@@ -105,7 +107,7 @@ type Stack struct {
 
 	cfg     config
 	ca      *authority
-	store   *inmem.InMem
+	store   *nanokv.KV
 	obs     *observer
 	apns    *mockapns.Server
 	ownAPNs bool // made by the stack, closed with it
@@ -133,7 +135,7 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 	if cfg.apiKey == "" {
 		cfg.apiKey = newUUID()
 	}
-	s := &Stack{cfg: cfg, Challenge: cfg.challenge, APIKey: cfg.apiKey, obs: newObserver()}
+	s := &Stack{cfg: cfg, Challenge: cfg.challenge, APIKey: cfg.apiKey, obs: newObserver(cfg.resultWindow)}
 	var err error
 	if s.ca, err = newAuthority("mdmsim reference CA", cfg.now); err != nil {
 		return nil, err
@@ -162,7 +164,7 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 
 func (s *Stack) startServer() error {
 	logger := &slogAdapter{l: s.cfg.logger}
-	s.store = inmem.New()
+	s.store = newNanoStore() // store.go
 	pushService := pushsvc.New(s.store, s.store, nanopush.NewFactory(nanopush.WithNewClient(s.apns.PushClient)), logger.With("service", "push"))
 	var err error
 	if s.enq, err = nanoapi.NewPushEnqueuer(s.store, pushService, nanoapi.WithLogger(logger.With("service", "enqueue"))); err != nil {
@@ -485,30 +487,38 @@ func errString(e *nanoapi.Error) string {
 	return e.Error()
 }
 
-// Results returns every command result the server has recorded so far, in
-// the order they came: on a discrete-event clock devices that answer at
-// the same virtual instant may come in any order (clock.Discrete), so
-// compare results per device, not by position.
+// Results returns the command results the stack keeps (the latest of each
+// device for each command, within WithResultWindow's bound), in the order
+// they came: on a discrete-event clock devices that answer at the same
+// virtual instant may come in any order (clock.Discrete), so compare
+// results per device, not by position.
 func (s *Stack) Results() []CommandResult {
 	s.obs.mu.Lock()
 	defer s.obs.mu.Unlock()
-	return append([]CommandResult(nil), s.obs.results...)
+	return s.obs.all()
 }
 
-// ResultsFor returns the results recorded for one command UUID.
+// ResultsSeen is how many command results the stack has recorded, those
+// it no longer keeps and those later replaced by the same device's next
+// answer included.
+func (s *Stack) ResultsSeen() int {
+	s.obs.mu.Lock()
+	defer s.obs.mu.Unlock()
+	return s.obs.seen
+}
+
+// ResultsFor returns the results kept for one command UUID: the latest of
+// each device that answered it, in the order the devices first answered.
 func (s *Stack) ResultsFor(commandUUID string) []CommandResult {
 	s.obs.mu.Lock()
 	defer s.obs.mu.Unlock()
-	var out []CommandResult
-	for _, i := range s.obs.byUUID[commandUUID] {
-		out = append(out, s.obs.results[i])
-	}
-	return out
+	return s.obs.resultsFor(commandUUID)
 }
 
-// WaitResults blocks until n results for commandUUID are recorded.
+// WaitResults blocks until n devices have answered commandUUID (a device
+// that answers NotNow and later Acknowledged counts once).
 func (s *Stack) WaitResults(ctx context.Context, commandUUID string, n int) error {
-	return s.obs.wait(ctx, func() bool { return len(s.obs.byUUID[commandUUID]) >= n })
+	return s.obs.wait(ctx, func() bool { return s.obs.answered(commandUUID) >= n })
 }
 
 // Enrolled reports how many devices have completed TokenUpdate and not

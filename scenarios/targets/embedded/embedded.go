@@ -163,7 +163,7 @@ func (v serverView) CommandStatus(udid, uuid string) (string, bool) {
 	return st, st != ""
 }
 
-func (v serverView) Seen() int { return len(v.stack.Results()) }
+func (v serverView) Seen() int { return v.stack.ResultsSeen() }
 
 // policy is the stack's update policy: the reference enforcers, started
 // in the background; the devices show what comes of it.
