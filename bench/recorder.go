@@ -34,6 +34,7 @@ const DefaultInterval = time.Second
 // record extra samples through it (a push storm records each device's
 // push-to-answer latency).
 type Recorder struct {
+	observer Observer
 	clk      clock.Clock
 	start    time.Time
 	interval time.Duration
@@ -94,8 +95,24 @@ func micros(d time.Duration) int64 {
 	return min(max(us, histLowest), histHighest)
 }
 
+// Observer sees every operation as it completes: live metrics for a long
+// run (bench/report.Metrics is one).
+type Observer interface {
+	Observe(op string, d time.Duration, err error)
+}
+
+// Observe sends every operation to o as well.
+func (r *Recorder) Observe(o Observer) {
+	r.mu.Lock()
+	r.observer = o
+	r.mu.Unlock()
+}
+
 // Record adds one successful operation's latency.
 func (r *Recorder) Record(op string, d time.Duration) {
+	if o := r.observerOf(); o != nil {
+		o.Observe(op, d, nil)
+	}
 	v := micros(d)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -109,8 +126,17 @@ func (r *Recorder) Record(op string, d time.Duration) {
 	_ = h.RecordValue(v)
 }
 
+func (r *Recorder) observerOf() Observer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.observer
+}
+
 // Error counts a failed operation, by the kind ErrorKind gives err.
 func (r *Recorder) Error(op string, err error) {
+	if o := r.observerOf(); o != nil {
+		o.Observe(op, 0, err)
+	}
 	kind := ErrorKind(err)
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -52,6 +52,9 @@ type Config struct {
 	Interval time.Duration
 	// Clock times the run; nil means the wall clock.
 	Clock clock.Clock
+	// Observer, if set, sees every operation as it completes (live
+	// metrics for a long run).
+	Observer Observer
 }
 
 // Validate checks a config and fills defaults.
@@ -123,6 +126,9 @@ func Run(ctx context.Context, cfg Config, ops Ops) (*Result, error) {
 	clk := cfg.Clock
 	cpu0, _ := usage()
 	rec := NewRecorder(clk, cfg.Interval)
+	if cfg.Observer != nil {
+		rec.Observe(cfg.Observer)
+	}
 	res := &Result{Schema: SchemaVersion, Pacing: cfg.pacing(), Started: time.Now()}
 	do := func(ctx context.Context, i uint64) {
 		t0 := clk.Now()

@@ -38,6 +38,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		html        = fs.String("html", "", "write the HTML report to this file")
 		timeout     = fs.Duration("timeout", time.Hour, "give up after this long")
 		maxInFlight = fs.Int("max-in-flight", bench.DefaultMaxInFlight, "open model: bound on outstanding operations (beyond it hits are dropped)")
+		metricsAddr = fs.String("metrics-listen", "", "serve Prometheus metrics of the run at this address (/metrics), e.g. 127.0.0.1:9464")
 	)
 	fs.StringVar(&wl.Name, "workload", bench.WorkloadEnroll, strings.Join(bench.Workloads, ", "))
 	fs.IntVar(&wl.Devices, "devices", 1000, "devices in the fleet")
@@ -80,6 +81,17 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer t.Close()
+	if *metricsAddr != "" {
+		m := report.NewMetrics()
+		stopMetrics, err := m.ServeMetrics(*metricsAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "mdmsim bench: --metrics-listen: %v\n", err)
+			return 2
+		}
+		defer stopMetrics()
+		say("metrics at http://%s/metrics", *metricsAddr)
+		wl.Run.Observer = m
+	}
 	res, err := bench.RunWorkload(ctx, w, t, wl)
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
