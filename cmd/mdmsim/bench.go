@@ -81,6 +81,18 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer t.Close()
+	var observers []bench.Observer
+	// A status line on a terminal (none when stderr is not one), ended
+	// before the results are printed.
+	progress := report.NewProgress(os.Stderr)
+	if progress.Enabled() {
+		total := wl.Devices
+		if wl.Run.Rate > 0 && wl.Run.Duration > 0 {
+			total = int(wl.Run.Rate * wl.Run.Duration.Seconds())
+		}
+		progress.Phase(wl.Name, total)
+		observers = append(observers, progressObserver{progress})
+	}
 	if *metricsAddr != "" {
 		m := report.NewMetrics()
 		stopMetrics, err := m.ServeMetrics(*metricsAddr)
@@ -90,9 +102,15 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopMetrics()
 		say("metrics at http://%s/metrics", *metricsAddr)
-		wl.Run.Observer = m
+		observers = append(observers, m)
+	}
+	if len(observers) > 0 {
+		wl.Run.Observer = observerList(observers)
 	}
 	res, err := bench.RunWorkload(ctx, w, t, wl)
+	if progress.Enabled() {
+		progress.Done()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
 		return 1
@@ -203,4 +221,18 @@ func sortedKeys(m map[string]int64) []string {
 		}
 	}
 	return keys
+}
+
+// progressObserver moves the status line on at every operation.
+type progressObserver struct{ p *report.Progress }
+
+func (o progressObserver) Observe(string, time.Duration, error) { o.p.Add(1) }
+
+// observerList shows every operation to each of its observers.
+type observerList []bench.Observer
+
+func (l observerList) Observe(op string, d time.Duration, err error) {
+	for _, o := range l {
+		o.Observe(op, d, err)
+	}
 }
