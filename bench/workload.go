@@ -115,14 +115,9 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 		return nil, err
 	}
 	defer f.Env().Close()
-	var profile *protocol.EnrollmentProfile
-	if len(enr.Profile) > 0 {
-		profile, err = protocol.ParseProfile(enr.Profile)
-	} else {
-		profile, err = f.Env().FetchProfile(ctx, enr.ProfileURL)
-	}
+	profile, err := enr.ReadProfile(ctx, f.Env())
 	if err != nil {
-		return nil, fmt.Errorf("bench: %s: enrollment profile: %w", t.Name(), err)
+		return nil, fmt.Errorf("bench: %s: %w", t.Name(), err)
 	}
 	devices := f.Devices()
 	n := uint64(len(devices))

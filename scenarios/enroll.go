@@ -38,15 +38,28 @@ func Enroll(ctx context.Context, w *World, t Target, cfg fleet.Config, opts ...s
 		return nil, err
 	}
 	ef := &EnrolledFleet{Fleet: f, Polling: enr.PollInterval > 0}
-	var profile *protocol.EnrollmentProfile
-	if len(enr.Profile) > 0 {
-		profile, err = protocol.ParseProfile(enr.Profile)
-	} else {
-		profile, err = f.Env().FetchProfile(ctx, enr.ProfileURL)
-	}
+	profile, err := enr.ReadProfile(ctx, f.Env())
 	if err != nil {
-		return ef, fmt.Errorf("%s: enrollment profile: %w", t.Name(), err)
+		return ef, fmt.Errorf("%s: %w", t.Name(), err)
 	}
 	ef.Enrolled, err = f.Enroll(ctx, profile, enr.Identities)
 	return ef, err
+}
+
+// ReadProfile returns the enrollment profile, parsed: the bytes given, or
+// what ProfileURL serves, fetched as env's devices fetch it.
+func (e Enrollment) ReadProfile(ctx context.Context, env *simulator.Env) (*protocol.EnrollmentProfile, error) {
+	var (
+		p   *protocol.EnrollmentProfile
+		err error
+	)
+	if len(e.Profile) > 0 {
+		p, err = protocol.ParseProfile(e.Profile)
+	} else {
+		p, err = env.FetchProfile(ctx, e.ProfileURL)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enrollment profile: %w", err)
+	}
+	return p, nil
 }

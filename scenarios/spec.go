@@ -103,13 +103,8 @@ func NewSpec(seed int64, opts ...simulator.Option) *Spec {
 		base = append(base, simulator.WithPollInterval(s.enr.PollInterval))
 	}
 	s.env = simulator.NewEnv(append(base, opts...)...)
-	if len(s.enr.Profile) > 0 {
-		s.profile, err = protocol.ParseProfile(s.enr.Profile)
-	} else {
-		s.profile, err = s.env.FetchProfile(ctx, s.enr.ProfileURL)
-	}
-	if err != nil {
-		ginkgo.Fail(fmt.Sprintf("%s: enrollment profile: %v", s.Target.Name(), err))
+	if s.profile, err = s.enr.ReadProfile(ctx, s.env); err != nil {
+		ginkgo.Fail(fmt.Sprintf("%s: %v", s.Target.Name(), err))
 	}
 	return s
 }
