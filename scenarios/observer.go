@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
@@ -44,11 +45,14 @@ type DDMStatus struct {
 // the commands someone Expects, and DDM values only the latest per device,
 // so memory does not grow with the length of a run.
 type Observer struct {
-	mu      sync.Mutex
+	// mu guards expect and ddm. Every answer of the whole fleet looks its
+	// command up in expect, almost always in vain: a read lock, so the
+	// devices do not queue behind one another for it.
+	mu      sync.RWMutex
 	expect  map[string]*expectation // CommandUUID ->
 	ddm     map[string]*DDMStatus   // UDID ->
-	answers int
-	reports int
+	answers atomic.Int64
+	reports atomic.Int64
 }
 
 type expectation struct {
@@ -76,10 +80,10 @@ func (o *Observer) OnEvent(e simulator.Event) {
 		if e.Err != nil || e.Result == nil {
 			return
 		}
-		o.mu.Lock()
-		o.answers++
+		o.answers.Add(1)
+		o.mu.RLock()
 		x := o.expect[e.CommandUUID]
-		o.mu.Unlock()
+		o.mu.RUnlock()
 		if x == nil {
 			return
 		}
@@ -117,8 +121,8 @@ func (o *Observer) Forget(commandUUID string) {
 // Answers returns the answers to an expected command so far, in the order
 // they came.
 func (o *Observer) Answers(commandUUID string) []Answer {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.mu.RLock()
+	defer o.mu.RUnlock()
 	if x := o.expect[commandUUID]; x != nil {
 		return append([]Answer(nil), x.answers...)
 	}
@@ -127,9 +131,7 @@ func (o *Observer) Answers(commandUUID string) []Answer {
 
 // Counts returns how many answers and DDM status reports the observer saw.
 func (o *Observer) Counts() (answers, reports int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.answers, o.reports
+	return int(o.answers.Load()), int(o.reports.Load())
 }
 
 func (x *expectation) wakeLocked() {
@@ -189,8 +191,8 @@ func (o *Observer) Await(ctx context.Context, commandUUID string, n int, work *c
 // DDM returns what the device last reported, and false if it never sent a
 // status report.
 func (o *Observer) DDM(udid string) (DDMStatus, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.mu.RLock()
+	defer o.mu.RUnlock()
 	s, ok := o.ddm[udid]
 	if !ok {
 		return DDMStatus{}, false
@@ -245,9 +247,9 @@ func (o *Observer) report(udid string, data []byte) {
 	if json.Unmarshal(data, &r) != nil {
 		return
 	}
+	o.reports.Add(1)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.reports++
 	s := o.ddm[udid]
 	if s == nil {
 		s = &DDMStatus{}

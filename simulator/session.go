@@ -38,13 +38,18 @@ func (d *Device) session(ctx context.Context) error {
 	// answered is the event of the command res answers: it is emitted once
 	// the answer has reached the server (or failed to), so whoever watches
 	// the devices sees an answer the server already holds.
-	var answered *Event
+	// It is a value, not a pointer: nothing is allocated for it per
+	// command.
+	var (
+		answered Event
+		pending  bool
+	)
 	report := func() ([]byte, error) {
 		body, err := sess.Report(ctx, enr.serverURL, res)
-		if answered != nil {
+		if pending {
 			answered.Err = err
-			d.env.emit(*answered)
-			answered = nil
+			d.env.emit(answered)
+			pending = false
 		}
 		return body, err
 	}
@@ -67,8 +72,8 @@ func (d *Device) session(ctx context.Context) error {
 		res, requestType = d.handle(ctx, enr, body)
 		res.UDID = udid
 		d.count(res.Status)
-		answered = &Event{Kind: EventCommand, UDID: udid, RequestType: requestType, CommandUUID: res.CommandUUID,
-			Status: res.Status, Result: res, Command: body, Duration: d.env.clock.Since(start)}
+		answered, pending = Event{Kind: EventCommand, UDID: udid, RequestType: requestType, CommandUUID: res.CommandUUID,
+			Status: res.Status, Result: res, Command: body, Duration: d.env.clock.Since(start)}, true
 		if d.isOff() {
 			// ShutDownDevice: the answer goes out, then the device is gone.
 			if _, err := report(); err != nil {
