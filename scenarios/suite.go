@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -118,8 +117,6 @@ func ListSpecs(r types.Report) []SpecInfo {
 
 // specTimeout is a spec's wall-clock bound.
 func specTimeout() time.Duration { return suite.opts.SpecTimeout }
-
-func suiteError(format string, a ...any) error { return fmt.Errorf("scenarios: "+format, a...) }
 
 // lastReport is the report of the last run, for the callers of Run.
 var (

@@ -155,16 +155,6 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, error) {
 	return v, nil
 }
 
-func (d *decoder) stringMap(n *yaml.Node, path string) (map[string]string, error) {
-	out := map[string]string{}
-	err := d.fields(n, path, func(key string, _, v *yaml.Node) (bool, error) {
-		s, err := d.str(v, pathJoin(path, key))
-		out[key] = s
-		return true, err
-	})
-	return out, err
-}
-
 // expand replaces ${NAME} with the environment variable NAME (empty when
 // unset) and ${NAME:-default} with default when NAME is unset or empty;
 // default may itself hold ${...}. Anything else, a lone $ included, stays.
