@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -184,21 +183,8 @@ func (e *Env) anchorPool(p *protocol.EnrollmentProfile) *x509.CertPool {
 	for _, c := range e.roots {
 		pool.AddCert(c)
 	}
-	for _, c := range p.Certificates {
-		if cert, err := x509.ParseCertificate(c); err == nil {
-			pool.AddCert(cert)
-			continue
-		}
-		for rest := c; ; {
-			var b *pem.Block
-			b, rest = pem.Decode(rest)
-			if b == nil {
-				break
-			}
-			if cert, err := x509.ParseCertificate(b.Bytes); err == nil {
-				pool.AddCert(cert)
-			}
-		}
+	for _, c := range p.Anchors() {
+		pool.AddCert(c)
 	}
 	return pool
 }

@@ -169,3 +169,24 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	}
 	return ca, nil
 }
+
+// ParseCertificates returns the certificates of the PEM data's
+// CERTIFICATE blocks (other blocks are skipped), and an error for one that
+// does not parse; no certificate at all is not an error.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return out, nil
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("pki: %w", err)
+		}
+		out = append(out, c)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"testing"
 	"time"
@@ -66,4 +67,27 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func TestParseCertificates(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.NewCA("parse", key, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("not read")})
+	certs, err := pki.ParseCertificates(append(append(keyPEM, ca.PEM...), ca.PEM...))
+	if err != nil || len(certs) != 2 || !certs[0].Equal(ca.Cert) {
+		t.Errorf("two certificates after a key block: have %d, %v", len(certs), err)
+	}
+	if certs, err := pki.ParseCertificates([]byte("no PEM here")); err != nil || certs != nil {
+		t.Errorf("no PEM: have %v, %v; want nothing and no error", certs, err)
+	}
+	bad := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("garbage")})
+	if _, err := pki.ParseCertificates(bad); err == nil {
+		t.Error("a CERTIFICATE block that does not parse is not an error")
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -297,13 +296,8 @@ func newWireDevice(s *scenarios.Spec, udid string) *wireDevice {
 func wireTransport(s *scenarios.Spec) *protocol.Transport {
 	GinkgoHelper()
 	pool := x509.NewCertPool()
-	for _, raw := range s.Profile().Certificates {
-		if b, _ := pem.Decode(raw); b != nil {
-			raw = b.Bytes
-		}
-		if c, err := x509.ParseCertificate(raw); err == nil {
-			pool.AddCert(c)
-		}
+	for _, c := range s.Profile().Anchors() {
+		pool.AddCert(c)
 	}
 	enr, err := s.Target.Enrollment(s.Ctx)
 	Expect(err).NotTo(HaveOccurred(), "the target's enrollment")
@@ -327,15 +321,7 @@ func wireIdentity(s *scenarios.Spec, udid string) *protocol.Identity {
 	if s.Profile().SCEP == nil {
 		Skip("the target's enrollment neither mints identities nor offers SCEP")
 	}
-	roots := append([]*x509.Certificate(nil), enr.Roots...)
-	for _, raw := range s.Profile().Certificates {
-		if b, _ := pem.Decode(raw); b != nil {
-			raw = b.Bytes
-		}
-		if c, err := x509.ParseCertificate(raw); err == nil {
-			roots = append(roots, c)
-		}
-	}
+	roots := append(append([]*x509.Certificate(nil), enr.Roots...), s.Profile().Anchors()...)
 	id, err := protocol.SCEPEnroll(s.Ctx, scenarios.TrustingClient(roots), s.Profile().SCEP,
 		protocol.SCEPDevice{UDID: udid, SerialNumber: "MDMSIMW" + udid[:5], ProductName: "iPhone15,2", DeviceName: "wire"})
 	Expect(err).NotTo(HaveOccurred(), "an identity over SCEP")

@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -282,4 +284,28 @@ func (p *EnrollmentProfile) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("protocol: marshal profile: %w", err)
 	}
 	return b, nil
+}
+
+// Anchors returns the certificates of the profile's certificate payloads,
+// DER or PEM (several blocks allowed): what a device trusts, besides the
+// system roots, for the server's TLS. Payloads that hold no certificate
+// are left out.
+func (p *EnrollmentProfile) Anchors() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range p.Certificates {
+		if cert, err := x509.ParseCertificate(c); err == nil {
+			out = append(out, cert)
+			continue
+		}
+		for rest := c; ; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				break
+			}
+			if cert, err := x509.ParseCertificate(b.Bytes); err == nil {
+				out = append(out, cert)
+			}
+		}
+	}
+	return out
 }

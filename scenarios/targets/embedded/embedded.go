@@ -11,14 +11,13 @@ package embedded
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/pki"
 	"github.com/mdmsim/mdmsim/refmdm"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
@@ -87,11 +86,10 @@ func New(ctx context.Context, w *scenarios.World, opts ...Option) (*Target, erro
 		return nil, err
 	}
 	w.APNs.AllowTopic(stack.Topic)
-	var roots []*x509.Certificate
-	if b, _ := pem.Decode(stack.CACertPEM()); b != nil {
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
-			roots = append(roots, c)
-		}
+	roots, err := pki.ParseCertificates(stack.CACertPEM())
+	if err != nil {
+		stack.Close()
+		return nil, err
 	}
 	nt, err := nanomdm.New(ctx, w, nanomdm.Config{
 		Name:       "embedded",

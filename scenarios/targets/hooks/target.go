@@ -5,13 +5,13 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
+	"github.com/mdmsim/mdmsim/internal/pki"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -151,20 +151,9 @@ func (f *File) roots() ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hooks: %s: ca_file: %w", f.Path, err)
 	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("hooks: %s: ca_file %s: %w", f.Path, f.Enrollment.CAFile, err)
-		}
-		out = append(out, c)
+	out, err := pki.ParseCertificates(rest)
+	if err != nil {
+		return nil, fmt.Errorf("hooks: %s: ca_file %s: %w", f.Path, f.Enrollment.CAFile, err)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("hooks: %s: ca_file %s: no PEM certificate", f.Path, f.Enrollment.CAFile)
