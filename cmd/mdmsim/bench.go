@@ -30,7 +30,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		wl          bench.Workload
-		target      = fs.String("target", targets.Null, "null, embedded, or a target file")
+		tf          = addTargetFlags(fs, targets.Null)
 		mint        = fs.Bool("mint", true, "embedded: enroll with identities its CA mints (no SCEP)")
 		model       = fs.String("model", "", "open or closed (default: open when --rate is set)")
 		asJSON      = fs.Bool("json", false, "print the Result as JSON, as the last line of stdout")
@@ -69,13 +69,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	wl.Say = say
 
-	w, err := scenarios.NewWorld(scenarios.WorldConfig{Seed: wl.Seed})
+	w, err := scenarios.NewWorld(tf.worldConfig(scenarios.WorldConfig{Seed: wl.Seed}))
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
 		return 1
 	}
 	defer w.Close()
-	t, err := targets.Open(ctx, *target, w, targets.Options{Mint: *mint})
+	t, err := targets.Open(ctx, tf.target, w, targets.Options{Mint: *mint})
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
 		return 1
@@ -115,8 +115,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
 		return 1
 	}
-	if *target != targets.Null && *target != targets.Embedded {
-		res.Target = *target
+	if tf.target != targets.Null && tf.target != targets.Embedded {
+		res.Target = tf.target
 	}
 	data, err := json.Marshal(res)
 	if err != nil {

@@ -26,14 +26,12 @@ func init() {
 
 // conformanceOptions are the flags of `mdmsim conformance`.
 type conformanceOptions struct {
-	target      string
+	*targetFlags
 	labelFilter string
 	junit       string
 	json        bool
 	list        bool
 	speed       float64
-	apnsProxy   string
-	caDir       string
 	mutant      string
 	selftest    bool
 	parallel    int
@@ -53,14 +51,12 @@ func conformanceMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mdmsim conformance", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o conformanceOptions
-	fs.StringVar(&o.target, "target", targets.Embedded, "the MDM server: embedded or a target file (YAML, see examples/targets)")
+	o.targetFlags = addTargetFlags(fs, targets.Embedded)
 	fs.StringVar(&o.labelFilter, "label-filter", "", "select specs by label, e.g. 'legacy-update && !slow' or '!needs:declarations'")
 	fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
 	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
 	fs.BoolVar(&o.list, "list", false, "list the specs (name and labels) without running them")
 	fs.Float64Var(&o.speed, "speed", 0, "outside targets: run the devices' time this many times faster than the wall clock (0: real time)")
-	fs.StringVar(&o.apnsProxy, "apns-proxy", "", "outside targets: where the CONNECT proxy to the mock APNs and GDMF listens (the server's HTTPS_PROXY)")
-	fs.StringVar(&o.caDir, "ca-dir", defaultCADir(), "outside targets: where the mocks keep their CA (the server's SSL_CERT_FILE is ca.pem in it)")
 	fs.StringVar(&o.mutant, "mutant", "", "self-test: run against this mutant of the embedded reference (a deliberately broken server)")
 	fs.BoolVar(&o.selftest, "selftest", false, "run the suite against the embedded reference and every mutant of it, and print which specs caught each")
 	fs.IntVar(&o.parallel, "parallel", 2, "--selftest: runs at once")
@@ -97,16 +93,12 @@ func conformanceMain(args []string, stdout, stderr io.Writer) int {
 	if o.selftest {
 		return selftest(o, stdout, stderr)
 	}
-	inProcess := o.target == targets.Embedded
-	proxy := o.apnsProxy
-	if !inProcess && proxy == "" {
-		proxy = "127.0.0.1:0"
-	}
+	inProcess := o.inProcess()
 	open := func(ctx context.Context, w *scenarios.World) (scenarios.Target, error) {
 		return targets.Open(ctx, o.target, w, targets.Options{Mint: inProcess, Mutant: mutant})
 	}
 	opts := scenarios.SuiteOptions{LabelFilter: o.labelFilter, JUnitReport: o.junit, InProcess: inProcess, Speed: o.speed,
-		ProxyAddr: proxy, CADir: o.caDir, SpecTimeout: o.specTimeout, Verbose: o.verbose, DryRun: o.list,
+		ProxyAddr: o.apnsProxy, CADir: o.caDir, SpecTimeout: o.specTimeout, Verbose: o.verbose, DryRun: o.list,
 		FailFast: mutant != reference.MutantNone}
 	began := wall.Now()
 	var t failFlag

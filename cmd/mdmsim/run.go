@@ -27,18 +27,15 @@ func init() {
 
 // runOptions are the flags of `mdmsim run`.
 type runOptions struct {
-	// target is "embedded" or a target file (scenarios/targets).
-	target    string
-	apnsProxy string
-	gdmfAddr  string
-	caDir     string
-	devices   int
-	seed      int64
-	json      bool
-	enroll    string
-	mtls      bool
-	timeout   time.Duration
-	verbose   bool
+	// targetFlags say which target, and where the mocks meet it.
+	*targetFlags
+	devices int
+	seed    int64
+	json    bool
+	enroll  string
+	mtls    bool
+	timeout time.Duration
+	verbose bool
 	// scenario picks the job: "" sends DeviceInformation to every device;
 	// "legacy-update" runs the reference update enforcer
 	// (scenario_legacy.go).
@@ -110,10 +107,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mdmsim run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o runOptions
-	fs.StringVar(&o.target, "target", targets.Embedded, "the MDM server: embedded (the in-process reference stack) or a target file (YAML, see examples/targets)")
-	fs.StringVar(&o.apnsProxy, "apns-proxy", "127.0.0.1:0", "outside targets: where the CONNECT proxy to the mock APNs listens (the server's HTTPS_PROXY)")
-	fs.StringVar(&o.gdmfAddr, "gdmf-listen", "", "outside targets: where the mock GDMF listens (default: a free port; the proxy also takes gdmf.apple.com to it)")
-	fs.StringVar(&o.caDir, "ca-dir", defaultCADir(), "outside targets: where the mock APNs and GDMF keep their CA across runs (the server's SSL_CERT_FILE is ca.pem in it)")
+	o.targetFlags = addTargetFlags(fs, targets.Embedded)
 	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, "number of simulated devices")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of every random choice (same seed, same fleet)")
 	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
@@ -229,16 +223,6 @@ func capNames(t scenarios.Target) []string {
 		out = append(out, string(c))
 	}
 	return out
-}
-
-// defaultCADir is where the mock APNs keeps its CA for servers outside
-// the process.
-func defaultCADir() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "mdmsim-apns")
-	}
-	return filepath.Join(dir, "mdmsim", "apns")
 }
 
 func roundSeconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }

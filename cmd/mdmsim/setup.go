@@ -33,12 +33,11 @@ func sayer(o runOptions, stdout io.Writer) func(format string, a ...any) {
 // enrolls the fleet cfg describes, as the flags say. The caller closes the
 // run, also on error when it is not nil.
 func startRun(ctx context.Context, o runOptions, logger *slog.Logger, say func(string, ...any), cfg jobs.Config, clk clock.Clock) (*jobs.Run, error) {
-	cfg.Target = o.target
+	o.jobConfig(&cfg)
 	cfg.Devices, cfg.Seed = o.devices, o.seed
 	cfg.Clock = clk
 	cfg.Mint = o.enroll == "fast"
 	cfg.MutualTLS = o.mtls
-	cfg.ProxyAddr, cfg.CADir, cfg.GDMFAddr = o.apnsProxy, o.caDir, o.gdmfAddr
 	cfg.Logger, cfg.Say = logger, say
 	return jobs.Start(ctx, cfg)
 }

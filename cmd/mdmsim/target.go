@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
+	"github.com/mdmsim/mdmsim/scenarios/targets"
 )
 
 func init() {
@@ -28,12 +29,9 @@ func targetMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("mdmsim target check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	target := fs.String("target", "embedded", "the MDM server: embedded or a target file (YAML, see examples/targets)")
+	tf := addTargetFlags(fs, targets.Embedded)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	wait := fs.Duration("wait", jobs.DefaultCheckWait, "how long each step waits for the server and the device")
-	proxy := fs.String("apns-proxy", "127.0.0.1:0", "where the CONNECT proxy to the mock APNs listens (the server's HTTPS_PROXY)")
-	caDir := fs.String("ca-dir", defaultCADir(), "where the mock APNs and GDMF keep their CA (the server's SSL_CERT_FILE is ca.pem in it)")
-	gdmfAddr := fs.String("gdmf-listen", "", "where the mock GDMF listens (default: a free port; the proxy also takes gdmf.apple.com to it)")
 	verbose := fs.Bool("v", false, "log the devices' activity to stderr")
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {
@@ -54,7 +52,9 @@ func targetMain(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute+4**wait)
 	defer cancel()
 	o := runOptions{verbose: *verbose}
-	rep := jobs.Check(ctx, jobs.Config{Target: *target, ProxyAddr: *proxy, CADir: *caDir, GDMFAddr: *gdmfAddr, Logger: jobLogger(o, stderr)}, *wait)
+	cfg := jobs.Config{Logger: jobLogger(o, stderr)}
+	tf.jobConfig(&cfg)
+	rep := jobs.Check(ctx, cfg, *wait)
 	if *asJSON {
 		b, _ := json.Marshal(rep)
 		fmt.Fprintln(stdout, string(b))

@@ -94,7 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 	}
 	r := &Run{Config: cfg}
 	wc := scenarios.WorldConfig{Clock: cfg.Clock, Catalog: cfg.Catalog, Seed: cfg.Seed, CADir: cfg.CADir, GDMFAddr: cfg.GDMFAddr}
-	if cfg.Target != targets.Embedded {
+	if !targets.InProcess(cfg.Target) {
 		wc.ProxyAddr = cfg.ProxyAddr
 		if wc.ProxyAddr == "" {
 			wc.ProxyAddr = "127.0.0.1:0"

@@ -35,6 +35,11 @@ const Embedded = "embedded"
 // simulator alone.
 const Null = "null"
 
+// InProcess reports whether spec names a server that runs in this
+// process (the embedded stack, the null server): its world needs no proxy
+// or CA for a server outside, and may run on the discrete-event clock.
+func InProcess(spec string) bool { return spec == "" || spec == Embedded || spec == Null }
+
 // Options are what the CLI can set on any target.
 type Options struct {
 	Logger *slog.Logger
