@@ -30,20 +30,14 @@ const DefaultDDMOffAfter = 2 * time.Hour
 
 // DDMSummary is what the ddm-deadline job found.
 type DDMSummary struct {
-	reference.Report
+	Rollout
 	// Late counts devices that reached the target after their local
 	// deadline + 1 h, from their own record.
-	Late                int            `json:"late"`
-	Enrolled            int            `json:"enrolled"`
-	DDMCapable          int            `json:"ddm_capable"`
-	SwitchedOff         int            `json:"switched_off"`
-	TimeZones           int            `json:"time_zones"`
-	TargetLocalDateTime string         `json:"target_local_date_time"`
-	Mix                 map[string]int `json:"mix"`
-	// Polling is set when devices checked in on their own, not when
-	// pushed: the run shows the server's command handling, not a fleet's.
-	Polling bool          `json:"polling,omitempty"`
-	Story   time.Duration `json:"-"`
+	Late                int    `json:"late"`
+	DDMCapable          int    `json:"ddm_capable"`
+	SwitchedOff         int    `json:"switched_off"`
+	TimeZones           int    `json:"time_zones"`
+	TargetLocalDateTime string `json:"target_local_date_time"`
 }
 
 // DDMDeadline lets the reference DDM enforcer send every enrolled device
@@ -51,8 +45,7 @@ type DDMSummary struct {
 // reads compliance from the devices' status reports.
 func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSummary, error) {
 	f := r.Fleet
-	sum := DDMSummary{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
-		Enrolled: f.Enrolled, Mix: f.Mix(), Polling: f.Polling}
+	sum := DDMSummary{Rollout: r.rollout()}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands, scenarios.CapDeclarations); err != nil {
 		return sum, err
 	}
@@ -95,17 +88,13 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 	r.Config.Say("enrolled %d devices (%s) in %d time zones; enforcing by declaration, local deadline %s",
 		f.Enrolled, MixString(sum.Mix), sum.TimeZones, sum.TargetLocalDateTime)
 	outcomes := enforcer.Run(ctx, udids)
-	if stop != nil {
-		stop()
+	plain := make([]reference.Outcome, len(outcomes))
+	for i, o := range outcomes {
+		plain[i] = o.Outcome
 	}
-	for _, o := range outcomes {
-		sum.Story = max(sum.Story, o.Elapsed)
+	if err := sum.end(ctx, r, plain, stop); err != nil {
+		return sum, err
 	}
-	if err := ctx.Err(); err != nil {
-		return sum, fmt.Errorf("enforcement: %w", err)
-	}
-	sum.Report = reference.SummarizeDDM(outcomes)
-	notEnrolled(&sum.Report, r.Config.Devices)
 	for _, out := range outcomes {
 		if out.Reason != reference.ReasonDDMUnsupported && out.Reason != reference.ReasonUnknownModel {
 			sum.DDMCapable++

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
@@ -160,6 +161,43 @@ func MixString(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%d %s", m[k], k)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Rollout is what both update jobs report of their fleet: the verdicts,
+// who enrolled, the mix, and the length of the story.
+type Rollout struct {
+	reference.Report
+	Enrolled int            `json:"enrolled"`
+	Mix      map[string]int `json:"mix"`
+	// Polling is set when devices checked in on their own, not when
+	// pushed: the run shows the server's command handling, not a fleet's.
+	Polling bool `json:"polling,omitempty"`
+	// Story is the longest enforcement, on the world's clock.
+	Story time.Duration `json:"-"`
+}
+
+// rollout starts a rollout's summary.
+func (r *Run) rollout() Rollout {
+	return Rollout{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
+		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), Polling: r.Fleet.Polling}
+}
+
+// end closes a rollout: stop (if set) stops time, the story is the longest
+// enforcement, and the outcomes of the enrolled devices are summed up for
+// the whole fleet.
+func (s *Rollout) end(ctx context.Context, r *Run, outcomes []reference.Outcome, stop func()) error {
+	if stop != nil {
+		stop()
+	}
+	for _, o := range outcomes {
+		s.Story = max(s.Story, o.Elapsed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("enforcement: %w", err)
+	}
+	s.Report = reference.Summarize(outcomes)
+	notEnrolled(&s.Report, r.Config.Devices)
+	return nil
 }
 
 // ReasonNotEnrolled counts the devices of a job's fleet that never

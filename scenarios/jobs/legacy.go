@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mdmsim/mdmsim/scenarios"
@@ -17,17 +16,10 @@ type LegacyConfig struct {
 
 // LegacySummary is what the legacy-update job found.
 type LegacySummary struct {
-	reference.Report
-	Enrolled int            `json:"enrolled"`
-	Commands int            `json:"commands"`
-	NotNow   int            `json:"not_now"`
-	Updated  int            `json:"updated"` // devices that installed something
-	Mix      map[string]int `json:"mix"`
-	// Polling is set when devices checked in on their own, not when
-	// pushed: the run shows the server's command handling, not a fleet's.
-	Polling bool `json:"polling,omitempty"`
-	// Story is the longest enforcement, on the world's clock.
-	Story time.Duration `json:"-"`
+	Rollout
+	Commands int `json:"commands"`
+	NotNow   int `json:"not_now"`
+	Updated  int `json:"updated"` // devices that installed something
 }
 
 // LegacyUpdate lets the reference legacy enforcer bring every enrolled
@@ -36,8 +28,7 @@ type LegacySummary struct {
 // read (a discrete-event clock pauses there).
 func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (LegacySummary, error) {
 	f := r.Fleet
-	sum := LegacySummary{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
-		Enrolled: f.Enrolled, Mix: f.Mix(), Polling: f.Polling}
+	sum := LegacySummary{Rollout: r.rollout()}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands); err != nil {
 		return sum, err
 	}
@@ -47,17 +38,9 @@ func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (L
 	r.Config.Say("enrolled %d devices (%s); enforcing an OS update, deadline %v", f.Enrolled, MixString(sum.Mix), enforcer.Deadline())
 	virtual := r.World.Clock.Now()
 	outcomes := enforcer.Run(ctx, f.EnrolledUDIDs())
-	if stop != nil {
-		stop()
+	if err := sum.end(ctx, r, outcomes, stop); err != nil {
+		return sum, err
 	}
-	for _, o := range outcomes {
-		sum.Story = max(sum.Story, o.Elapsed)
-	}
-	if err := ctx.Err(); err != nil {
-		return sum, fmt.Errorf("enforcement: %w", err)
-	}
-	sum.Report = reference.Summarize(outcomes)
-	notEnrolled(&sum.Report, r.Config.Devices)
 	for _, out := range outcomes {
 		sum.Commands += out.Commands
 		sum.NotNow += out.NotNow
