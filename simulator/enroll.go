@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -17,21 +16,9 @@ import (
 // FetchProfile downloads an enrollment profile, as a user opening the
 // server's enrollment link does.
 func (e *Env) FetchProfile(ctx context.Context, url string) (*protocol.EnrollmentProfile, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	data, err := protocol.FetchProfile(ctx, e.httpClient, url)
 	if err != nil {
-		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
-	}
-	resp, err := e.httpClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxProfileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("simulator: fetch profile: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("simulator: fetch profile: HTTP %d", resp.StatusCode)
+		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	return protocol.ParseProfile(data)
 }

@@ -2,10 +2,13 @@ package protocol
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -308,4 +311,29 @@ func (p *EnrollmentProfile) Anchors() []*x509.Certificate {
 		}
 	}
 	return out
+}
+
+// FetchProfile downloads an enrollment profile's bytes from url, as a
+// user opening the server's enrollment link does: at most MaxProfileSize,
+// and only from a 200.
+func FetchProfile(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: fetch profile: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: fetch profile: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxProfileSize+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("protocol: fetch profile: %s: %w", url, err)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("protocol: fetch profile: %s: HTTP %d", url, resp.StatusCode)
+	case len(data) > MaxProfileSize:
+		return nil, fmt.Errorf("protocol: fetch profile: %s: %w: larger than %d bytes", url, ErrTooLarge, MaxProfileSize)
+	}
+	return data, nil
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
 	"github.com/mdmsim/mdmsim/internal/pki"
@@ -109,24 +107,9 @@ func (t *Target) topic(ctx context.Context) (string, error) {
 }
 
 func (t *Target) fetchProfile(ctx context.Context) ([]byte, error) {
-	u := t.f.Enrollment.ProfileURL
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	b, err := protocol.FetchProfile(ctx, t.r.client, t.f.Enrollment.ProfileURL)
 	if err != nil {
 		return nil, fmt.Errorf("hooks: %s: profile_url: %w", t.f.Path, err)
-	}
-	resp, err := t.r.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("hooks: %s: profile_url: %w", t.f.Path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxProfileSize+1))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("hooks: %s: profile_url: %w", t.f.Path, err)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("hooks: %s: profile_url %s: HTTP %d", t.f.Path, u, resp.StatusCode)
-	case len(b) > protocol.MaxProfileSize:
-		return nil, fmt.Errorf("hooks: %s: profile_url %s: larger than %d bytes", t.f.Path, u, protocol.MaxProfileSize)
 	}
 	return b, nil
 }

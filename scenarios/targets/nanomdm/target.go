@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -110,9 +109,6 @@ func New(ctx context.Context, w *scenarios.World, cfg Config) (*Target, error) {
 	return t, nil
 }
 
-// maxProfile bounds an enrollment profile read from a file or URL.
-const maxProfile = protocol.MaxProfileSize
-
 // ReadProfile returns data, or the file's contents, or what url serves.
 func ReadProfile(ctx context.Context, hc *http.Client, data []byte, file, url string) ([]byte, error) {
 	switch {
@@ -125,24 +121,9 @@ func ReadProfile(ctx context.Context, hc *http.Client, data []byte, file, url st
 		}
 		return b, nil
 	case url != "":
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		b, err := protocol.FetchProfile(ctx, hc, url)
 		if err != nil {
 			return nil, fmt.Errorf("enrollment profile: %w", err)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("enrollment profile: %w", err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxProfile+1))
-		if err != nil {
-			return nil, fmt.Errorf("enrollment profile: %s: %w", url, err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("enrollment profile: %s: HTTP %d", url, resp.StatusCode)
-		}
-		if len(b) > maxProfile {
-			return nil, fmt.Errorf("enrollment profile: %s: larger than %d bytes", url, maxProfile)
 		}
 		return b, nil
 	}
