@@ -35,10 +35,9 @@ func ddmIn(d scenarios.DeviceSpec, zone string, user update.UserProfile) scenari
 
 // enforceDDM asks the target's update policy to enforce by declaration,
 // then lets time run a minute at a time until every device has been sent
-// something (an hour at most). The embedded policy starts its enforcer on
-// a goroutine that gives back the clock's unit of work a moment before the
-// enforcer takes its own: one long Advance could jump over that gap and
-// leave the enforcer to start at the far end of it.
+// something (an hour at most): the specs then start from the moment the
+// server acted, whatever its pace, and a server outside the process has
+// the time it needs on real or scaled time.
 func enforceDDM(s *scenarios.Spec, lead time.Duration, udids ...string) {
 	GinkgoHelper()
 	before := map[string]int{}
