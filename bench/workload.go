@@ -61,6 +61,9 @@ type Workload struct {
 	DeviceOptions []simulator.Option
 	// Say prints progress; nil prints nothing.
 	Say func(format string, a ...any)
+	// AfterRun, when set, runs once the work is done and before the fleet
+	// is released: a heap profile taken there holds the live fleet.
+	AfterRun func()
 }
 
 // Validate checks the workload and fills defaults.
@@ -173,6 +176,9 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 	res, err := Run(ctx, wl.Run, ops)
 	if err != nil {
 		return nil, err
+	}
+	if wl.AfterRun != nil {
+		wl.AfterRun()
 	}
 	res.Workload, res.Target, res.Devices, res.Seed = wl.Name, t.Name(), wl.Devices, wl.Seed
 	res.Enrolled = int(f.Counters().Enrolled.Load())

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,6 +42,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		timeout     = fs.Duration("timeout", time.Hour, "give up after this long")
 		maxInFlight = fs.Int("max-in-flight", bench.DefaultMaxInFlight, "open model: bound on outstanding operations (beyond it hits are dropped)")
 		metricsAddr = fs.String("metrics-listen", "", "serve Prometheus metrics of the run at this address (/metrics), e.g. 127.0.0.1:9464")
+		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+		memProfile  = fs.String("memprofile", "", "write a heap profile to this file once the work is done, with the fleet still live")
 	)
 	fs.StringVar(&wl.Name, "workload", bench.WorkloadEnroll, strings.Join(bench.Workloads, ", "))
 	fs.IntVar(&wl.Devices, "devices", 1000, "devices in the fleet")
@@ -68,6 +73,31 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	wl.Say = say
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "mdmsim bench: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "mdmsim bench: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		wl.AfterRun = func() {
+			f, err := os.Create(*memProfile)
+			if err == nil {
+				runtime.GC()
+				err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+			}
+			if err != nil {
+				say("--memprofile: %v", err)
+			}
+		}
+	}
 
 	w, err := scenarios.NewWorld(tf.worldConfig(scenarios.WorldConfig{Seed: wl.Seed}))
 	if err != nil {
