@@ -24,10 +24,15 @@ var (
 // which every device enrolled from that profile shares.
 type enrollment struct {
 	*profileSettings
-	identity  *protocol.Identity
-	token     []byte
-	pushMagic string
+	identity *protocol.Credential
+	token    [32]byte
+	// The push magic is a UUID, kept as its two halves and written out
+	// when sent (pushMagic).
+	magicHi, magicLo uint64
 }
+
+// pushMagic is the push magic as the device sends it.
+func (e *enrollment) pushMagic() string { return uuidFrom(e.magicHi, e.magicLo) }
 
 // profileSettings is what an enrollment profile tells a device, kept once
 // per profile however many devices a fleet enrolls with it.
@@ -49,17 +54,20 @@ type profileSettings struct {
 type Device struct {
 	env *Env
 
-	mu       sync.Mutex
-	id       identity.Identity
-	enr      *enrollment
-	rng      *rand.Rand
-	off      bool // switched off (PowerOff, ShutDownDevice): timers stopped
-	down     bool // restarting into an update: unreachable, timers running
-	busy     bool // a session is running
-	again    bool // a push arrived during the session: run another
-	restarts int
+	mu  sync.Mutex
+	id  identity.Identity
+	enr *enrollment
+	// rng draws the device's random choices from its seed; pcg is its
+	// source, both kept in the struct.
+	rng      rand.Rand
+	pcg      rand.PCG
+	off      bool  // switched off (PowerOff, ShutDownDevice): timers stopped
+	down     bool  // restarting into an update: unreachable, timers running
+	busy     bool  // a session is running
+	again    bool  // a push arrived during the session: run another
 	retries  uint8 // consecutive failed sessions with a retry pending
-	stats    Stats
+	restarts uint32
+	stats    counters
 	// lastStatus is the last status the device sent before the server's
 	// empty answer: a device whose session ended on NotNow polls again
 	// when conditions change (update_*.go).
@@ -78,6 +86,11 @@ type Device struct {
 	active        bool
 	timersPending bool          // timers fell due while active
 	activityDone  chan struct{} // closed when the activity ends, if awaited
+}
+
+// counters is Stats as a device keeps them.
+type counters struct {
+	Sessions, Commands, Acknowledged, Errors, NotNow, FormatErrors, SessionErrors, Pushes uint32
 }
 
 // Stats counts what a device has done.
@@ -101,7 +114,9 @@ func New(id identity.Identity, opts ...Option) *Device {
 // NewDevice returns a device that uses e.
 func (e *Env) NewDevice(id identity.Identity) *Device {
 	seed := uint64(id.Seed)
-	return &Device{env: e, id: id, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	d := &Device{env: e, id: id, pcg: *rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)}
+	d.rng = *rand.New(&d.pcg)
+	return d
 }
 
 // Identity returns a copy of the device's current identity (OS version and
@@ -130,14 +145,16 @@ func (d *Device) Enrolled() bool {
 func (d *Device) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stats
+	s := d.stats
+	return Stats{Sessions: int(s.Sessions), Commands: int(s.Commands), Acknowledged: int(s.Acknowledged), Errors: int(s.Errors),
+		NotNow: int(s.NotNow), FormatErrors: int(s.FormatErrors), SessionErrors: int(s.SessionErrors), Pushes: int(s.Pushes)}
 }
 
 // Restarts counts RestartDevice commands carried out.
 func (d *Device) Restarts() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.restarts
+	return int(d.restarts)
 }
 
 // PoweredOn reports whether the device is on (ShutDownDevice turns it off).

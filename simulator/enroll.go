@@ -42,21 +42,31 @@ func (d *Device) Enroll(ctx context.Context, p *protocol.EnrollmentProfile) erro
 // EnrollWithIdentity enrolls with an identity the caller provides (the fast
 // path for large fleets: no SCEP, no RSA key generation).
 func (d *Device) EnrollWithIdentity(ctx context.Context, p *protocol.EnrollmentProfile, ident *protocol.Identity) error {
+	cred, err := protocol.NewCredential(ident)
+	if err != nil {
+		return fmt.Errorf("simulator: enroll %s: %w", d.UDID(), err)
+	}
+	return d.EnrollWithCredential(ctx, p, cred)
+}
+
+// EnrollWithCredential is EnrollWithIdentity with the identity already in
+// the compact form a device keeps.
+func (d *Device) EnrollWithCredential(ctx context.Context, p *protocol.EnrollmentProfile, cred *protocol.Credential) error {
 	d.mu.Lock()
 	if d.enr != nil {
 		d.mu.Unlock()
 		return ErrAlreadyEnrolled
 	}
 	id := d.id
-	token := make([]byte, 32)
-	for i := range token {
-		token[i] = byte(d.rng.UintN(256))
+	enr := &enrollment{profileSettings: d.env.settingsFor(p), identity: cred}
+	for i := range enr.token {
+		enr.token[i] = byte(d.rng.UintN(256))
 	}
-	magic := uuidFrom(d.rng.Uint64(), d.rng.Uint64())
+	enr.magicHi, enr.magicLo = d.rng.Uint64(), d.rng.Uint64()
 	d.mu.Unlock()
+	token, magic := enr.token[:], enr.pushMagic()
 
-	enr := &enrollment{profileSettings: d.env.settingsFor(p), identity: ident, token: token, pushMagic: magic}
-	sess := enr.transport.Session(ident, enr.mode)
+	sess := enr.transport.Session(cred, enr.mode)
 	defer sess.Close()
 	auth := &protocol.Authenticate{
 		Enrollment: protocol.Enrollment{UDID: id.UDID}, Topic: enr.topic,
@@ -106,7 +116,7 @@ func (d *Device) Unenroll(ctx context.Context) error {
 		return ErrNotEnrolled
 	}
 	if d.env.push != nil {
-		d.env.push.UnregisterDevice(enr.token)
+		d.env.push.UnregisterDevice(enr.token[:])
 	}
 	d.env.emit(Event{Kind: EventCheckedOut, UDID: udid})
 	if !enr.checkOut {
@@ -129,7 +139,7 @@ func (d *Device) PushToken() (token []byte, pushMagic string, ok bool) {
 	if d.enr == nil {
 		return nil, "", false
 	}
-	return append([]byte(nil), d.enr.token...), d.enr.pushMagic, true
+	return append([]byte(nil), d.enr.token[:]...), d.enr.pushMagic(), true
 }
 
 // anchors is the trust a profile brings: the system roots plus its

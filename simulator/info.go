@@ -19,7 +19,7 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 	id := d.id
 	var token []byte
 	if d.enr != nil {
-		token = d.enr.token
+		token = d.enr.token[:]
 	}
 	d.mu.Unlock()
 	major := identity.Major(id.OSVersion)
@@ -277,9 +277,9 @@ func handleCertificateList(_ context.Context, d *Device, _ *protocol.Command) *p
 	d.mu.Unlock()
 	list := []any{}
 	if enr != nil {
-		list = append(list, map[string]any{
-			"CommonName": enr.identity.Certificate.Subject.CommonName, "Data": enr.identity.Certificate.Raw, "IsIdentity": true,
-		})
+		if c, err := enr.identity.Certificate(); err == nil {
+			list = append(list, map[string]any{"CommonName": c.Subject.CommonName, "Data": c.Raw, "IsIdentity": true})
+		}
 		for _, der := range enr.anchors {
 			if c, err := x509.ParseCertificate(der); err == nil {
 				list = append(list, map[string]any{"CommonName": c.Subject.CommonName, "Data": c.Raw, "IsIdentity": false})

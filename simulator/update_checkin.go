@@ -38,7 +38,7 @@ func (d *Device) checkinAfterRestart() {
 	d.mu.Unlock()
 	msg := &protocol.TokenUpdate{Enrollment: protocol.Enrollment{UDID: udid}}
 	if enr != nil {
-		msg.Topic, msg.Token, msg.PushMagic = enr.topic, enr.token, enr.pushMagic
+		msg.Topic, msg.Token, msg.PushMagic = enr.topic, enr.token[:], enr.pushMagic()
 	}
 	ctx, cancel := context.WithTimeout(d.env.ctx, protocol.DefaultTimeout)
 	defer cancel()

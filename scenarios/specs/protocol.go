@@ -351,7 +351,11 @@ func foreignIdentity(udid string) *protocol.Identity {
 	return &protocol.Identity{Certificate: cert, PrivateKey: key}
 }
 
-func (w *wireDevice) session() *protocol.Session { return w.tr.Session(w.id, w.mode) }
+func (w *wireDevice) session() *protocol.Session {
+	cred, err := protocol.NewCredential(w.id)
+	Expect(err).NotTo(HaveOccurred())
+	return w.tr.Session(cred, w.mode)
+}
 
 func (w *wireDevice) checkin(m protocol.CheckinMessage) error {
 	sess := w.session()

@@ -29,7 +29,7 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
-func readTestdata(t *testing.T, name string) []byte {
+func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -271,6 +271,15 @@ func newIdentity(t testing.TB, keyType string) *protocol.Identity {
 	return &protocol.Identity{Certificate: cert, PrivateKey: key}
 }
 
+func credential(t testing.TB, id *protocol.Identity) *protocol.Credential {
+	t.Helper()
+	c, err := protocol.NewCredential(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestMdmSignatureVerifiedByNanoMDM(t *testing.T) {
 	t.Parallel()
 	for _, kt := range []string{"rsa", "ecdsa"} {
@@ -278,7 +287,7 @@ func TestMdmSignatureVerifiedByNanoMDM(t *testing.T) {
 			t.Parallel()
 			id := newIdentity(t, kt)
 			body := readTestdata(t, "authenticate_macos.plist")
-			sig, err := protocol.SignMdmSignature(id, body)
+			sig, err := protocol.SignMdmSignature(credential(t, id), body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -329,7 +338,7 @@ func TestTransportSignsAndUsesMTLS(t *testing.T) {
 	id := newIdentity(t, "ecdsa")
 	ctx := context.Background()
 
-	sess := tr.Session(id, protocol.MdmSignature)
+	sess := tr.Session(credential(t, id), protocol.MdmSignature)
 	if _, err := sess.Checkin(ctx, srv.URL, &protocol.CheckOut{Topic: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +348,7 @@ func TestTransportSignsAndUsesMTLS(t *testing.T) {
 	}
 	sess.Close()
 
-	sess = tr.Session(id, protocol.MutualTLS)
+	sess = tr.Session(credential(t, id), protocol.MutualTLS)
 	next, err := sess.Report(ctx, srv.URL, &protocol.Result{UDID: "U", Status: protocol.StatusIdle})
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +369,7 @@ func TestTransportHTTPError(t *testing.T) {
 		http.Error(w, "nope", http.StatusBadRequest)
 	}))
 	defer srv.Close()
-	sess := protocol.NewTransport().Session(newIdentity(t, "ecdsa"), protocol.MdmSignature)
+	sess := protocol.NewTransport().Session(credential(t, newIdentity(t, "ecdsa")), protocol.MdmSignature)
 	_, err := sess.Checkin(context.Background(), srv.URL, &protocol.CheckOut{Topic: "t"})
 	var he *protocol.HTTPError
 	if !errors.As(err, &he) || he.StatusCode != http.StatusBadRequest {

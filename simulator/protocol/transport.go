@@ -7,13 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/smallstep/pkcs7"
 )
 
 // Defaults of the transport.
@@ -47,28 +44,6 @@ func (m AuthMode) String() string {
 type Identity struct {
 	Certificate *x509.Certificate
 	PrivateKey  crypto.Signer
-}
-
-// SignMdmSignature returns the Mdm-Signature header value for body: base64 of
-// a detached CMS SignedData, SHA-256, carrying the signer certificate.
-func SignMdmSignature(id *Identity, body []byte) (string, error) {
-	if id == nil || id.Certificate == nil || id.PrivateKey == nil {
-		return "", errors.New("protocol: sign: no identity")
-	}
-	sd, err := pkcs7.NewSignedData(body)
-	if err != nil {
-		return "", fmt.Errorf("protocol: sign: %w", err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSigner(id.Certificate, id.PrivateKey, pkcs7.SignerInfoConfig{}); err != nil {
-		return "", fmt.Errorf("protocol: sign: %w", err)
-	}
-	sd.Detach()
-	der, err := sd.Finish()
-	if err != nil {
-		return "", fmt.Errorf("protocol: sign: %w", err)
-	}
-	return base64.StdEncoding.EncodeToString(der), nil
 }
 
 // HTTPError is a non-200 answer from the server.
@@ -162,23 +137,21 @@ func (t *Transport) CloseIdleConnections() { t.base.CloseIdleConnections() }
 // command loop that runs until the server's empty answer.
 type Session struct {
 	t      *Transport
-	id     *Identity
+	id     *Credential
 	mode   AuthMode
 	client *http.Client
 	own    *http.Transport
 }
 
-// Session opens a session for a device identity.
-func (t *Transport) Session(id *Identity, mode AuthMode) *Session {
+// Session opens a session for a device's credential.
+func (t *Transport) Session(id *Credential, mode AuthMode) *Session {
 	s := &Session{t: t, id: id, mode: mode, client: t.shared}
 	if mode == MutualTLS {
 		conf := t.tlsConf.Clone()
-		if id != nil && id.Certificate != nil {
-			conf.Certificates = []tls.Certificate{{
-				Certificate: [][]byte{id.Certificate.Raw},
-				PrivateKey:  id.PrivateKey,
-				Leaf:        id.Certificate,
-			}}
+		if id != nil {
+			if key, err := id.Signer(); err == nil {
+				conf.Certificates = []tls.Certificate{{Certificate: [][]byte{id.CertificateDER()}, PrivateKey: key}}
+			}
 		}
 		s.own = t.base.Clone()
 		s.own.TLSClientConfig = conf
@@ -224,11 +197,13 @@ func (s *Session) Put(ctx context.Context, url, contentType string, body []byte)
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "MDM/1.0")
 	if s.mode == MdmSignature {
-		sig, err := SignMdmSignature(s.id, body)
+		// The signing time is the wall clock's: servers check it against
+		// the certificate's validity, which is on the wall clock too.
+		der, err := s.id.SignDetached(body, time.Now())
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Mdm-Signature", sig)
+		req.Header.Set("Mdm-Signature", base64.StdEncoding.EncodeToString(der))
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -215,7 +215,11 @@ func TestDDMClientAgainstStack(t *testing.T) {
 	// A declaration the enrollment may not see is a 404, which devices read
 	// as "removed", not a server error.
 	tr := protocol.NewTransport(protocol.WithRootCAs(stack.RootCAs()))
-	sess := tr.Session(idents[ids[0]], protocol.MdmSignature)
+	cred, err := protocol.NewCredential(idents[ids[0]])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := tr.Session(cred, protocol.MdmSignature)
 	defer sess.Close()
 	_, err = sess.Checkin(ctx, stack.URL+refmdm.PathMDM, &protocol.DeclarativeManagement{
 		Enrollment: protocol.Enrollment{UDID: ids[0]}, Endpoint: "declaration/configuration/com.example.su"})

@@ -1,0 +1,234 @@
+package protocol
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/asn1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// The Mdm-Signature is a detached CMS SignedData (RFC 5652) over the body:
+// SHA-256, the signer's certificate, and the signed attributes contentType,
+// signingTime and messageDigest, as a device sends it. It is assembled here
+// directly rather than through a general CMS library: its shape never
+// changes, so the only work per message is the digest, the attributes and
+// the signature, written into one buffer of the exact size.
+
+var (
+	oidSignedData    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidData          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidSHA256        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	oidContentType   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 3}
+	oidMessageDigest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
+	oidSigningTime   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
+	oidECDSAWithSHA  = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
+	oidSHA256WithRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
+)
+
+// SignMdmSignature returns the Mdm-Signature header value for body: base64
+// of a detached CMS SignedData, SHA-256, carrying the signer certificate,
+// signed at the wall clock's time.
+func SignMdmSignature(c *Credential, body []byte) (string, error) {
+	der, err := c.SignDetached(body, time.Now())
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(der), nil
+}
+
+// SignDetached returns the DER of a detached CMS SignedData over body,
+// with signingTime at.
+func (c *Credential) SignDetached(body []byte, at time.Time) ([]byte, error) {
+	if c == nil || len(c.buf) == 0 {
+		return nil, fmt.Errorf("protocol: sign: %w", ErrNoIdentity)
+	}
+	cert := c.CertificateDER()
+	issuer, serial, err := issuerAndSerial(cert)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: sign: certificate: %w", err)
+	}
+	key, err := c.Signer()
+	if err != nil {
+		return nil, fmt.Errorf("protocol: sign: %w", err)
+	}
+	sigAlg := derECDSAWithSHA256
+	if _, ok := key.Public().(*rsa.PublicKey); ok {
+		sigAlg = derSHA256WithRSA
+	}
+	// The signed attributes, as the SET OF that the signature covers; they
+	// travel with the [0] IMPLICIT tag in place of the SET tag.
+	digest := sha256.Sum256(body)
+	var attrBuf [128]byte
+	attrs, err := appendSignedAttributes(attrBuf[:0], digest[:], at.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("protocol: sign: %w", err)
+	}
+	h := sha256.Sum256(attrs)
+	sig, err := key.Sign(rand.Reader, h[:], crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: sign: %w", err)
+	}
+	attrs[0] = tagContext0
+
+	// Lengths from the inside out, then one pass that writes.
+	sidLen := len(issuer) + len(serial)
+	signerLen := len(derVersion1) + tlLen(sidLen) + sidLen + len(derSHA256) + len(attrs) + len(sigAlg) + tlLen(len(sig)) + len(sig)
+	signersLen := tlLen(signerLen) + signerLen
+	signedLen := len(derVersion1) + len(derDigestAlgorithms) + len(derEncapData) + tlLen(len(cert)) + len(cert) + tlLen(signersLen) + signersLen
+	explicitLen := tlLen(signedLen) + signedLen
+	infoLen := len(derOIDSignedData) + tlLen(explicitLen) + explicitLen
+
+	out := make([]byte, 0, tlLen(infoLen)+infoLen)
+	out = appendTL(out, tagSequence, infoLen)
+	out = append(out, derOIDSignedData...)
+	out = appendTL(out, tagContext0, explicitLen)
+	out = appendTL(out, tagSequence, signedLen)
+	out = append(out, derVersion1...)
+	out = append(out, derDigestAlgorithms...)
+	out = append(out, derEncapData...)
+	out = appendTL(out, tagContext0, len(cert))
+	out = append(out, cert...)
+	out = appendTL(out, tagSet, signersLen)
+	out = appendTL(out, tagSequence, signerLen)
+	out = append(out, derVersion1...)
+	out = appendTL(out, tagSequence, sidLen)
+	out = append(append(out, issuer...), serial...)
+	out = append(out, derSHA256...)
+	out = append(out, attrs...)
+	out = append(out, sigAlg...)
+	out = appendTL(out, tagOctetString, len(sig))
+	out = append(out, sig...)
+	return out, nil
+}
+
+// DER tags and the fixed pieces of the SignedData.
+const (
+	tagOctetString = 0x04
+	tagUTCTime     = 0x17
+	tagGenTime     = 0x18
+	tagSequence    = 0x30
+	tagSet         = 0x31
+	tagContext0    = 0xa0
+)
+
+var (
+	derVersion1         = []byte{0x02, 0x01, 0x01}
+	derSHA256           = algorithmDER(oidSHA256)
+	derECDSAWithSHA256  = algorithmDER(oidECDSAWithSHA)
+	derSHA256WithRSA    = algorithmDER(oidSHA256WithRSA)
+	derDigestAlgorithms = appendTL(nil, tagSet, len(derSHA256), derSHA256...)
+	derEncapData        = sequenceDER(oidDER(oidData))
+	derOIDSignedData    = oidDER(oidSignedData)
+	derContentTypeAttr  = sequenceDER(oidDER(oidContentType), appendTL(nil, tagSet, len(oidDER(oidData)), oidDER(oidData)...))
+	derOIDSigningTime   = oidDER(oidSigningTime)
+	derOIDMessageDigest = oidDER(oidMessageDigest)
+)
+
+func oidDER(oid asn1.ObjectIdentifier) []byte {
+	b, err := asn1.Marshal(oid)
+	if err != nil {
+		panic(err) // a constant above
+	}
+	return b
+}
+
+func algorithmDER(oid asn1.ObjectIdentifier) []byte { return sequenceDER(oidDER(oid)) }
+
+func sequenceDER(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := appendTL(nil, tagSequence, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// tlLen is the size of a DER tag and length for content of n bytes.
+func tlLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2
+	case n < 0x100:
+		return 3
+	case n < 0x10000:
+		return 4
+	default:
+		return 5
+	}
+}
+
+// appendTL appends a DER tag and the length n, then content.
+func appendTL(dst []byte, tag byte, n int, content ...byte) []byte {
+	switch {
+	case n < 0x80:
+		dst = append(dst, tag, byte(n))
+	case n < 0x100:
+		dst = append(dst, tag, 0x81, byte(n))
+	case n < 0x10000:
+		dst = append(dst, tag, 0x82, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, tag, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, content...)
+}
+
+// appendSignedAttributes appends the SET OF the signed attributes, in DER
+// order: contentType, signingTime, messageDigest.
+func appendSignedAttributes(dst, digest []byte, at time.Time) ([]byte, error) {
+	var tag byte
+	var when string
+	if y := at.Year(); y >= 1950 && y < 2050 {
+		tag, when = tagUTCTime, at.Format("060102150405Z0700")
+	} else if y >= 0 && y <= 9999 {
+		tag, when = tagGenTime, at.Format("20060102150405Z0700")
+	} else {
+		return nil, fmt.Errorf("signing time %v out of range", at)
+	}
+	timeLen := tlLen(len(when)) + len(when)
+	timeAttr := len(derOIDSigningTime) + tlLen(timeLen) + timeLen
+	digestLen := tlLen(len(digest)) + len(digest)
+	digestAttr := len(derOIDMessageDigest) + tlLen(digestLen) + digestLen
+	n := len(derContentTypeAttr) + tlLen(timeAttr) + timeAttr + tlLen(digestAttr) + digestAttr
+	dst = appendTL(dst, tagSet, n)
+	dst = append(dst, derContentTypeAttr...)
+	dst = appendTL(dst, tagSequence, timeAttr)
+	dst = append(dst, derOIDSigningTime...)
+	dst = appendTL(dst, tagSet, timeLen)
+	dst = appendTL(dst, tag, len(when))
+	dst = append(dst, when...)
+	dst = appendTL(dst, tagSequence, digestAttr)
+	dst = append(dst, derOIDMessageDigest...)
+	dst = appendTL(dst, tagSet, digestLen)
+	dst = appendTL(dst, tagOctetString, len(digest), digest...)
+	return dst, nil
+}
+
+var errCertificate = errors.New("malformed certificate")
+
+// issuerAndSerial returns the issuer Name and the serial INTEGER of a
+// certificate, each as its whole DER element, without parsing the rest.
+func issuerAndSerial(der []byte) (issuer, serial []byte, err error) {
+	in := cryptobyte.String(der)
+	var cert, tbs cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) {
+		return nil, nil, errCertificate
+	}
+	var s, alg, iss cryptobyte.String
+	if !tbs.ReadASN1Element(&s, cbasn1.INTEGER) || !tbs.ReadASN1Element(&alg, cbasn1.SEQUENCE) ||
+		!tbs.ReadASN1Element(&iss, cbasn1.SEQUENCE) {
+		return nil, nil, errCertificate
+	}
+	return iss, s, nil
+}
