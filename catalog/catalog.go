@@ -283,6 +283,19 @@ func (c *Catalog) ShippedBuilds(m Model) []Release {
 	return slices.Clone(c.indexLocked(m).shipped)
 }
 
+// PickShipped returns one of ShippedBuilds(m), newest first, chosen by
+// pick from their count (pick(n) must be in [0, n)), without copying the
+// list: what drawing a fleet of a million devices calls once a device.
+func (c *Catalog) PickShipped(m Model, pick func(n int) int) (Release, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	shipped := c.indexLocked(m).shipped
+	if len(shipped) == 0 {
+		return Release{}, false
+	}
+	return shipped[min(max(pick(len(shipped)), 0), len(shipped)-1)], true
+}
+
 // LatestPostingDate is the newest PostingDate in the catalog (timeline
 // included): a scenario that wants "today" to look like the snapshot starts
 // its clock there.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,7 +102,7 @@ func New(f *gofakeit.Faker, opts Options) (Identity, error) {
 	m := pool[f.Number(0, len(pool)-1)]
 	id := Identity{Model: m, Seed: f.Int64(), IsSupervised: f.Rand.Float64() < 0.9}
 
-	rel, ok := pickRelease(f, cat.ShippedBuilds(*m))
+	rel, ok := pickRelease(f, cat, m)
 	if !ok {
 		return Identity{}, fmt.Errorf("identity: no release of the catalog supports %s (%s)", m.Identifier, m.SoftwareUpdateDeviceID)
 	}
@@ -150,37 +149,20 @@ var modelPool = sync.OnceValue(func() map[catalog.Platform][]*catalog.Model {
 	return pools
 })
 
-// pickRelease chooses a starting OS for a model, favouring recent releases
-// as a real fleet does, among the builds that shipped for it. Security
-// responses are applied on top of a base release later, never picked here,
-// and where Apple shipped a release under two builds (23G83 and 23G6083) the
-// general one is preferred.
-func pickRelease(f *gofakeit.Faker, rels []catalog.Release) (catalog.Release, bool) {
-	var base []catalog.Release
-	seen := map[string]bool{}
-	slices.SortFunc(rels, func(a, b catalog.Release) int {
-		if c := b.Version().Compare(a.Version()); c != 0 {
-			return c
+// pickRelease chooses a starting OS for a model among the builds that
+// shipped for it (catalog.ShippedBuilds: newest first, one build a version,
+// security responses left out as they are applied on top of a base release
+// later), favouring recent releases as a real fleet does.
+func pickRelease(f *gofakeit.Faker, cat *catalog.Catalog, m *catalog.Model) (catalog.Release, bool) {
+	return cat.PickShipped(*m, func(n int) int {
+		// Geometric: the newest release about half the time, then each
+		// older one about half as often as the one before.
+		i := 0
+		for i < n-1 && f.Rand.Float64() < 0.5 {
+			i++
 		}
-		return len(a.Build) - len(b.Build)
+		return i
 	})
-	for _, r := range rels {
-		if r.SecurityImprovement || seen[r.ProductVersion] {
-			continue
-		}
-		seen[r.ProductVersion] = true
-		base = append(base, r)
-	}
-	if len(base) == 0 {
-		return catalog.Release{}, false
-	}
-	// Geometric: the newest release about half the time, then each older
-	// one about half as often as the one before.
-	i := 0
-	for i < len(base)-1 && f.Rand.Float64() < 0.5 {
-		i++
-	}
-	return base[i], true
 }
 
 func roundGB(v float64) float64 { return float64(int(v*100)) / 100 }
