@@ -143,11 +143,11 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 			if enr.Identities == nil {
 				return d.Enroll(ctx, profile)
 			}
-			ident, err := enr.Identities(d.UDID())
+			cred, err := enr.Identities(d.UDID())
 			if err != nil {
 				return &KindError{Kind: "mint", Err: err}
 			}
-			return d.EnrollWithIdentity(ctx, profile, ident)
+			return d.EnrollWithCredential(ctx, profile, cred)
 		}}
 	case WorkloadCheckin:
 		ops = Ops{Name: "checkin", Op: func(ctx context.Context, i uint64, _ *Recorder) error {

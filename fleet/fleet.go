@@ -191,9 +191,10 @@ func (f *Fleet) Mix() map[string]int {
 	return m
 }
 
-// IdentitySource mints an enrollment identity for a device (the fast path);
-// nil means every device enrolls over SCEP from the profile.
-type IdentitySource func(commonName string) (*protocol.Identity, error)
+// IdentitySource mints an enrollment identity for a device (the fast path),
+// in the compact form the device keeps (protocol.NewCredential converts
+// an Identity); nil means every device enrolls over SCEP from the profile.
+type IdentitySource func(commonName string) (*protocol.Credential, error)
 
 // Enroll enrolls every device that is not enrolled yet, with at most
 // cfg.Concurrency at once. It returns how many enrolled and the errors of
@@ -222,9 +223,9 @@ func (f *Fleet) Enroll(ctx context.Context, profile *protocol.EnrollmentProfile,
 			defer func() { <-sem }()
 			var err error
 			if mint != nil {
-				var ident *protocol.Identity
-				if ident, err = mint(d.UDID()); err == nil {
-					err = d.EnrollWithIdentity(ctx, profile, ident)
+				var cred *protocol.Credential
+				if cred, err = mint(d.UDID()); err == nil {
+					err = d.EnrollWithCredential(ctx, profile, cred)
 				}
 			} else {
 				err = d.Enroll(ctx, profile)

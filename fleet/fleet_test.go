@@ -62,11 +62,11 @@ func TestEnrollCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := f.Enroll(ctx, profile, stack.MintIdentity)
+	n, err := f.Enroll(ctx, profile, stack.MintCredential)
 	if err != nil || n != 40 || f.Counters().Enrolled.Load() != 40 {
 		t.Fatalf("enrolled %d (counter %d): %v", n, f.Counters().Enrolled.Load(), err)
 	}
-	if n, err := f.Enroll(ctx, profile, stack.MintIdentity); n != 0 || err != nil {
+	if n, err := f.Enroll(ctx, profile, stack.MintCredential); n != 0 || err != nil {
 		t.Fatalf("second Enroll enrolled %d again: %v", n, err)
 	}
 	if _, err := stack.Enqueue(ctx, f.UDIDs(), "c1", "SecurityInfo", nil); err != nil {

@@ -62,7 +62,7 @@ func enrollFast(b *testing.B, n int) (int, time.Duration) {
 	ectx, ecancel := context.WithTimeout(ctx, *enrollTimeout)
 	defer ecancel()
 	start := time.Now()
-	got, err := f.Enroll(ectx, profile, stack.MintIdentity)
+	got, err := f.Enroll(ectx, profile, stack.MintCredential)
 	elapsed := time.Since(start)
 	if ectx.Err() != nil {
 		got = int(f.Counters().Enrolled.Load())

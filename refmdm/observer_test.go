@@ -66,7 +66,11 @@ func TestMintIdentityECDSA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := ca.mintIdentity("device")
+	c, err := ca.mintCredential("device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +78,15 @@ func TestMintIdentityECDSA(t *testing.T) {
 	if !ok || key.Curve != elliptic.P256() || id.Certificate.PublicKeyAlgorithm != x509.ECDSA {
 		t.Fatalf("identity key %T, certificate %v", id.PrivateKey, id.Certificate.PublicKeyAlgorithm)
 	}
-	if _, err := id.Certificate.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if _, err := id.Certificate.Verify(x509.VerifyOptions{Roots: ca.fast.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	// NanoMDM is told to trust both CAs.
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca.trustedPEM()) {
+		t.Fatal("trusted PEM does not parse")
+	}
+	if _, err := id.Certificate.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -188,7 +188,7 @@ func (s *Stack) startServer() error {
 	var svc service.CheckinAndCommandService = observed{CheckinAndCommandService: nano, obs: s.obs}
 	svc = certauth.New(svc, svcStore, certauth.WithLogger(logger.With("service", "certauth")))
 	var verifier httpmdm.CertVerifier
-	verifier, err = certverify.NewPoolVerifier(s.ca.PEM, nil, x509.ExtKeyUsageClientAuth)
+	verifier, err = certverify.NewPoolVerifier(s.ca.trustedPEM(), nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return fmt.Errorf("refmdm: verifier: %w", err)
 	}
@@ -378,9 +378,19 @@ func (s *Stack) EnrollmentProfile() []byte { return append([]byte(nil), s.profil
 func (s *Stack) EnrollURL() string { return s.URL + PathEnroll }
 
 // MintIdentity is the fast enrollment path for large fleets: an ECDSA P-256
-// identity issued directly by the stack's CA.
+// identity issued directly by the stack's CA for minted identities.
 func (s *Stack) MintIdentity(commonName string) (*protocol.Identity, error) {
-	return s.ca.mintIdentity(commonName)
+	c, err := s.ca.mintCredential(commonName)
+	if err != nil {
+		return nil, err
+	}
+	return c.Identity()
+}
+
+// MintCredential is MintIdentity in the compact form a device keeps, with
+// nothing parsed: what a fleet's enrollment uses (fleet.IdentitySource).
+func (s *Stack) MintCredential(commonName string) (*protocol.Credential, error) {
+	return s.ca.mintCredential(commonName)
 }
 
 // APNs is the mock APNs that NanoMDM's push client talks to and devices

@@ -202,11 +202,11 @@ func (s *Spec) NewDevice(d DeviceSpec) (*simulator.Device, error) {
 // Enroll enrolls a device in the target, as the target's enrollment says.
 func (s *Spec) Enroll(dev *simulator.Device) error {
 	if s.enr.Identities != nil {
-		ident, err := s.enr.Identities(dev.UDID())
+		cred, err := s.enr.Identities(dev.UDID())
 		if err != nil {
 			return err
 		}
-		return dev.EnrollWithIdentity(s.Ctx, s.profile, ident)
+		return dev.EnrollWithCredential(s.Ctx, s.profile, cred)
 	}
 	return dev.Enroll(s.Ctx, s.profile)
 }

@@ -91,7 +91,7 @@ func enrolledFleet(ctx context.Context, t testing.TB, clk clock.Clock, cfg fleet
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := f.Enroll(ctx, profile, r.stack.MintIdentity)
+	n, err := f.Enroll(ctx, profile, r.stack.MintCredential)
 	if err != nil || n != cfg.Devices {
 		t.Fatalf("enrolled %d of %d: %v", n, cfg.Devices, err)
 	}

@@ -314,8 +314,10 @@ func wireIdentity(s *scenarios.Spec, udid string) *protocol.Identity {
 	enr, err := s.Target.Enrollment(s.Ctx)
 	Expect(err).NotTo(HaveOccurred(), "the target's enrollment")
 	if enr.Identities != nil {
-		id, err := enr.Identities(udid)
+		cred, err := enr.Identities(udid)
 		Expect(err).NotTo(HaveOccurred(), "an identity from the target")
+		id, err := cred.Identity()
+		Expect(err).NotTo(HaveOccurred(), "the target's identity")
 		return id
 	}
 	if s.Profile().SCEP == nil {

@@ -117,7 +117,7 @@ func (t *Target) Stack() *refmdm.Stack { return t.stack }
 func (t *Target) Enrollment(ctx context.Context) (scenarios.Enrollment, error) {
 	e, err := t.Target.Enrollment(ctx)
 	if t.cfg.mint {
-		e.Identities = t.stack.MintIdentity
+		e.Identities = t.stack.MintCredential
 	}
 	return e, err
 }

@@ -18,12 +18,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"sync"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/micromdm/plist"
 
+	"github.com/mdmsim/mdmsim/internal/pki"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -71,9 +70,8 @@ type Target struct {
 	URL string
 
 	maxResults int
-	caCert     *x509.Certificate
-	caKey      *ecdsa.PrivateKey
-	serial     atomic.Int64
+	ca         *pki.CA
+	minter     *pki.Minter
 	profile    []byte
 	push       *http.Client
 	pushURL    string
@@ -142,39 +140,33 @@ func (t *Target) newCA() error {
 		return fmt.Errorf("null: CA key: %w", err)
 	}
 	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mdmsim null MDM CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return fmt.Errorf("null: CA: %w", err)
+	if t.ca, err = pki.NewCA("mdmsim null MDM CA", key, now.Add(-time.Hour), now.AddDate(10, 0, 0)); err != nil {
+		return fmt.Errorf("null: %w", err)
 	}
-	t.caKey = key
-	t.caCert, err = x509.ParseCertificate(der)
-	t.serial.Store(1)
-	return err
+	if t.minter, err = t.ca.NewMinter("mdmsim devices"); err != nil {
+		return fmt.Errorf("null: %w", err)
+	}
+	return nil
 }
 
 // MintIdentity issues a device identity (ECDSA P-256) from the CA: the
 // enrollment fast path.
 func (t *Target) MintIdentity(commonName string) (*protocol.Identity, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := t.MintCredential(commonName)
 	if err != nil {
-		return nil, fmt.Errorf("null: identity key: %w", err)
+		return nil, err
 	}
+	return c.Identity()
+}
+
+// MintCredential is MintIdentity in the compact form a device keeps.
+func (t *Target) MintCredential(commonName string) (*protocol.Credential, error) {
 	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(t.serial.Add(1)), Subject: pkix.Name{CommonName: commonName},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, t.caCert, &key.PublicKey, t.caKey)
+	der, key, err := t.minter.Mint(commonName, now.Add(-time.Hour), now.AddDate(1, 0, 0))
 	if err != nil {
 		return nil, fmt.Errorf("null: identity: %w", err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("null: identity: %w", err)
-	}
-	return &protocol.Identity{Certificate: cert, PrivateKey: key}, nil
+	return protocol.NewCredentialDER(der, key)
 }
 
 func (t *Target) buildProfile() ([]byte, error) {
@@ -204,7 +196,7 @@ func (t *Target) Name() string { return "null" }
 // Enrollment implements scenarios.Target: the profile, and the CA as the
 // identity source (the null server has no SCEP).
 func (t *Target) Enrollment(context.Context) (scenarios.Enrollment, error) {
-	return scenarios.Enrollment{Profile: t.profile, Roots: []*x509.Certificate{t.caCert}, Identities: t.MintIdentity}, nil
+	return scenarios.Enrollment{Profile: t.profile, Roots: []*x509.Certificate{t.ca.Cert}, Identities: t.MintCredential}, nil
 }
 
 // Commands implements scenarios.Target.
@@ -272,8 +264,8 @@ func (t *Target) serveCheckin(w http.ResponseWriter, r *http.Request) {
 	if body == nil {
 		return
 	}
-	var m checkinMessage
-	if err := plist.Unmarshal(body, &m); err != nil || m.UDID == "" {
+	m, err := decodeCheckin(body)
+	if err != nil || m.UDID == "" {
 		http.Error(w, "bad check-in", http.StatusBadRequest)
 		return
 	}
@@ -310,13 +302,49 @@ type resultMessage struct {
 	CommandUUID string `plist:"CommandUUID"`
 }
 
+// decodeCheckin reads a check-in: scanned when flat (scan.go), decoded
+// otherwise.
+func decodeCheckin(body []byte) (checkinMessage, error) {
+	var m checkinMessage
+	if f, ok := asFlat(body); ok {
+		var e [4]error
+		m.MessageType, _, e[0] = f.str("MessageType")
+		m.UDID, _, e[1] = f.str("UDID")
+		m.Token, _, e[2] = f.data("Token")
+		m.PushMagic, _, e[3] = f.str("PushMagic")
+		if errors.Join(e[:]...) == nil {
+			return m, nil
+		}
+		m = checkinMessage{}
+	}
+	err := plist.Unmarshal(body, &m)
+	return m, err
+}
+
+// decodeResult reads a command result as decodeCheckin reads a check-in.
+func decodeResult(body []byte) (resultMessage, error) {
+	var m resultMessage
+	if f, ok := asFlat(body); ok {
+		var e [3]error
+		m.UDID, _, e[0] = f.str("UDID")
+		m.Status, _, e[1] = f.str("Status")
+		m.CommandUUID, _, e[2] = f.str("CommandUUID")
+		if errors.Join(e[:]...) == nil {
+			return m, nil
+		}
+		m = resultMessage{}
+	}
+	err := plist.Unmarshal(body, &m)
+	return m, err
+}
+
 func (t *Target) serveConnect(w http.ResponseWriter, r *http.Request) {
 	body := t.readBody(w, r)
 	if body == nil {
 		return
 	}
-	var m resultMessage
-	if err := plist.Unmarshal(body, &m); err != nil || m.UDID == "" || m.Status == "" {
+	m, err := decodeResult(body)
+	if err != nil || m.UDID == "" || m.Status == "" {
 		http.Error(w, "bad result", http.StatusBadRequest)
 		return
 	}
