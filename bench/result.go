@@ -69,7 +69,7 @@ type Pacing struct {
 type OpStats struct {
 	Count  int64    `json:"count"`
 	Errors int64    `json:"errors"`
-	Rate   float64  `json:"rate"` // per second of wall time
+	Rate   float64  `json:"rate"` // per second of wall time; 0 when Virtual
 	Min    Duration `json:"min"`
 	Mean   Duration `json:"mean"`
 	P50    Duration `json:"p50"`
@@ -77,6 +77,9 @@ type OpStats struct {
 	P99    Duration `json:"p99"`
 	P999   Duration `json:"p999"`
 	Max    Duration `json:"max"`
+	// Virtual is set when the latencies are on the world's virtual clock,
+	// not the run's wall time (a rollout's "time-to-compliant").
+	Virtual bool `json:"virtual,omitempty"`
 }
 
 // Interval is one slice of the run's timeline.
