@@ -45,6 +45,8 @@ type opRow struct {
 	Count, Errors, ErrPct, Rate         string
 	Min, Mean, P50, P90, P99, P999, Max string
 	HasErrors                           bool
+	// Virtual: the latencies are on the world's virtual clock.
+	Virtual bool
 }
 
 type errRow struct {
@@ -96,6 +98,13 @@ func newPage(r *bench.Result) page {
 		{"Started", started(r.Started)},
 		{"Wall", fmtDur(r.Wall)},
 	}
+	if r.Scenario != "" {
+		p.Summary = slices.Insert(p.Summary, 1, kv{"Scenario", r.Scenario})
+	}
+	if n := len(r.Compliance); n > 0 {
+		last := r.Compliance[n-1]
+		p.Summary = append(p.Summary, kv{"Compliant", fmt.Sprintf("%s after %s virtual days", fmtPercent(last.Compliant, 0), trimFloat(last.Day))})
+	}
 	p.Costs = []kv{{"CPU", cpuSplit(r.CPU, r.Wall)}}
 	if r.HeapBytes > 0 {
 		p.Costs = append(p.Costs, kv{"Heap in use", fmtBytes(float64(r.HeapBytes))})
@@ -117,7 +126,10 @@ func newPage(r *bench.Result) page {
 			Count: fmt.Sprint(s.Count), Errors: fmt.Sprint(s.Errors), Rate: fmt.Sprintf("%.1f/s", s.Rate),
 			Min: fmtDur(s.Min), Mean: fmtDur(s.Mean), P50: fmtDur(s.P50), P90: fmtDur(s.P90),
 			P99: fmtDur(s.P99), P999: fmtDur(s.P999), Max: fmtDur(s.Max),
-			HasErrors: s.Errors > 0,
+			HasErrors: s.Errors > 0, Virtual: s.Virtual,
+		}
+		if s.Virtual {
+			row.Rate = "—"
 		}
 		if s.Count > 0 {
 			row.ErrPct = fmt.Sprintf("%.2f%%", 100*float64(s.Errors)/float64(s.Count))
