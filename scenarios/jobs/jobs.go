@@ -176,9 +176,10 @@ type Rollout struct {
 	// Story is the longest enforcement, on the world's clock.
 	Story time.Duration `json:"-"`
 	// ToCompliance holds, for every device found compliant, how long into
-	// the enforcement the enforcer saw it so, on the world's clock,
-	// shortest first: the fleet's time to compliance, and its compliance
-	// curve (Curve).
+	// the enforcement the enforcer saw it run its target, on the world's
+	// clock, shortest first; 0 for a device that already ran the newest
+	// it could (nothing to enforce). It is the fleet's time to compliance,
+	// and its compliance curve (Curve).
 	ToCompliance []time.Duration `json:"-"`
 }
 
@@ -205,7 +206,13 @@ func (s *Rollout) end(ctx context.Context, r *Run, outcomes []reference.Outcome,
 	notEnrolled(&s.Report, r.Config.Devices)
 	s.ToCompliance = make([]time.Duration, 0, s.Compliant)
 	for _, o := range outcomes {
-		if o.Compliant {
+		switch {
+		case !o.Compliant:
+		case o.Target == "":
+			// Compliant from the start. Its Elapsed is the time spent
+			// finding that out (legacy) or the whole story (DDM).
+			s.ToCompliance = append(s.ToCompliance, 0)
+		default:
 			s.ToCompliance = append(s.ToCompliance, o.Elapsed)
 		}
 	}

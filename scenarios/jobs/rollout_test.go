@@ -10,16 +10,17 @@ import (
 )
 
 // TestRolloutCurve: the end of a rollout keeps every compliant device's
-// time to compliance, and the curve counts a device from that instant,
-// the fleet's devices that never enrolled included in the whole.
+// time to compliance (0 for one that had nothing to install), and the
+// curve counts a device from that instant, the fleet's devices that never
+// enrolled included in the whole.
 func TestRolloutCurve(t *testing.T) {
 	t.Parallel()
 	h := time.Hour
 	outcomes := []reference.Outcome{
-		{UDID: "a", Compliant: true, Elapsed: 25 * h},
-		{UDID: "b", Compliant: true, Elapsed: 0},
+		{UDID: "a", Compliant: true, Target: "26.2 (25C56)", Elapsed: 25 * h},
+		{UDID: "b", Compliant: true, Elapsed: 49 * h}, // nothing newer: DDM's Elapsed is the whole story
 		{UDID: "c", Reason: reference.ReasonNotSupervised, Elapsed: 10 * time.Minute},
-		{UDID: "d", Compliant: true, Elapsed: 24 * h},
+		{UDID: "d", Compliant: true, Target: "26.2 (25C56)", Elapsed: 24 * h},
 		{UDID: "e", Reason: reference.ReasonAwaitingUser, Elapsed: 49 * h},
 	}
 	r := &Run{Config: Config{Devices: 8}}
