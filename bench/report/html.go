@@ -89,11 +89,15 @@ func newPage(r *bench.Result) page {
 		color[op] = palette[i%len(palette)]
 	}
 
+	pace := pacing(r.Pacing)
+	if r.Scenario != "" {
+		pace = "one rollout" // one operation: no pacing to speak of
+	}
 	p.Summary = []kv{
 		{"Workload", orDash(r.Workload)},
 		{"Target", orDash(r.Target)},
 		{"Devices", fmt.Sprint(r.Devices)},
-		{"Pacing", pacing(r.Pacing)},
+		{"Pacing", pace},
 		{"Seed", fmt.Sprint(r.Seed)},
 		{"Started", started(r.Started)},
 		{"Wall", fmtDur(r.Wall)},
@@ -121,11 +125,16 @@ func newPage(r *bench.Result) page {
 		if s == nil {
 			continue
 		}
+		d := fmtDur
+		if s.Virtual {
+			// Hours and days of the world's clock, to the second.
+			d = func(v bench.Duration) string { return time.Duration(v).Round(time.Second).String() }
+		}
 		row := opRow{
 			Op: op, Color: color[op],
 			Count: fmt.Sprint(s.Count), Errors: fmt.Sprint(s.Errors), Rate: fmt.Sprintf("%.1f/s", s.Rate),
-			Min: fmtDur(s.Min), Mean: fmtDur(s.Mean), P50: fmtDur(s.P50), P90: fmtDur(s.P90),
-			P99: fmtDur(s.P99), P999: fmtDur(s.P999), Max: fmtDur(s.Max),
+			Min: d(s.Min), Mean: d(s.Mean), P50: d(s.P50), P90: d(s.P90),
+			P99: d(s.P99), P999: d(s.P999), Max: d(s.Max),
 			HasErrors: s.Errors > 0, Virtual: s.Virtual,
 		}
 		if s.Virtual {

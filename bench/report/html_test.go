@@ -282,7 +282,10 @@ func TestWriteHTMLRollout(t *testing.T) {
 		t.Errorf("time-to-compliant row %q: want it marked virtual time, with no rate", row)
 	}
 	text := textOf(doc)
-	for _, want := range []string{"Scenario", "ddm-deadline", "81.2% after 7.5 virtual days", "ddm-unsupported"} {
+	if !strings.Contains(row, "72h0m0s") || !strings.Contains(row, "168h0m0s") {
+		t.Errorf("time-to-compliant row %q: want its days to the second", row)
+	}
+	for _, want := range []string{"Scenario", "ddm-deadline", "one rollout", "81.2% after 7.5 virtual days", "ddm-unsupported"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
 		}
