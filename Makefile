@@ -56,9 +56,10 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	done
 
 .PHONY: bench-fleet
-bench-fleet: ## fleet-scale benchmarks (long): enrollment storms against the null and embedded targets, check-ins at a rate
+bench-fleet: ## fleet-scale benchmarks (long): enrollment storms against the null and embedded targets, check-ins at a rate, a rollout
 	$(GO) run ./cmd/mdmsim bench --workload enroll --target null --devices 100000
 	$(GO) run ./cmd/mdmsim bench --workload enroll --target embedded --devices 10000
 	$(GO) run ./cmd/mdmsim bench --workload checkin --target null --devices 10000 --rate 2000 --ramp 2s --duration 20s
 	$(GO) run ./cmd/mdmsim bench --workload push --target null --devices 10000 --batch 1000
 	$(GO) run ./cmd/mdmsim bench --workload commands --target null --devices 10000
+	$(GO) run ./cmd/mdmsim bench --workload rollout --scenario ddm-deadline --target embedded --devices 10000

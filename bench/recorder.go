@@ -23,6 +23,9 @@ const (
 	histHighest = int64(time.Hour / time.Microsecond)
 	histDigits  = 3
 	slotDigits  = 2
+	// histHighestVirtual bounds latencies on a world's virtual clock: a
+	// rollout's time to compliance runs to weeks.
+	histHighestVirtual = int64(366 * 24 * time.Hour / time.Microsecond)
 )
 
 // DefaultInterval is the timeline's resolution.
@@ -48,6 +51,8 @@ type Recorder struct {
 type opRecord struct {
 	h      *hdr.Histogram
 	errors int64
+	// virtual: the latencies are on a world's virtual clock.
+	virtual bool
 }
 
 type slot struct {
@@ -126,6 +131,29 @@ func (r *Recorder) Record(op string, d time.Duration) {
 	_ = h.RecordValue(v)
 }
 
+// RecordVirtual records one outcome of op timed on a world's virtual clock
+// rather than the run's (a rollout's time to compliance, in virtual days):
+// with err nil, d goes into op's histogram, which holds up to a year; else
+// err is counted by kind. Neither goes into the timeline, whose intervals
+// are the run's own time, nor to the observer, which follows the run's
+// work as it happens. An op is recorded one way or the other, not both.
+func (r *Recorder) RecordVirtual(op string, d time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.ops[op]
+	if o == nil {
+		o = &opRecord{h: hdr.New(histLowest, histHighestVirtual, histDigits), virtual: true}
+		r.ops[op] = o
+	}
+	if err != nil {
+		o.errors++
+		r.errors[ErrorKind(err)]++
+		return
+	}
+	us := int64(d / time.Microsecond)
+	_ = o.h.RecordValue(min(max(us, histLowest), o.h.HighestTrackableValue()))
+}
+
 func (r *Recorder) observerOf() Observer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -161,7 +189,9 @@ func (r *Recorder) fill(res *Result, wall time.Duration) {
 	for name, o := range r.ops {
 		st := stats(o.h)
 		st.Errors = o.errors
-		if wall > 0 {
+		// A rate of virtual latencies per second of the run means nothing.
+		st.Virtual = o.virtual
+		if wall > 0 && !o.virtual {
 			st.Rate = float64(st.Count) / wall.Seconds()
 		}
 		res.Ops[name] = st

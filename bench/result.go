@@ -19,6 +19,9 @@ type Result struct {
 	Target   string `json:"target"`   // null, embedded, or the target file's name
 	Devices  int    `json:"devices"`
 	Seed     int64  `json:"seed"`
+	// Scenario is the rollout workload's rollout (legacy-update,
+	// ddm-deadline).
+	Scenario string `json:"scenario,omitempty"`
 	// Pacing says how work was offered: open (a rate, with a ramp) or
 	// closed (workers).
 	Pacing Pacing `json:"pacing"`
@@ -41,8 +44,11 @@ type Result struct {
 	HeapBytes      uint64  `json:"heap_bytes,omitempty"`
 	MaxRSSBytes    uint64  `json:"max_rss_bytes,omitempty"`
 	BytesPerDevice float64 `json:"bytes_per_device,omitempty"`
-	// Compliance is the share of the fleet compliant per virtual day, for
-	// rollout workloads.
+	// Compliance is the share of the whole fleet compliant from the start
+	// of a rollout to its end, at every Rollout.Step of virtual time (an
+	// hour by default; Day counts virtual days and is fractional between
+	// them). It never falls, and ends at the share the rollout left
+	// compliant.
 	Compliance []CompliancePoint `json:"compliance,omitempty"`
 	// Partial is set when the run was stopped before its end.
 	Partial bool `json:"partial,omitempty"`
@@ -69,7 +75,7 @@ type Pacing struct {
 type OpStats struct {
 	Count  int64    `json:"count"`
 	Errors int64    `json:"errors"`
-	Rate   float64  `json:"rate"` // per second of wall time
+	Rate   float64  `json:"rate"` // per second of wall time; 0 when Virtual
 	Min    Duration `json:"min"`
 	Mean   Duration `json:"mean"`
 	P50    Duration `json:"p50"`
@@ -77,6 +83,9 @@ type OpStats struct {
 	P99    Duration `json:"p99"`
 	P999   Duration `json:"p999"`
 	Max    Duration `json:"max"`
+	// Virtual is set when the latencies are on the world's virtual clock,
+	// not the run's wall time (a rollout's "time-to-compliant").
+	Virtual bool `json:"virtual,omitempty"`
 }
 
 // Interval is one slice of the run's timeline.

@@ -29,10 +29,15 @@ const (
 	// WorkloadCommands is command rounds: each operation sends one device
 	// DeviceInformation and waits for its answer.
 	WorkloadCommands = "commands"
+	// WorkloadRollout is a software-update rollout (Workload.Rollout):
+	// one operation, the whole update job over days of the world's time,
+	// measured by the fleet's compliance curve and each device's
+	// "time-to-compliant" in virtual time.
+	WorkloadRollout = "rollout"
 )
 
 // Workloads lists the workloads.
-var Workloads = []string{WorkloadEnroll, WorkloadCheckin, WorkloadPush, WorkloadCommands}
+var Workloads = []string{WorkloadEnroll, WorkloadCheckin, WorkloadPush, WorkloadCommands, WorkloadRollout}
 
 // Defaults of a workload.
 const (
@@ -55,6 +60,8 @@ type Workload struct {
 	Rounds int
 	// Wait bounds the wait for a command's answers.
 	Wait time.Duration
+	// Rollout says which rollout the rollout workload runs.
+	Rollout Rollout
 	// Run is the pacing.
 	Run Config
 	// DeviceOptions are added to the devices' Env.
@@ -90,6 +97,16 @@ func (wl *Workload) Validate() error {
 	if wl.Say == nil {
 		wl.Say = func(string, ...any) {}
 	}
+	if wl.Name == WorkloadRollout {
+		if err := wl.Rollout.validate(); err != nil {
+			return err
+		}
+		// One operation: the rollout.
+		if wl.Run.Model == Open || wl.Run.Rate > 0 || wl.Run.Pacer != nil || wl.Run.Duration > 0 {
+			return errors.New("bench: the rollout workload is one run of the update job: it takes no rate, pacer or duration")
+		}
+		wl.Run.Model, wl.Run.Workers = Closed, 1
+	}
 	return wl.Run.Validate()
 }
 
@@ -97,9 +114,17 @@ func (wl *Workload) Validate() error {
 // the enrollment itself, runs the workload and returns its Result. The
 // fleet is the pacer's: no goroutine per device, only the runner's
 // workers (and the devices' own sessions when pushed).
+//
+// The rollout workload lives days of w's clock, which should be the
+// discrete-event clock (for a target in the process; paused, as
+// clock.NewDiscrete returns it, so that the story starts with the
+// enforcement) or a scaled one (for a server on real time).
 func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl Workload) (*Result, error) {
 	if err := wl.Validate(); err != nil {
 		return nil, err
+	}
+	if wl.Name == WorkloadRollout {
+		return runRollout(ctx, w, t, wl)
 	}
 	enr, err := t.Enrollment(ctx)
 	if err != nil {

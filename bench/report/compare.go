@@ -226,6 +226,7 @@ func notes(old, new *bench.Result) []string {
 		}
 	}
 	diff("workload", old.Workload, new.Workload)
+	diff("scenario", old.Scenario, new.Scenario)
 	diff("target", old.Target, new.Target)
 	diff("devices", old.Devices, new.Devices)
 	diff("pacing", pacing(old.Pacing), pacing(new.Pacing))

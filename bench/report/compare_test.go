@@ -130,3 +130,15 @@ func TestDeltaRegressed(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareScenario: two rollouts of different scenarios are noted as
+// such.
+func TestCompareScenario(t *testing.T) {
+	t.Parallel()
+	old, new := sampleResult(), sampleResult()
+	old.Scenario, new.Scenario = "legacy-update", "ddm-deadline"
+	c := Compare(old, new)
+	if len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "scenario differs: legacy-update → ddm-deadline") {
+		t.Errorf("notes %v", c.Notes)
+	}
+}

@@ -45,6 +45,8 @@ type opRow struct {
 	Count, Errors, ErrPct, Rate         string
 	Min, Mean, P50, P90, P99, P999, Max string
 	HasErrors                           bool
+	// Virtual: the latencies are on the world's virtual clock.
+	Virtual bool
 }
 
 type errRow struct {
@@ -87,14 +89,25 @@ func newPage(r *bench.Result) page {
 		color[op] = palette[i%len(palette)]
 	}
 
+	pace := pacing(r.Pacing)
+	if r.Scenario != "" {
+		pace = "one rollout" // one operation: no pacing to speak of
+	}
 	p.Summary = []kv{
 		{"Workload", orDash(r.Workload)},
 		{"Target", orDash(r.Target)},
 		{"Devices", fmt.Sprint(r.Devices)},
-		{"Pacing", pacing(r.Pacing)},
+		{"Pacing", pace},
 		{"Seed", fmt.Sprint(r.Seed)},
 		{"Started", started(r.Started)},
 		{"Wall", fmtDur(r.Wall)},
+	}
+	if r.Scenario != "" {
+		p.Summary = slices.Insert(p.Summary, 1, kv{"Scenario", r.Scenario})
+	}
+	if n := len(r.Compliance); n > 0 {
+		last := r.Compliance[n-1]
+		p.Summary = append(p.Summary, kv{"Compliant", fmt.Sprintf("%s after %s virtual days", fmtPercent(last.Compliant, 0), trimFloat(last.Day))})
 	}
 	p.Costs = []kv{{"CPU", cpuSplit(r.CPU, r.Wall)}}
 	if r.HeapBytes > 0 {
@@ -112,12 +125,20 @@ func newPage(r *bench.Result) page {
 		if s == nil {
 			continue
 		}
+		d := fmtDur
+		if s.Virtual {
+			// Hours and days of the world's clock, to the second.
+			d = func(v bench.Duration) string { return time.Duration(v).Round(time.Second).String() }
+		}
 		row := opRow{
 			Op: op, Color: color[op],
 			Count: fmt.Sprint(s.Count), Errors: fmt.Sprint(s.Errors), Rate: fmt.Sprintf("%.1f/s", s.Rate),
-			Min: fmtDur(s.Min), Mean: fmtDur(s.Mean), P50: fmtDur(s.P50), P90: fmtDur(s.P90),
-			P99: fmtDur(s.P99), P999: fmtDur(s.P999), Max: fmtDur(s.Max),
-			HasErrors: s.Errors > 0,
+			Min: d(s.Min), Mean: d(s.Mean), P50: d(s.P50), P90: d(s.P90),
+			P99: d(s.P99), P999: d(s.P999), Max: d(s.Max),
+			HasErrors: s.Errors > 0, Virtual: s.Virtual,
+		}
+		if s.Virtual {
+			row.Rate = "—"
 		}
 		if s.Count > 0 {
 			row.ErrPct = fmt.Sprintf("%.2f%%", 100*float64(s.Errors)/float64(s.Count))

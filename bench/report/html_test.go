@@ -256,3 +256,52 @@ func TestFmtDur(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteHTMLRollout: a rollout's page names its scenario and the share
+// it left compliant, and marks time-to-compliant as virtual time, without a
+// rate per second of the run.
+func TestWriteHTMLRollout(t *testing.T) {
+	t.Parallel()
+	day := bench.Duration(24 * time.Hour)
+	r := &bench.Result{Schema: bench.SchemaVersion, Workload: "rollout", Scenario: "ddm-deadline", Target: "embedded", Devices: 1000,
+		Ops: map[string]*bench.OpStats{
+			"rollout":           {Count: 1, Rate: 0.1, P50: ms(9000), Max: ms(9000)},
+			"time-to-compliant": {Count: 812, Errors: 188, Virtual: true, P50: 3 * day, Max: 7 * day},
+		},
+		Errors:     map[string]int64{"ddm-unsupported": 150, "unreachable": 38},
+		Compliance: []bench.CompliancePoint{{Day: 0, Compliant: 0.1}, {Day: 7, Compliant: 0.8}, {Day: 7.5, Compliant: 0.812}},
+	}
+	doc := parse(t, render(t, r))
+	var row string
+	walk(doc, func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "tr" && strings.Contains(textOf(n), "time-to-compliant") {
+			row = textOf(n)
+		}
+	})
+	if !strings.Contains(row, "(virtual time)") || !strings.Contains(row, "—") || strings.Contains(row, "/s") {
+		t.Errorf("time-to-compliant row %q: want it marked virtual time, with no rate", row)
+	}
+	text := textOf(doc)
+	if !strings.Contains(row, "72h0m0s") || !strings.Contains(row, "168h0m0s") {
+		t.Errorf("time-to-compliant row %q: want its days to the second", row)
+	}
+	for _, want := range []string{"Scenario", "ddm-deadline", "one rollout", "81.2% after 7.5 virtual days", "ddm-unsupported"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if findByID(doc, ChartCompliance) == nil {
+		t.Errorf("no compliance chart")
+	}
+}
+
+// textOf is the text n holds.
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	walk(n, func(k *html.Node) {
+		if k.Type == html.TextNode {
+			b.WriteString(k.Data)
+		}
+	})
+	return b.String()
+}

@@ -55,7 +55,7 @@ svg.chart-svg { width: 100%; height: auto; display: block; }
 <thead><tr><th>op</th><th>count</th><th>rate</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>min</th><th>mean</th><th>errors</th><th>error %</th></tr></thead>
 <tbody>
 {{- range .Ops}}
-<tr><td><span class="swatch" style="background: {{.Color | css}}"></span>{{.Op}}</td><td>{{.Count}}</td><td>{{.Rate}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td><td>{{.Min}}</td><td>{{.Mean}}</td><td{{if .HasErrors}} class="bad"{{end}}>{{.Errors}}</td><td{{if .HasErrors}} class="bad"{{end}}>{{.ErrPct}}</td></tr>
+<tr><td><span class="swatch" style="background: {{.Color | css}}"></span>{{.Op}}{{if .Virtual}} <small>(virtual time)</small>{{end}}</td><td>{{.Count}}</td><td>{{.Rate}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td><td>{{.Min}}</td><td>{{.Mean}}</td><td{{if .HasErrors}} class="bad"{{end}}>{{.Errors}}</td><td{{if .HasErrors}} class="bad"{{end}}>{{.ErrPct}}</td></tr>
 {{- end}}
 </tbody>
 </table>

@@ -7,22 +7,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/bench/report"
+	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
 )
 
 func init() {
-	register("bench", "benchmark a target at fleet scale: enrollment storms, check-ins at a rate, push storms, command rounds", benchMain)
+	register("bench", "benchmark a target at fleet scale: enrollment storms, check-ins at a rate, push storms, command rounds, update rollouts", benchMain)
 }
 
 func benchMain(args []string, stdout, stderr io.Writer) int {
@@ -55,6 +58,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&wl.Batch, "batch", bench.DefaultBatch, "push: devices per push operation")
 	fs.IntVar(&wl.Rounds, "rounds", bench.DefaultRounds, "push, commands: commands per device")
 	fs.DurationVar(&wl.Wait, "wait", bench.DefaultWait, "push, commands: how long to wait for an answer")
+	fs.StringVar(&wl.Rollout.Scenario, "scenario", bench.RolloutLegacyUpdate, "rollout: the update job, "+strings.Join(bench.Rollouts, " or "))
+	// The rollout's flags are those of `mdmsim run --scenario`.
+	lo, do := legacyFlags(fs), ddmFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -63,6 +69,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	wl.Run.Model, wl.Run.MaxInFlight = *model, *maxInFlight
+	rollout := wl.Name == bench.WorkloadRollout
+	if rollout {
+		if err := rolloutWorkload(&wl, tf, lo, do); err != nil {
+			fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
+			return 2
+		}
+	}
 	if err := wl.Validate(); err != nil {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
 		return 2
@@ -99,7 +112,16 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	w, err := scenarios.NewWorld(tf.worldConfig(scenarios.WorldConfig{Seed: wl.Seed}))
+	wc := scenarios.WorldConfig{Seed: wl.Seed}
+	var vc *virtualClock
+	if rollout {
+		// Days of the world's time, on the discrete-event clock (or scaled,
+		// --speed); the run itself is timed on the wall clock.
+		vc = newVirtualClock("mdmsim bench", storyStart(catalog.Default()), lo.speed, stderr)
+		defer vc.close()
+		wc.Clock = vc.Clock
+	}
+	w, err := scenarios.NewWorld(tf.worldConfig(wc))
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
 		return 1
@@ -115,7 +137,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	// A status line on a terminal (none when stderr is not one), ended
 	// before the results are printed.
 	progress := report.NewProgress(os.Stderr)
-	if progress.Enabled() {
+	if progress.Enabled() && !rollout { // a rollout is one operation; its job says how it goes
 		total := wl.Devices
 		if wl.Run.Rate > 0 && wl.Run.Duration > 0 {
 			total = int(wl.Run.Rate * wl.Run.Duration.Seconds())
@@ -138,8 +160,11 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		wl.Run.Observer = observerList(observers)
 	}
 	res, err := bench.RunWorkload(ctx, w, t, wl)
-	if progress.Enabled() {
+	if progress.Enabled() && !rollout {
 		progress.Done()
+	}
+	if vc != nil {
+		vc.behind(stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
@@ -176,6 +201,29 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// rolloutWorkload puts the rollout flags (those of `mdmsim run --scenario`)
+// in wl.
+func rolloutWorkload(wl *bench.Workload, tf *targetFlags, lo *legacyOptions, do *ddmOptions) error {
+	if !tf.inProcess() && lo.speed == 0 {
+		return errors.New("a server outside the process lives on real time: give --speed N (1 is real time) for a rollout; the discrete-event clock is for the targets in the process")
+	}
+	if err := lo.validate(); err != nil {
+		return err
+	}
+	ro := &wl.Rollout
+	ro.Population, ro.Legacy = lo.population(), lo.job()
+	switch ro.Scenario {
+	case bench.RolloutLegacyUpdate:
+		ro.Quirks = lo.quirkMap
+	case bench.RolloutDDMDeadline:
+		if err := do.validate(); err != nil {
+			return err
+		}
+		ro.DDM = do.job()
+	}
+	return nil
+}
+
 func writeHTML(path string, res *bench.Result) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -195,16 +243,31 @@ func printBench(out io.Writer, r *bench.Result) {
 	if p.Model == bench.Open {
 		pacing = fmt.Sprintf("open, %.0f/s (ramp %s, max in flight %d)", p.Rate, time.Duration(p.Ramp), p.MaxInFlight)
 	}
+	workload := r.Workload
+	if r.Scenario != "" {
+		// One operation, the rollout: there is no pacing to speak of.
+		workload, pacing = r.Workload+" "+r.Scenario, "one rollout"
+	}
 	fmt.Fprintf(out, "%s against %s: %d devices (seed %d), %d enrolled; %s; wall %s\n",
-		r.Workload, r.Target, r.Devices, r.Seed, r.Enrolled, pacing, time.Duration(r.Wall).Round(time.Millisecond))
+		workload, r.Target, r.Devices, r.Seed, r.Enrolled, pacing, time.Duration(r.Wall).Round(time.Millisecond))
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tcount\terrors\trate/s\tp50\tp90\tp99\tp99.9\tmax\t")
 	for _, name := range r.OpNames() {
 		s := r.Ops[name]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Count, s.Errors, s.Rate,
-			dur(s.P50), dur(s.P90), dur(s.P99), dur(s.P999), dur(s.Max))
+		rate, d := fmt.Sprintf("%.1f", s.Rate), dur
+		if s.Virtual {
+			rate, d = "-", virtualDur
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Count, s.Errors, rate,
+			d(s.P50), d(s.P90), d(s.P99), d(s.P999), d(s.Max))
 	}
 	tw.Flush()
+	if st := r.Ops[bench.OpTimeToCompliant]; st != nil && st.Virtual {
+		fmt.Fprintf(out, "%s: virtual time from the start of the enforcement; its errors are the devices left behind, by reason\n", bench.OpTimeToCompliant)
+	}
+	if len(r.Compliance) > 0 {
+		fmt.Fprintf(out, "compliant by virtual day: %s\n", complianceByDay(r.Compliance))
+	}
 	if r.Offered > 0 {
 		fmt.Fprintf(out, "offered %d\n", r.Offered)
 	}
@@ -226,6 +289,21 @@ func printBench(out io.Writer, r *bench.Result) {
 		fmt.Fprintln(out, "partial: the run was stopped before its end")
 	}
 }
+
+// complianceByDay lists the share compliant at every whole virtual day of
+// a curve, and at its end.
+func complianceByDay(c []bench.CompliancePoint) string {
+	var days []string
+	for i, p := range c {
+		if p.Day == math.Trunc(p.Day) || i == len(c)-1 {
+			days = append(days, fmt.Sprintf("day %s %.1f%%", strconv.FormatFloat(math.Round(p.Day*100)/100, 'f', -1, 64), 100*p.Compliant))
+		}
+	}
+	return strings.Join(days, ", ")
+}
+
+// virtualDur prints a virtual latency, hours and days long, to the second.
+func virtualDur(d bench.Duration) string { return time.Duration(d).Round(time.Second).String() }
 
 func dur(d bench.Duration) string {
 	t := time.Duration(d)

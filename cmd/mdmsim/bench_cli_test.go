@@ -55,3 +55,57 @@ func TestBenchBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchRollout: the rollout workload prints time-to-compliant and the
+// compliance by virtual day, and writes the curve in the JSON and the HTML.
+func TestBenchRollout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out, page := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
+	var stdout, stderr bytes.Buffer
+	code := dispatch([]string{"bench", "--workload", "rollout", "--scenario", "legacy-update", "--target", "embedded",
+		"--devices", "30", "--seed", "3", "--deadline", "48h", "--out", out, "--html", page}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"rollout legacy-update against embedded: 30 devices (seed 3), 30 enrolled; one rollout",
+		"time-to-compliant", "compliant by virtual day: day 0 ", ", day 2 ", "errors: "} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r bench.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Ops[bench.OpTimeToCompliant]
+	if r.Workload != "rollout" || r.Scenario != "legacy-update" || st == nil || !st.Virtual || st.Count+st.Errors != 30 ||
+		len(r.Compliance) != 49 || r.Compliance[48].Compliant != float64(st.Count)/30 {
+		t.Errorf("result: %s", b)
+	}
+	if html, err := os.ReadFile(page); err != nil || !bytes.Contains(html, []byte(`id="chart-compliance"`)) {
+		t.Errorf("--html: %v; no compliance chart", err)
+	}
+}
+
+func TestBenchRolloutBadFlags(t *testing.T) {
+	t.Parallel()
+	target := filepath.Join(t.TempDir(), "t.yaml")
+	for _, args := range [][]string{
+		{"--scenario", "firmware-update"},
+		{"--rate", "10"},
+		{"--duration", "1m"},
+		{"--deadline", "-1h"},
+		{"--scenario", "ddm-deadline", "--off", "2"},
+		{"--target", target}, // a server outside the process needs --speed
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(append([]string{"bench", "--workload", "rollout"}, args...), &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
-	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 )
@@ -56,6 +55,11 @@ func (o *ddmOptions) validate() error {
 	return nil
 }
 
+// job is the enforcement the flags describe.
+func (o *ddmOptions) job() jobs.DDMConfig {
+	return jobs.DDMConfig{Lead: o.lead, Off: o.off, OffAfter: ddmOffAfter}
+}
+
 // ddmSummary is the JSON line `mdmsim run --scenario ddm-deadline --json`
 // prints last.
 type ddmSummary struct {
@@ -81,16 +85,11 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 	say := sayer(o, stdout)
 
 	cat := catalog.Default()
-	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
-	vc := newVirtualClock(start, o.legacy.speed, stderr)
+	vc := newVirtualClock("mdmsim run", storyStart(cat), o.legacy.speed, stderr)
 	defer vc.close()
 	sum.Clock = vc.mode()
 
-	cfg := jobs.Config{Catalog: cat}
-	if !o.legacy.noProfile {
-		pop := fleet.DefaultPopulation()
-		cfg.Population = &pop
-	}
+	cfg := jobs.Config{Catalog: cat, Population: o.legacy.population()}
 	run, err := startRun(ctx, o, jobLogger(o, stderr), say, cfg, vc.Clock)
 	if run != nil {
 		defer run.Close()
@@ -100,7 +99,7 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 	}
 	describeTarget(run, say)
 	say("virtual time runs %s", vc.speedLabel())
-	res, err := jobs.DDMDeadline(ctx, run, jobs.DDMConfig{Lead: o.ddm.lead, Off: o.ddm.off, OffAfter: ddmOffAfter}, vc.pause)
+	res, err := jobs.DDMDeadline(ctx, run, o.ddm.job(), vc.pause)
 	sum.DDMSummary = res
 	sum.VirtualSeconds = float64(res.Story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)

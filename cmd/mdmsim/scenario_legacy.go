@@ -66,6 +66,21 @@ func (o *legacyOptions) validate() error {
 	return nil
 }
 
+// population is the fleet's mix of users and situations: the default one
+// unless --cooperative.
+func (o *legacyOptions) population() *fleet.Population {
+	if o.noProfile {
+		return nil
+	}
+	pop := fleet.DefaultPopulation()
+	return &pop
+}
+
+// job is the enforcement the flags describe.
+func (o *legacyOptions) job() jobs.LegacyConfig {
+	return jobs.LegacyConfig{Enforcer: reference.EnforcerConfig{Deadline: o.deadline, EscalateAfter: o.escalate}}
+}
+
 // legacySummary is the JSON line `mdmsim run --scenario legacy-update
 // --json` prints last.
 type legacySummary struct {
@@ -91,21 +106,15 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	sum.Devices, sum.Reasons = o.devices, map[string]int{}
 	say := sayer(o, stdout)
 
-	// Devices' time and the enforcer's: a weekday morning ten days after
-	// the newest release of the catalog. It stands still while the fleet
-	// enrolls and starts with the enforcement. Certificates keep to the
-	// wall clock.
+	// Devices' time and the enforcer's (storyStart). It stands still while
+	// the fleet enrolls and starts with the enforcement. Certificates keep
+	// to the wall clock.
 	cat := catalog.Default()
-	start := cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
-	vc := newVirtualClock(start, lo.speed, stderr)
+	vc := newVirtualClock("mdmsim run", storyStart(cat), lo.speed, stderr)
 	defer vc.close()
 	sum.Clock = vc.mode()
 
-	cfg := jobs.Config{Catalog: cat, Quirks: lo.quirkMap}
-	if !lo.noProfile {
-		pop := fleet.DefaultPopulation()
-		cfg.Population = &pop
-	}
+	cfg := jobs.Config{Catalog: cat, Quirks: lo.quirkMap, Population: lo.population()}
 	run, err := startRun(ctx, o, jobLogger(o, stderr), say, cfg, vc.Clock)
 	if run != nil {
 		defer run.Close()
@@ -115,7 +124,7 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	}
 	describeTarget(run, say)
 	say("virtual time runs %s", vc.speedLabel())
-	res, err := jobs.LegacyUpdate(ctx, run, jobs.LegacyConfig{Enforcer: reference.EnforcerConfig{Deadline: lo.deadline, EscalateAfter: lo.escalate}}, vc.pause)
+	res, err := jobs.LegacyUpdate(ctx, run, lo.job(), vc.pause)
 	sum.LegacySummary = res
 	sum.VirtualSeconds = float64(res.Story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)

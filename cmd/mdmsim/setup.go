@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 )
@@ -49,21 +50,29 @@ type virtualClock struct {
 	clock.Clock
 	discrete *clock.Discrete
 	scaled   *clock.Scaled
+	// verb starts its warnings ("mdmsim run").
+	verb string
 }
 
 // behindWarn is how far a scaled run may fall behind its pacing before it
 // says so: more than the device timings' own granularity.
 const behindWarn = time.Minute
 
-func newVirtualClock(start time.Time, speed float64, stderr io.Writer) *virtualClock {
+// storyStart is when a scenario's story begins: a weekday morning ten
+// days after the newest release of the catalog.
+func storyStart(cat *catalog.Catalog) time.Time {
+	return cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
+}
+
+func newVirtualClock(verb string, start time.Time, speed float64, stderr io.Writer) *virtualClock {
 	if speed > 0 {
 		s := clock.NewScaled(start, speed)
-		return &virtualClock{Clock: s, scaled: s}
+		return &virtualClock{Clock: s, scaled: s, verb: verb}
 	}
 	d := clock.NewDiscrete(start, clock.WithStallReport(30*time.Second, func(s clock.Stall) {
-		fmt.Fprintln(stderr, "mdmsim run: warning:", s)
+		fmt.Fprintf(stderr, "%s: warning: %s\n", verb, s)
 	}))
-	return &virtualClock{Clock: d, discrete: d}
+	return &virtualClock{Clock: d, discrete: d, verb: verb}
 }
 
 // mode names the clock in the summary.
@@ -83,8 +92,8 @@ func (v *virtualClock) behind(stderr io.Writer) float64 {
 	}
 	b := v.scaled.Behind()
 	if b > behindWarn {
-		fmt.Fprintf(stderr, "mdmsim run: warning: the machine could not keep up with --speed %g: timers fired up to %s of virtual time late; results may show it (run without --speed for the discrete-event clock)\n",
-			v.scaled.Factor(), b.Round(time.Second))
+		fmt.Fprintf(stderr, "%s: warning: the machine could not keep up with --speed %g: timers fired up to %s of virtual time late; results may show it (run without --speed for the discrete-event clock)\n",
+			v.verb, v.scaled.Factor(), b.Round(time.Second))
 	}
 	return b.Round(time.Second).Seconds()
 }

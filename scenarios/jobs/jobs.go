@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -174,6 +175,12 @@ type Rollout struct {
 	Polling bool `json:"polling,omitempty"`
 	// Story is the longest enforcement, on the world's clock.
 	Story time.Duration `json:"-"`
+	// ToCompliance holds, for every device found compliant, how long into
+	// the enforcement the enforcer saw it run its target, on the world's
+	// clock, shortest first; 0 for a device that already ran the newest
+	// it could (nothing to enforce). It is the fleet's time to compliance,
+	// and its compliance curve (Curve).
+	ToCompliance []time.Duration `json:"-"`
 }
 
 // rollout starts a rollout's summary.
@@ -197,7 +204,58 @@ func (s *Rollout) end(ctx context.Context, r *Run, outcomes []reference.Outcome,
 	}
 	s.Report = reference.Summarize(outcomes)
 	notEnrolled(&s.Report, r.Config.Devices)
+	s.ToCompliance = make([]time.Duration, 0, s.Compliant)
+	for _, o := range outcomes {
+		switch {
+		case !o.Compliant:
+		case o.Target == "":
+			// Compliant from the start. Its Elapsed is the time spent
+			// finding that out (legacy) or the whole story (DDM).
+			s.ToCompliance = append(s.ToCompliance, 0)
+		default:
+			s.ToCompliance = append(s.ToCompliance, o.Elapsed)
+		}
+	}
+	slices.Sort(s.ToCompliance)
 	return nil
+}
+
+// CompliantAt returns how many devices of the fleet were compliant d into
+// the enforcement.
+func (s *Rollout) CompliantAt(d time.Duration) int {
+	return sort.Search(len(s.ToCompliance), func(i int) bool { return s.ToCompliance[i] > d })
+}
+
+// Progress is the fleet's compliance at one instant of a rollout.
+type Progress struct {
+	// At is the time into the enforcement, on the world's clock.
+	At        time.Duration
+	Compliant int
+	// Share is Compliant over the whole fleet, enrolled or not (0..1).
+	Share float64
+}
+
+// Curve returns the fleet's compliance every step into the enforcement,
+// from its start to the end of its story; the last point is at Story,
+// whether a step falls there or not. A device counts from the instant the
+// enforcer saw it compliant, so the curve never falls and ends at the
+// report's Compliant.
+func (s *Rollout) Curve(step time.Duration) []Progress {
+	if step <= 0 {
+		panic("jobs: Curve needs a positive step")
+	}
+	at := func(d time.Duration) Progress {
+		p := Progress{At: d, Compliant: s.CompliantAt(d)}
+		if s.Devices > 0 {
+			p.Share = float64(p.Compliant) / float64(s.Devices)
+		}
+		return p
+	}
+	var out []Progress
+	for d := time.Duration(0); d < s.Story; d += step {
+		out = append(out, at(d))
+	}
+	return append(out, at(s.Story))
 }
 
 // ReasonNotEnrolled counts the devices of a job's fleet that never

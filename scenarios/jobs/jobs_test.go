@@ -14,8 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
+	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/scenarios/targets/embedded"
 	"github.com/mdmsim/mdmsim/scenarios/targets/nanomdm"
 )
@@ -41,6 +45,46 @@ func TestDeviceInformation(t *testing.T) {
 	want := jobs.DeviceInfoSummary{Devices: 5, Enrolled: 5, CommandsSent: 5, Acknowledged: 5}
 	if sum != want || !sum.OK() {
 		t.Errorf("summary: have %+v, want %+v", sum, want)
+	}
+}
+
+// TestLegacyUpdateCurve: a legacy rollout on the discrete-event clock
+// keeps each compliant device's time to compliance, and its curve never
+// falls and ends at the report's compliant share.
+func TestLegacyUpdateCurve(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a bound for a hang only
+	defer cancel()
+	clk := clock.NewDiscrete(catalog.Default().LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour))
+	defer clk.Close()
+	pop := fleet.DefaultPopulation()
+	r, err := jobs.Start(ctx, jobs.Config{Devices: 12, Seed: 5, Mint: true, Clock: clk, Population: &pop})
+	if r != nil {
+		defer r.Close()
+	}
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	sum, err := jobs.LegacyUpdate(ctx, r, jobs.LegacyConfig{Enforcer: reference.EnforcerConfig{Deadline: 48 * time.Hour}}, clk.Pause)
+	if err != nil {
+		t.Fatalf("LegacyUpdate: %v", err)
+	}
+	if len(sum.ToCompliance) != sum.Compliant || sum.Compliant == 0 || sum.Noncompliant == 0 {
+		t.Fatalf("%d times to compliance for %d compliant devices (of %d, %d not): want one each, and both kinds",
+			len(sum.ToCompliance), sum.Compliant, sum.Devices, sum.Noncompliant)
+	}
+	curve := sum.Curve(time.Hour)
+	for i := 1; i < len(curve); i++ {
+		if curve[i].Compliant < curve[i-1].Compliant || curve[i].At <= curve[i-1].At {
+			t.Fatalf("the curve falls or stalls at %d: %v then %v", i, curve[i-1], curve[i])
+		}
+	}
+	last := curve[len(curve)-1]
+	if last.At != sum.Story || last.Compliant != sum.Compliant || last.Share != float64(sum.Compliant)/float64(sum.Devices) {
+		t.Errorf("last point %+v: want %d compliant (of %d) at the story's end %v", last, sum.Compliant, sum.Devices, sum.Story)
+	}
+	if sum.Story != 48*time.Hour || len(curve) != 49 {
+		t.Errorf("story %v with %d points: want 48h and 49 points", sum.Story, len(curve))
 	}
 }
 
