@@ -155,6 +155,9 @@ func MarshalCheckin(m CheckinMessage) ([]byte, error) {
 	case *ReturnToService:
 		v.MessageType = mt
 	}
+	if b, ok := marshalCheckinFast(m); ok {
+		return b, nil
+	}
 	b, err := plist.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: marshal %s: %w", mt, err)

@@ -77,6 +77,9 @@ func (r *Result) Marshal() ([]byte, error) {
 	if !r.Status.Valid() {
 		return nil, fmt.Errorf("protocol: result: invalid status %q", r.Status)
 	}
+	if b, ok := r.marshalFast(); ok {
+		return b, nil
+	}
 	m := make(map[string]any, len(r.Fields)+5)
 	for k, v := range r.Fields {
 		if reserved[k] {
