@@ -62,3 +62,7 @@ bench-fleet: ## fleet-scale benchmarks (long): enrollment storms against the nul
 	$(GO) run ./cmd/mdmsim bench --workload checkin --target null --devices 10000 --rate 2000 --ramp 2s --duration 20s
 	$(GO) run ./cmd/mdmsim bench --workload push --target null --devices 10000 --batch 1000
 	$(GO) run ./cmd/mdmsim bench --workload commands --target null --devices 10000
+
+.PHONY: bench-cpusplit
+bench-cpusplit: ## CPU per idle check-in, simulator vs the stock NanoMDM in its own process, RSA-2048 and ECDSA identities (CPUSPLIT_FLAGS)
+	$(GO) run ./cmd/cpusplit $(CPUSPLIT_FLAGS)
