@@ -63,3 +63,7 @@ bench-fleet: ## fleet-scale benchmarks (long): enrollment storms against the nul
 	$(GO) run ./cmd/mdmsim bench --workload push --target null --devices 10000 --batch 1000
 	$(GO) run ./cmd/mdmsim bench --workload commands --target null --devices 10000
 	$(GO) run ./cmd/mdmsim bench --workload rollout --scenario ddm-deadline --target embedded --devices 10000
+
+.PHONY: bench-cpusplit
+bench-cpusplit: ## CPU per idle check-in, simulator vs the stock NanoMDM in its own process, RSA-2048 and ECDSA identities (CPUSPLIT_FLAGS)
+	$(GO) run ./cmd/cpusplit $(CPUSPLIT_FLAGS)

@@ -32,6 +32,7 @@ func (d *Device) Enroll(ctx context.Context, p *protocol.EnrollmentProfile) erro
 	id := d.Identity()
 	ident, err := protocol.SCEPEnroll(ctx, d.env.anchorClient(p), p.SCEP, protocol.SCEPDevice{
 		UDID: id.UDID, SerialNumber: id.SerialNumber, DeviceName: id.DeviceName, ProductName: id.Model.Identifier,
+		Keys: d.env.scepKeys,
 	})
 	if err != nil {
 		return fmt.Errorf("simulator: enroll %s: %w", id.UDID, err)

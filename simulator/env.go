@@ -126,6 +126,8 @@ type Env struct {
 	sessionWork *clock.Work
 	anchors     anchors
 	profiles    sync.Map // *protocol.EnrollmentProfile -> *profileSettings
+	// scepKeys, when set, supplies SCEP keys (keysource.go).
+	scepKeys protocol.SCEPKeySource
 
 	// Test seams, set before any device uses the Env: a check-in and a poll
 	// without a server.

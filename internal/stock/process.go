@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -26,7 +27,8 @@ const tailSize = 64 << 10
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *tail
+	out  *tail         // its output's tail, when it comes through a pipe
+	log  string        // the file its output goes to instead, if any
 	done chan struct{} // closed once Wait has returned
 	err  error         // Wait's result, valid after done
 
@@ -34,16 +36,30 @@ type process struct {
 }
 
 // startProcess starts bin with args; its output goes to a bounded tail and,
-// line by line with a "[name] " prefix, to w when w is not nil.
-func startProcess(ctx context.Context, name, bin string, args, env []string, w io.Writer) (*process, error) {
-	p := &process{name: name, out: &tail{}, done: make(chan struct{})}
-	var sink io.Writer = p.out
-	if w != nil {
-		sink = io.MultiWriter(p.out, &prefixWriter{w: w, prefix: "[" + name + "] "})
-	}
+// line by line with a "[name] " prefix, to w when w is not nil. When
+// logFile is set the output goes to that file instead, straight from the
+// process: nothing of it passes through this one.
+func startProcess(ctx context.Context, name, bin string, args, env []string, w io.Writer, logFile string) (*process, error) {
+	p := &process{name: name, done: make(chan struct{})}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = sink, sink
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("stock: start %s: %w", name, err)
+		}
+		// The child has its own copy of the descriptor once started.
+		defer f.Close()
+		p.log = logFile
+		cmd.Stdout, cmd.Stderr = f, f
+	} else {
+		p.out = &tail{}
+		var sink io.Writer = p.out
+		if w != nil {
+			sink = io.MultiWriter(p.out, &prefixWriter{w: w, prefix: "[" + name + "] "})
+		}
+		cmd.Stdout, cmd.Stderr = sink, sink
+	}
 	cmd.SysProcAttr = sysProcAttr()
 	// When ctx ends (t.Context() is cancelled as the test ends), stop the
 	// process politely first, like Stop does.
@@ -62,6 +78,23 @@ func startProcess(ctx context.Context, name, bin string, args, env []string, w i
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
+// output returns the tail of the process's output.
+func (p *process) output() string {
+	if p.log == "" {
+		return p.out.String()
+	}
+	f, err := os.Open(p.log)
+	if err != nil {
+		return fmt.Sprintf("(output in %s: %v)", p.log, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > tailSize {
+		_, _ = f.Seek(-tailSize, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, tailSize))
+	return string(b)
+}
+
 func (p *process) exited() bool {
 	select {
 	case <-p.done:
@@ -73,7 +106,7 @@ func (p *process) exited() bool {
 
 // diedError describes a process that exited when it should be serving.
 func (p *process) diedError() error {
-	return fmt.Errorf("stock: %s exited early (%v); its output:\n%s", p.name, p.err, p.out.String())
+	return fmt.Errorf("stock: %s exited early (%v); its output:\n%s", p.name, p.err, p.output())
 }
 
 // stop sends SIGTERM, waits stopGrace, then kills; it returns once the
@@ -118,7 +151,7 @@ func waitHTTP(ctx context.Context, p *process, url string) error {
 		}
 		if err := clock.Real().Sleep(ctx, 25*time.Millisecond); err != nil {
 			return fmt.Errorf("stock: %s not ready at %s: %w (last: %v); its output:\n%s",
-				p.name, url, err, last, p.out.String())
+				p.name, url, err, last, p.output())
 		}
 	}
 }

@@ -33,6 +33,13 @@ type Options struct {
 	// Output receives the processes' output, each line prefixed with
 	// "[name] ". The output is also kept (its tail) for error messages.
 	Output io.Writer
+	// LogFiles sends each server's output to a file of its own (in the
+	// servers' temporary folder) instead of through a pipe to this
+	// process, and Output gets only the command lines: for a benchmark
+	// that reads this process's CPU time, which must not include copying
+	// the servers' logs. Error messages and Servers.Output still show
+	// the output's tail, read back from the file.
+	LogFiles bool
 	// Debug passes -debug to the servers.
 	Debug bool
 	// APIKey, Challenge and Topic default to random values; Topic to
@@ -241,7 +248,7 @@ func (s *Servers) launch(ctx context.Context, opts Options, run func(map[string]
 		}
 		retry := false
 		for _, p := range procs {
-			if p.exited() && addrInUse(errors.New(p.out.String())) {
+			if p.exited() && addrInUse(errors.New(p.output())) {
 				retry = true
 			}
 		}
@@ -257,11 +264,16 @@ func (s *Servers) start(ctx context.Context, opts Options, name, bin string, arg
 	line := cmdLine(bin, args)
 	s.mu.Lock()
 	s.cmdLines = append(s.cmdLines, line)
+	n := len(s.cmdLines)
 	s.mu.Unlock()
 	if opts.Output != nil {
 		fmt.Fprintf(&prefixWriter{w: opts.Output, prefix: "[stock] "}, "%s\n", line)
 	}
-	p, err := startProcess(ctx, name, bin, args, env, opts.Output)
+	logFile := ""
+	if opts.LogFiles {
+		logFile = filepath.Join(s.dir, fmt.Sprintf("%s-%d.log", name, n))
+	}
+	p, err := startProcess(ctx, name, bin, args, env, opts.Output, logFile)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +374,7 @@ func (s *Servers) CommandLines() []string {
 // Output returns the tail of a server's output ("" for an unknown name).
 func (s *Servers) Output(name string) string {
 	if p := s.proc(name); p != nil {
-		return p.out.String()
+		return p.output()
 	}
 	return ""
 }

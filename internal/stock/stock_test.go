@@ -183,12 +183,14 @@ func TestStartReportsEarlyDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	bins.NanoMDM = fake
-	s, err := Start(t.Context(), Options{Binaries: bins, CAKeySize: 2048})
-	if err == nil {
-		s.Stop()
-		t.Fatal("Start succeeded with a nanomdm that exits")
-	}
-	if !strings.Contains(err.Error(), "no such storage") || !strings.Contains(err.Error(), "nanomdm exited early") {
-		t.Errorf("error: have %q, want nanomdm's output in it", err)
+	for _, logFiles := range []bool{false, true} {
+		s, err := Start(t.Context(), Options{Binaries: bins, CAKeySize: 2048, LogFiles: logFiles})
+		if err == nil {
+			s.Stop()
+			t.Fatal("Start succeeded with a nanomdm that exits")
+		}
+		if !strings.Contains(err.Error(), "no such storage") || !strings.Contains(err.Error(), "nanomdm exited early") {
+			t.Errorf("LogFiles %v: error: have %q, want nanomdm's output in it", logFiles, err)
+		}
 	}
 }

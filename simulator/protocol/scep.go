@@ -30,12 +30,14 @@ const maxSCEPResponse = 1 << 20
 
 // SCEPDevice is what a SCEP payload's Subject may name of the device: the
 // values of %HardwareUUID%, %SerialNumber%, %ComputerName% and
-// %DeviceName%, and %ProductName%.
+// %DeviceName%, and %ProductName%; and where its key comes from.
 type SCEPDevice struct {
 	UDID         string
 	SerialNumber string
 	DeviceName   string
 	ProductName  string
+	// Keys, when set, supplies the key instead of a new one.
+	Keys SCEPKeySource
 }
 
 // SCEPEnroll obtains an identity from a profile's SCEP payload as a device
@@ -55,9 +57,9 @@ func SCEPEnroll(ctx context.Context, client *http.Client, p *SCEPPayload, dev SC
 	if c.KeyType != "" && c.KeyType != "RSA" {
 		return nil, fmt.Errorf("%w: unsupported Key Type %q", ErrSCEP, c.KeyType)
 	}
-	key, err := rsa.GenerateKey(rand.Reader, bits)
+	key, err := dev.key(bits)
 	if err != nil {
-		return nil, fmt.Errorf("%w: key: %v", ErrSCEP, err)
+		return nil, fmt.Errorf("%w: key: %w", ErrSCEP, err)
 	}
 	subject := scepSubject(c.Subject, dev)
 	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
