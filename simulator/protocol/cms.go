@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -37,16 +39,36 @@ var (
 // of a detached CMS SignedData, SHA-256, carrying the signer certificate,
 // signed at the wall clock's time.
 func SignMdmSignature(c *Credential, body []byte) (string, error) {
-	der, err := c.SignDetached(body, time.Now())
+	return c.mdmSignature(body, time.Now())
+}
+
+// sigBuffers hold a SignedData and its base64 while the header value is
+// made: the value is the only allocation that outlives a signature.
+var sigBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// mdmSignature is the Mdm-Signature header value for body, signed at at.
+func (c *Credential) mdmSignature(body []byte, at time.Time) (string, error) {
+	bp := sigBuffers.Get().(*[]byte)
+	defer sigBuffers.Put(bp)
+	der, err := c.appendSignedData((*bp)[:0], body, at)
 	if err != nil {
 		return "", err
 	}
-	return base64.StdEncoding.EncodeToString(der), nil
+	all := base64.StdEncoding.AppendEncode(der, der)
+	if cap(all) <= 64<<10 {
+		*bp = all[:0]
+	}
+	return string(all[len(der):]), nil
 }
 
 // SignDetached returns the DER of a detached CMS SignedData over body,
 // with signingTime at.
 func (c *Credential) SignDetached(body []byte, at time.Time) ([]byte, error) {
+	return c.appendSignedData(nil, body, at)
+}
+
+// appendSignedData appends SignDetached's DER to dst.
+func (c *Credential) appendSignedData(dst, body []byte, at time.Time) ([]byte, error) {
 	if c == nil || len(c.buf) == 0 {
 		return nil, fmt.Errorf("protocol: sign: %w", ErrNoIdentity)
 	}
@@ -86,7 +108,7 @@ func (c *Credential) SignDetached(body []byte, at time.Time) ([]byte, error) {
 	explicitLen := tlLen(signedLen) + signedLen
 	infoLen := len(derOIDSignedData) + tlLen(explicitLen) + explicitLen
 
-	out := make([]byte, 0, tlLen(infoLen)+infoLen)
+	out := slices.Grow(dst, tlLen(infoLen)+infoLen)
 	out = appendTL(out, tagSequence, infoLen)
 	out = append(out, derOIDSignedData...)
 	out = appendTL(out, tagContext0, explicitLen)

@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -199,11 +198,11 @@ func (s *Session) Put(ctx context.Context, url, contentType string, body []byte)
 	if s.mode == MdmSignature {
 		// The signing time is the wall clock's: servers check it against
 		// the certificate's validity, which is on the wall clock too.
-		der, err := s.id.SignDetached(body, time.Now())
+		sig, err := s.id.mdmSignature(body, time.Now())
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Mdm-Signature", base64.StdEncoding.EncodeToString(der))
+		req.Header.Set("Mdm-Signature", sig)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
