@@ -214,8 +214,7 @@ func (d *Device) applyEnforcement(active []ddm.Declaration, o EnforcementOptions
 	})
 	e.decls = decls
 	d.enforceEvalLocked()
-	io := d.sw.io
-	d.sw.io = nil
+	io := d.sw.takeIO()
 	d.mu.Unlock()
 	// What the engine queued (phase notifications) is covered by the report
 	// that follows Apply.

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -68,10 +67,10 @@ type Device struct {
 	retries  uint8 // consecutive failed sessions with a retry pending
 	restarts uint32
 	stats    counters
-	// lastStatus is the last status the device sent before the server's
-	// empty answer: a device whose session ended on NotNow polls again
-	// when conditions change (update_*.go).
-	lastStatus protocol.Status
+	// lastNotNow says the last status the device sent before the server's
+	// empty answer was NotNow: such a device polls again when conditions
+	// change (update_*.go).
+	lastNotNow bool
 	// sw is the software-update state (update_*.go): a few words while
 	// nothing is in progress.
 	sw softwareUpdate
@@ -80,8 +79,6 @@ type Device struct {
 	ddm *ddmState
 	// timers are the device's own pending timers (power.go).
 	timers devTimers
-	// pollTimer is the next poll (poll.go): nil unless WithPollInterval.
-	pollTimer clock.Timer
 	// The device's activity (activity.go): a session or a run of timers.
 	active        bool
 	timersPending bool          // timers fell due while active

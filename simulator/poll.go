@@ -29,7 +29,7 @@ func (d *Device) startPollingLocked(enr *enrollment) {
 }
 
 func (d *Device) armPollLocked(enr *enrollment, after time.Duration) {
-	d.pollTimer = d.after(after, func() { d.pollStep(enr) })
+	d.sw.grow().poll = d.after(after, func() { d.pollStep(enr) })
 }
 
 // pollStep is one poll: the next is armed before the session starts, so
@@ -48,8 +48,8 @@ func (d *Device) pollStep(enr *enrollment) {
 
 // stopPollingLocked stops the polls; d.mu is held.
 func (d *Device) stopPollingLocked() {
-	if d.pollTimer != nil {
-		d.pollTimer.Stop()
-		d.pollTimer = nil
+	if m := d.sw.more; m != nil && m.poll != nil {
+		m.poll.Stop()
+		m.poll = nil
 	}
 }

@@ -256,7 +256,7 @@ func TestShutDownDeviceStopsTimers(t *testing.T) {
 	scanning := func() bool {
 		r.d.mu.Lock()
 		defer r.d.mu.Unlock()
-		return r.d.sw.scan != nil
+		return r.d.sw.more != nil && r.d.sw.more.scan != nil
 	}
 	// A device's timers share one clock timer, armed for the earliest.
 	if n := r.d.timers.count(); n != 3 || r.clk.Pending() != 1 || !scanning() {

@@ -63,7 +63,7 @@ func (d *Device) session(ctx context.Context) error {
 		}
 		if len(body) == 0 {
 			d.mu.Lock()
-			d.lastStatus = res.Status
+			d.lastNotNow = res.Status == protocol.StatusNotNow
 			d.mu.Unlock()
 			return nil
 		}

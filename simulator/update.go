@@ -94,7 +94,10 @@ func (d *Device) UpdateState() UpdateState {
 func (d *Device) UpdateHistory() []UpdateRecord {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]UpdateRecord(nil), d.sw.history...)
+	if d.sw.more == nil {
+		return nil
+	}
+	return append([]UpdateRecord(nil), d.sw.more.history...)
 }
 
 // SetUserProfile replaces the device's user. It takes effect at the next

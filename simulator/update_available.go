@@ -44,18 +44,19 @@ func (d *Device) startScanLocked(force bool) {
 	if force {
 		after = d.draw(t.ScanForce)
 	}
-	if d.sw.scan != nil {
-		d.sw.scan.Stop()
+	more := d.sw.grow()
+	if more.scan != nil {
+		more.scan.Stop()
 	}
-	d.sw.scanGen++
-	gen := d.sw.scanGen
-	d.sw.scan = d.after(after, func() {
+	more.scanGen++
+	gen := more.scanGen
+	more.scan = d.after(after, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.sw.scanGen != gen {
+		if more.scanGen != gen {
 			return
 		}
-		d.sw.scan = nil
+		more.scan = nil
 		if d.sw.env.NoNetwork {
 			return // the scan failed; the old list stays
 		}

@@ -75,7 +75,7 @@ func (d *Device) pollServer() {
 // again.
 func (d *Device) conditionsChanged() {
 	d.mu.Lock()
-	poll := d.lastStatus == protocol.StatusNotNow
+	poll := d.lastNotNow
 	d.mu.Unlock()
 	if poll {
 		d.pollServer()
@@ -89,9 +89,9 @@ func (d *Device) conditionsChanged() {
 func (d *Device) beforeSession(ctx context.Context, enr *enrollment, sess *protocol.Session) {
 	d.mu.Lock()
 	escrow := d.appleSiliconMac() && !d.sw.env.NoBootstrapToken && !d.sw.escrowed
-	nag := d.sw.tokenNag > 0
+	nag := d.sw.more != nil && d.sw.more.tokenNag > 0
 	if nag {
-		d.sw.tokenNag--
+		d.sw.more.tokenNag--
 	}
 	var token []byte
 	if escrow {

@@ -179,12 +179,13 @@ func (d *Device) isMac() bool {
 // Environment.UnlockAfter.
 func (d *Device) armUnlockLocked() {
 	after := d.sw.env.UnlockAfter
-	if after <= 0 || d.sw.unlock != nil {
+	more := d.sw.grow()
+	if after <= 0 || more.unlock != nil {
 		return
 	}
-	d.sw.unlock = d.after(after, func() {
+	more.unlock = d.after(after, func() {
 		d.mu.Lock()
-		d.sw.unlock = nil
+		more.unlock = nil
 		was := d.sw.env.Locked
 		d.sw.env.Locked = false
 		d.mu.Unlock()
@@ -228,7 +229,8 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 		if d.quirk(update.QuirkRebootGap) {
 			return nil, true
 		}
-		return updateResult(d.sw.installed.key, d.sw.installed.action, "Idle"), false
+		mark := d.sw.installed()
+		return updateResult(mark.key, mark.action, "Idle"), false
 	}
 	plan, errItem := d.planLocked(it, rel, key)
 	if errItem != nil {
@@ -281,7 +283,7 @@ func (d *Device) resolveLocked(it scheduleItem) (catalog.Release, string, map[st
 		build = d.id.SupplementalBuildVersion
 	}
 	now := d.env.clock.Now()
-	mark := d.sw.installed
+	mark := d.sw.installed()
 	switch {
 	case it.ProductKey != "":
 		if mark != nil && it.ProductKey == mark.key {

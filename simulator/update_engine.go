@@ -25,8 +25,8 @@ import (
 // install with requestInstallLocked, and reads the state with
 // updateStateLocked or statusItemLocked. plan.notify, if set, hears every
 // phase change. All of these run with d.mu held; network work (bootstrap
-// token, the check-in after the restart) is queued on d.sw.io and runs once
-// the lock is released (see withLock).
+// token, the check-in after the restart) is queued with d.sw.queueIO and
+// runs once the lock is released (see withLock).
 
 // softwareUpdate is a device's software-update state.
 type softwareUpdate struct {
@@ -34,19 +34,60 @@ type softwareUpdate struct {
 	env       update.Environment
 	quirkFlip uint32 // bit i set: quirkTable[i] is the opposite of its default
 
-	job       *updateJob  // the update in progress; nil when none
-	avail     *availCache // macOS: what the last scan found; nil until one runs after boot
+	job      *updateJob  // the update in progress; nil when none
+	avail    *availCache // macOS: what the last scan found; nil until one runs after boot
+	escrowed bool        // SetBootstrapToken sent
+	// more is what a device needs once it has scanned, installed or been
+	// locked: nil on an idle device (a fleet holds a million of them).
+	more *swMore
+
+	enforce *enforcement // DDM enforcement (ddm_enforce.go); nil until a declaration
+}
+
+// swMore is the state of a device that has done more than check in when
+// pushed: its software-update timers and history, and its polls.
+type swMore struct {
 	scan      clock.Timer // a pending ScheduleOSUpdateScan
 	scanGen   uint32
+	tokenNag  int32          // sessions that still start with GetBootstrapToken (quirk)
 	unlock    clock.Timer    // a pending unlock (Environment.UnlockAfter)
 	installed *installedMark // the update whose restart came last: the reboot gap
 	history   []UpdateRecord
-	escrowed  bool // SetBootstrapToken sent
-	tokenNag  int  // sessions that still start with GetBootstrapToken (quirk)
 
 	io []func() // network work queued under d.mu, run after it is released
 
-	enforce *enforcement // DDM enforcement (ddm_enforce.go); nil until a declaration
+	poll clock.Timer // the next poll (poll.go): nil unless WithPollInterval
+}
+
+// grow returns the device's swMore, allocating it the first time; d.mu is
+// held.
+func (s *softwareUpdate) grow() *swMore {
+	if s.more == nil {
+		s.more = &swMore{}
+	}
+	return s.more
+}
+
+// installed is the update whose restart came last, or nil.
+func (s *softwareUpdate) installed() *installedMark {
+	if s.more == nil {
+		return nil
+	}
+	return s.more.installed
+}
+
+// queueIO queues network work to run once d.mu is released; d.mu is held.
+func (s *softwareUpdate) queueIO(f func()) { s.grow().io = append(s.more.io, f) }
+
+// takeIO returns the queued network work and clears the queue; d.mu is
+// held.
+func (s *softwareUpdate) takeIO() []func() {
+	if s.more == nil {
+		return nil
+	}
+	io := s.more.io
+	s.more.io = nil
+	return io
 }
 
 type installedMark struct {
@@ -129,8 +170,7 @@ const (
 func (d *Device) withLock(f func()) {
 	d.mu.Lock()
 	f()
-	io := d.sw.io
-	d.sw.io = nil
+	io := d.sw.takeIO()
 	d.mu.Unlock()
 	for _, g := range io {
 		g()
@@ -229,7 +269,9 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 		j.plan.reason = "mdm"
 	}
 	d.sw.job = j
-	d.sw.installed = nil
+	if d.sw.more != nil {
+		d.sw.more.installed = nil
+	}
 	lat := d.timings().AcceptLatencyIOS
 	if d.id.IsMac() {
 		lat = d.timings().AcceptLatencyMac
@@ -256,7 +298,7 @@ func (d *Device) setPhase(j *updateJob, p UpdatePhase) {
 func (d *Device) notifyLocked(j *updateJob) {
 	if j.plan.notify != nil {
 		st, fn := d.updateStateLocked(), j.plan.notify
-		d.sw.io = append(d.sw.io, func() { fn(st) })
+		d.sw.queueIO(func() { fn(st) })
 	}
 }
 
@@ -397,7 +439,7 @@ func (d *Device) downloadBlockerLocked(rel catalog.Release) string {
 // It asks the server for the bootstrap token; without one, a volume owner
 // must authenticate, and one may never come.
 func (d *Device) authorizeStep(j *updateJob) {
-	d.sw.io = append(d.sw.io, func() {
+	d.sw.queueIO(func() {
 		token := d.fetchBootstrapToken()
 		d.withLock(func() {
 			if d.sw.job != j || j.phase != PhasePrepared || !j.requested {
@@ -536,11 +578,12 @@ func (d *Device) backOnline(j *updateJob) {
 		d.id.SupplementalBuildVersion, d.id.SupplementalOSVersionExtra = "", ""
 		rec.ToVersion, rec.ToBuild = j.rel.ProductVersion, j.rel.Build
 	}
-	d.sw.history = append(d.sw.history, rec)
-	if len(d.sw.history) > maxHistory {
-		d.sw.history = d.sw.history[len(d.sw.history)-maxHistory:]
+	more := d.sw.grow()
+	more.history = append(more.history, rec)
+	if len(more.history) > maxHistory {
+		more.history = more.history[len(more.history)-maxHistory:]
 	}
-	d.sw.installed = &installedMark{key: j.key, version: j.rel.ProductVersion, build: j.rel.Build, action: j.plan.reported}
+	more.installed = &installedMark{key: j.key, version: j.rel.ProductVersion, build: j.rel.Build, action: j.plan.reported}
 	j.phase = PhaseNone
 	d.sw.job = nil
 	d.notifyLocked(j)
@@ -548,10 +591,10 @@ func (d *Device) backOnline(j *updateJob) {
 	d.sw.avail = nil
 	d.down = false
 	if d.appleSiliconMac() && d.quirk(update.QuirkBootstrapTokenNag) {
-		d.sw.tokenNag = 3
+		d.sw.grow().tokenNag = 3
 	}
 	udid, version, build := d.id.UDID, d.id.OSVersion, d.id.BuildVersion
-	d.sw.io = append(d.sw.io, func() {
+	d.sw.queueIO(func() {
 		d.env.emit(Event{Kind: EventOSUpdated, UDID: udid, OSVersion: version, BuildVersion: build})
 		d.checkinAfterRestart()
 		d.pollServer()

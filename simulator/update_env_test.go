@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdmsim/mdmsim/simulator/protocol"
 	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
@@ -146,7 +145,7 @@ func TestEnvironment(t *testing.T) {
 	}
 	runTranscripts(t, tests, 24*time.Hour, func(r *rig, tt transcriptCase) {
 		if tt.c.env.Locked {
-			r.d.lastStatus = protocol.StatusNotNow // the rig has no session: as if it ended on NotNow
+			r.d.lastNotNow = true // the rig has no session: as if it ended on NotNow
 		}
 	})
 }

@@ -184,7 +184,10 @@ func TestQuirks(t *testing.T) {
 			r.schedule(item("InstallASAP", "ProductKey", key(r)))
 			r.clk.Advance(2 * time.Hour)
 			r.d.mu.Lock()
-			nag := r.d.sw.tokenNag
+			var nag int32
+			if r.d.sw.more != nil {
+				nag = r.d.sw.more.tokenNag
+			}
 			r.d.mu.Unlock()
 			if r.d.Identity().OSVersion != "26.6.2" || nag != 3 {
 				t.Errorf("after the update: %s, %d sessions will ask for the token; want 26.6.2 and 3", r.d.Identity().OSVersion, nag)
