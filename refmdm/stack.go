@@ -188,10 +188,11 @@ func (s *Stack) startServer() error {
 	var svc service.CheckinAndCommandService = observed{CheckinAndCommandService: nano, obs: s.obs}
 	svc = certauth.New(svc, svcStore, certauth.WithLogger(logger.With("service", "certauth")))
 	var verifier httpmdm.CertVerifier
-	verifier, err = certverify.NewPoolVerifier(s.ca.trustedPEM(), nil, x509.ExtKeyUsageClientAuth)
+	pool, err := certverify.NewPoolVerifier(s.ca.trustedPEM(), nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return fmt.Errorf("refmdm: verifier: %w", err)
 	}
+	verifier = newVerifyCache(pool)
 	if s.cfg.mutation == MutationAcceptsForeignCA {
 		verifier = acceptAll{}
 	}
