@@ -5,15 +5,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/asn1"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Minter issues device identities from an ECDSA P-256 CA at fleet speed:
@@ -47,27 +43,44 @@ func (ca *CA) NewMinter(org string) (*Minter, error) {
 	return m, nil
 }
 
+// OmitAuthorityKeyID leaves the authority key identifier out of the
+// certificates m issues, 37 bytes each that a device keeps for the life of
+// its enrollment: for a server that knows its one CA without it. Call it
+// before the first Mint.
+func (m *Minter) OmitAuthorityKeyID() { m.akid = nil }
+
+// The fixed pieces of a minted certificate, in DER.
 var (
-	oidECDSAWithSHA256  = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
-	oidECPublicKey      = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
-	oidP256             = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
-	oidOrganization     = asn1.ObjectIdentifier{2, 5, 4, 10}
-	oidCommonName       = asn1.ObjectIdentifier{2, 5, 4, 3}
-	oidKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
-	oidExtKeyUsage      = asn1.ObjectIdentifier{2, 5, 29, 37}
-	oidAuthorityKeyID   = asn1.ObjectIdentifier{2, 5, 29, 35}
-	oidClientAuth       = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}
+	derSigAlg = []byte{0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02} // ecdsa-with-SHA256
+	derV3     = []byte{0xa0, 0x03, 0x02, 0x01, 0x02}
+	// SubjectPublicKeyInfo of a P-256 key, up to the uncompressed point.
+	derSPKIPrefix = []byte{0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00}
+	// keyUsage, critical: digitalSignature and keyEncipherment.
+	derKeyUsage = []byte{0x30, 0x0e, 0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff, 0x04, 0x04, 0x03, 0x02, 0x05, 0xa0}
+	// extKeyUsage: clientAuth.
+	derExtKeyUsage = []byte{0x30, 0x13, 0x06, 0x03, 0x55, 0x1d, 0x25, 0x04, 0x0c, 0x30, 0x0a,
+		0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02}
+	derOIDOrganization = []byte{0x06, 0x03, 0x55, 0x04, 0x0a}
+	derOIDCommonName   = []byte{0x06, 0x03, 0x55, 0x04, 0x03}
+	derOIDAuthKeyID    = []byte{0x06, 0x03, 0x55, 0x1d, 0x23}
+
 	errMintTimeOutRange = errors.New("pki: mint: validity outside 1950–2049")
 )
 
 // Mint returns a new P-256 key and the DER of its certificate for
-// commonName, valid from notBefore to notAfter.
+// commonName, valid from notBefore to notAfter. The certificate is written
+// in one pass into one buffer of its exact size.
 func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte, *ecdsa.PrivateKey, error) {
-	if y := notBefore.UTC().Year(); y < 1950 || y >= 2050 {
+	notBefore, notAfter = notBefore.UTC(), notAfter.UTC()
+	if y := notBefore.Year(); y < 1950 || y >= 2050 {
 		return nil, nil, errMintTimeOutRange
 	}
-	if y := notAfter.UTC().Year(); y < 1950 || y >= 2050 {
+	if y := notAfter.Year(); y < 1950 || y >= 2050 {
 		return nil, nil, errMintTimeOutRange
+	}
+	if len(commonName) > 1024 || len(m.org) > 1024 {
+		return nil, nil, errors.New("pki: mint: a name longer than 1024 bytes")
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -81,82 +94,118 @@ func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte,
 	copy(serial[:8], m.prefix[:])
 	binary.BigEndian.PutUint64(serial[8:], m.counter.Add(1))
 
-	tbs := cryptobyte.NewBuilder(make([]byte, 0, 384))
-	tbs.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddASN1Int64(2) })
-		b.AddASN1(cbasn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(serial[:]) })
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidECDSAWithSHA256) })
-		b.AddBytes(m.issuer)
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1UTCTime(notBefore.UTC().Truncate(time.Second))
-			b.AddASN1UTCTime(notAfter.UTC().Truncate(time.Second))
-		})
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // subject
-			rdn := func(oid asn1.ObjectIdentifier, v string) {
-				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1ObjectIdentifier(oid)
-						b.AddASN1(cbasn1.UTF8String, func(b *cryptobyte.Builder) { b.AddBytes([]byte(v)) })
-					})
-				})
-			}
-			if m.org != "" {
-				rdn(oidOrganization, m.org)
-			}
-			rdn(oidCommonName, commonName)
-		})
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // subjectPublicKeyInfo
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1ObjectIdentifier(oidECPublicKey)
-				b.AddASN1ObjectIdentifier(oidP256)
-			})
-			b.AddASN1BitString(point)
-		})
-		b.AddASN1(cbasn1.Tag(3).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1ObjectIdentifier(oidKeyUsage)
-					b.AddASN1Boolean(true)
-					// digitalSignature and keyEncipherment: bits 0 and 2.
-					b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) { b.AddBytes([]byte{0x03, 0x02, 0x05, 0xa0}) })
-				})
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1ObjectIdentifier(oidExtKeyUsage)
-					b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidClientAuth) })
-					})
-				})
-				if len(m.akid) > 0 {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1ObjectIdentifier(oidAuthorityKeyID)
-						b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
-							b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-								b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(m.akid) })
-							})
-						})
-					})
-				}
-			})
-		})
-	})
-	tbsDER, err := tbs.Bytes()
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: mint: %w", err)
+	// Lengths from the inside out.
+	rdnLen := func(oid []byte, v string) int {
+		attr := len(oid) + tlLen(len(v)) + len(v)
+		seq := tlLen(attr) + attr
+		return tlLen(seq) + seq
 	}
-	h := sha256.Sum256(tbsDER)
+	subject := rdnLen(derOIDCommonName, commonName)
+	if m.org != "" {
+		subject += rdnLen(derOIDOrganization, m.org)
+	}
+	akiInner := tlLen(len(m.akid)) + len(m.akid)                // [0] keyIdentifier
+	akiOctet := tlLen(akiInner) + akiInner                      // SEQUENCE
+	akiExt := len(derOIDAuthKeyID) + tlLen(akiOctet) + akiOctet // OID, OCTET STRING
+	exts := len(derKeyUsage) + len(derExtKeyUsage)
+	if len(m.akid) > 0 {
+		exts += tlLen(akiExt) + akiExt
+	}
+	extsField := tlLen(exts) + exts // [3] EXPLICIT SEQUENCE
+	const validity = 2 + 2*(2+13)
+	tbsLen := len(derV3) + 2 + len(serial) + len(derSigAlg) + len(m.issuer) + validity +
+		tlLen(subject) + subject + len(derSPKIPrefix) + len(point) + tlLen(extsField) + extsField
+	const maxSig = 2 + 2*(2+33) // an ECDSA P-256 signature's DER at most
+	certMax := tlLen(tbsLen) + tbsLen + len(derSigAlg) + 3 + 1 + maxSig
+	// Room for the outer SEQUENCE's header, written last: its length
+	// depends on the signature's.
+	const room = 4
+	out := make([]byte, room, room+certMax)
+	tbsStart := room
+	out = appendTL(out, 0x30, tbsLen)
+	out = append(out, derV3...)
+	out = appendTL(out, 0x02, len(serial))
+	out = append(out, serial[:]...)
+	out = append(out, derSigAlg...)
+	out = append(out, m.issuer...)
+	out = append(out, 0x30, 2*(2+13))
+	out = appendUTCTime(out, notBefore)
+	out = appendUTCTime(out, notAfter)
+	out = appendTL(out, 0x30, subject)
+	if m.org != "" {
+		out = appendRDN(out, derOIDOrganization, m.org)
+	}
+	out = appendRDN(out, derOIDCommonName, commonName)
+	out = append(out, derSPKIPrefix...)
+	out = append(out, point...)
+	out = appendTL(out, 0xa3, extsField)
+	out = appendTL(out, 0x30, exts)
+	out = append(out, derKeyUsage...)
+	out = append(out, derExtKeyUsage...)
+	if len(m.akid) > 0 {
+		out = appendTL(out, 0x30, akiExt)
+		out = append(out, derOIDAuthKeyID...)
+		out = appendTL(out, 0x04, akiOctet)
+		out = appendTL(out, 0x30, akiInner)
+		out = appendTL(out, 0x80, len(m.akid))
+		out = append(out, m.akid...)
+	}
+	h := sha256.Sum256(out[tbsStart:])
 	sig, err := ecdsa.SignASN1(rand.Reader, m.key, h[:])
 	if err != nil {
 		return nil, nil, fmt.Errorf("pki: mint: %w", err)
 	}
-	cert := cryptobyte.NewBuilder(make([]byte, 0, len(tbsDER)+96))
-	cert.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbsDER)
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidECDSAWithSHA256) })
-		b.AddASN1BitString(sig)
-	})
-	der, err := cert.Bytes()
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: mint: %w", err)
+	out = append(out, derSigAlg...)
+	out = appendTL(out, 0x03, len(sig)+1)
+	out = append(out, 0)
+	out = append(out, sig...)
+	var hdr [5]byte
+	h0 := appendTL(hdr[:0], 0x30, len(out)-room)
+	start := room - len(h0)
+	copy(out[start:], h0)
+	return out[start:], key, nil
+}
+
+// tlLen is the size of a DER tag and length for content of n bytes.
+func tlLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2
+	case n < 0x100:
+		return 3
+	case n < 0x10000:
+		return 4
+	default:
+		return 5
 	}
-	return der, key, nil
+}
+
+// appendTL appends a DER tag and the length n.
+func appendTL(dst []byte, tag byte, n int) []byte {
+	switch {
+	case n < 0x80:
+		return append(dst, tag, byte(n))
+	case n < 0x100:
+		return append(dst, tag, 0x81, byte(n))
+	case n < 0x10000:
+		return append(dst, tag, 0x82, byte(n>>8), byte(n))
+	default:
+		return append(dst, tag, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+// appendRDN appends SET { SEQUENCE { oid, UTF8String v } }.
+func appendRDN(dst, oid []byte, v string) []byte {
+	attr := len(oid) + tlLen(len(v)) + len(v)
+	dst = appendTL(dst, 0x31, tlLen(attr)+attr)
+	dst = appendTL(dst, 0x30, attr)
+	dst = append(dst, oid...)
+	dst = appendTL(dst, 0x0c, len(v))
+	return append(dst, v...)
+}
+
+// appendUTCTime appends t, UTC and between 1950 and 2049, as a UTCTime.
+func appendUTCTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, 0x17, 13)
+	return t.AppendFormat(dst, "060102150405Z")
 }

@@ -124,6 +124,35 @@ func TestMinterSerialsUnique(t *testing.T) {
 	wg.Wait()
 }
 
+// Without the key identifier and the organization a certificate is smaller
+// and still verifies.
+func TestMinterLean(t *testing.T) {
+	t.Parallel()
+	ca := ecdsaCA(t)
+	full, _ := ca.NewMinter("mdmsim devices")
+	lean, _ := ca.NewMinter("")
+	lean.OmitAuthorityKeyID()
+	now := time.Now()
+	a, _, err := full.Mint("0000FE00-6D73-4E75-6C6C-000000000001", now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := lean.Mint("0000FE00-6D73-4E75-6C6C-000000000001", now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) >= len(a) || len(c.AuthorityKeyId) != 0 || len(c.Subject.Organization) != 0 {
+		t.Errorf("lean certificate: %d bytes (full %d), AKID %x, O %v", len(b), len(a), c.AuthorityKeyId, c.Subject.Organization)
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("lean certificate does not verify: %v", err)
+	}
+}
+
 func TestMinterRefuses(t *testing.T) {
 	t.Parallel()
 	k, _ := rsa.GenerateKey(rand.Reader, 2048)
