@@ -79,14 +79,14 @@ type Target struct {
 	ln         net.Listener
 
 	mu      sync.Mutex
-	devices map[string]*device
+	devices map[string]device // by UDID, held by value: a fleet of a million is a million entries
 	results map[resultKey]string
 
 	authenticate, tokenUpdate, checkOut, idle, nresults, sent, pushes, pushErrs, dropped, unauth atomic.Int64
 }
 
 type device struct {
-	token []byte
+	token string // the push token's bytes; "" before a TokenUpdate with one
 	magic string
 	queue [][]byte // command plists, oldest first
 }
@@ -98,7 +98,7 @@ func New(ctx context.Context, w *scenarios.World, opts ...Option) (*Target, erro
 	if w == nil || w.APNs == nil {
 		panic("null: New needs a world with a mock APNs")
 	}
-	t := &Target{maxResults: DefaultMaxResults, devices: map[string]*device{}, results: map[resultKey]string{}}
+	t := &Target{maxResults: DefaultMaxResults, devices: map[string]device{}, results: map[resultKey]string{}}
 	for _, o := range opts {
 		o(t)
 	}
@@ -143,9 +143,13 @@ func (t *Target) newCA() error {
 	if t.ca, err = pki.NewCA("mdmsim null MDM CA", key, now.Add(-time.Hour), now.AddDate(10, 0, 0)); err != nil {
 		return fmt.Errorf("null: %w", err)
 	}
-	if t.minter, err = t.ca.NewMinter("mdmsim devices"); err != nil {
+	// Certificates as small as a client certificate gets: no
+	// organization, no authority key identifier (the null server checks
+	// nothing). A device keeps its certificate.
+	if t.minter, err = t.ca.NewMinter(""); err != nil {
 		return fmt.Errorf("null: %w", err)
 	}
+	t.minter.OmitAuthorityKeyID()
 	return nil
 }
 
@@ -236,20 +240,49 @@ func (t *Target) Enrolled() int {
 	return len(t.devices)
 }
 
-// readBody reads an authenticated request's body; it writes the error and
-// returns nil when the request is refused.
-func (t *Target) readBody(w http.ResponseWriter, r *http.Request) []byte {
+// bodies are the buffers requests are read into: a handler keeps nothing
+// of its body (what it stores, it copies), so the buffer goes back when it
+// returns.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// readBody reads an authenticated request's body into a pooled buffer,
+// handed back by release; it writes the error and returns nil when the
+// request is refused.
+func (t *Target) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func()) {
 	if r.Header.Get("Mdm-Signature") == "" && (r.TLS == nil || len(r.TLS.PeerCertificates) == 0) {
 		t.unauth.Add(1)
 		http.Error(w, "no Mdm-Signature", http.StatusUnauthorized)
-		return nil
+		return nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || len(body) > maxBody {
+	bp := bodies.Get().(*[]byte)
+	buf := (*bp)[:0]
+	lr := io.LimitReader(r.Body, maxBody+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil || len(buf) > maxBody {
+			bodies.Put(bp)
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return nil, nil
+		}
+	}
+	if len(buf) > maxBody {
+		bodies.Put(bp)
 		http.Error(w, "bad body", http.StatusBadRequest)
-		return nil
+		return nil, nil
 	}
-	return body
+	return buf, func() {
+		if cap(buf) <= 64<<10 {
+			*bp = buf[:0]
+			bodies.Put(bp)
+		}
+	}
 }
 
 type checkinMessage struct {
@@ -260,10 +293,11 @@ type checkinMessage struct {
 }
 
 func (t *Target) serveCheckin(w http.ResponseWriter, r *http.Request) {
-	body := t.readBody(w, r)
+	body, release := t.readBody(w, r)
 	if body == nil {
 		return
 	}
+	defer release()
 	m, err := decodeCheckin(body)
 	if err != nil || m.UDID == "" {
 		http.Error(w, "bad check-in", http.StatusBadRequest)
@@ -276,13 +310,10 @@ func (t *Target) serveCheckin(w http.ResponseWriter, r *http.Request) {
 		t.tokenUpdate.Add(1)
 		t.mu.Lock()
 		d := t.devices[m.UDID]
-		if d == nil {
-			d = &device{}
-			t.devices[m.UDID] = d
-		}
 		if len(m.Token) > 0 {
-			d.token, d.magic = m.Token, m.PushMagic
+			d.token, d.magic = string(m.Token), m.PushMagic
 		}
+		t.devices[m.UDID] = d
 		t.mu.Unlock()
 	case "CheckOut":
 		t.checkOut.Add(1)
@@ -339,10 +370,11 @@ func decodeResult(body []byte) (resultMessage, error) {
 }
 
 func (t *Target) serveConnect(w http.ResponseWriter, r *http.Request) {
-	body := t.readBody(w, r)
+	body, release := t.readBody(w, r)
 	if body == nil {
 		return
 	}
+	defer release()
 	m, err := decodeResult(body)
 	if err != nil || m.UDID == "" || m.Status == "" {
 		http.Error(w, "bad result", http.StatusBadRequest)
@@ -361,15 +393,16 @@ func (t *Target) serveConnect(w http.ResponseWriter, r *http.Request) {
 			t.dropped.Add(1)
 		}
 	}
-	if d := t.devices[m.UDID]; d != nil {
+	if d, ok := t.devices[m.UDID]; ok && len(d.queue) > 0 {
 		// An answer to the head of the queue (anything but NotNow)
 		// takes it off; NotNow leaves it for the next session.
-		if m.Status != "Idle" && m.Status != "NotNow" && len(d.queue) > 0 {
+		if m.Status != "Idle" && m.Status != "NotNow" {
 			d.queue[0] = nil
 			d.queue = d.queue[1:]
 			if len(d.queue) == 0 {
 				d.queue = nil
 			}
+			t.devices[m.UDID] = d
 		}
 		if len(d.queue) > 0 && m.Status != "NotNow" {
 			next = d.queue[0]
@@ -398,12 +431,13 @@ func (c commands) Enqueue(ctx context.Context, udids []string, cmd scenarios.Com
 	c.t.mu.Lock()
 	var missing int
 	for _, u := range udids {
-		d := c.t.devices[u]
-		if d == nil {
+		d, ok := c.t.devices[u]
+		if !ok {
 			missing++
 			continue
 		}
 		d.queue = append(d.queue, body)
+		c.t.devices[u] = d
 	}
 	c.t.mu.Unlock()
 	if missing > 0 {
@@ -417,13 +451,12 @@ func (c commands) Enqueue(ctx context.Context, udids []string, cmd scenarios.Com
 func (c commands) Push(ctx context.Context, udids []string) error {
 	t := c.t
 	type target struct {
-		token []byte
-		magic string
+		token, magic string
 	}
 	tgts := make([]target, 0, len(udids))
 	t.mu.Lock()
 	for _, u := range udids {
-		if d := t.devices[u]; d != nil && d.token != nil {
+		if d := t.devices[u]; d.token != "" {
 			tgts = append(tgts, target{d.token, d.magic})
 		}
 	}
@@ -460,10 +493,10 @@ func (c commands) Push(ctx context.Context, udids []string) error {
 	return ctx.Err()
 }
 
-func (t *Target) pushOne(ctx context.Context, token []byte, magic string) error {
+func (t *Target) pushOne(ctx context.Context, token, magic string) error {
 	t.pushes.Add(1)
 	payload := []byte(`{"mdm":"` + magic + `"}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.pushURL+"/3/device/"+hex.EncodeToString(token), bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.pushURL+"/3/device/"+hex.EncodeToString([]byte(token)), bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}
