@@ -209,9 +209,11 @@ func (s *Session) Put(ctx context.Context, url, contentType string, body []byte)
 		return nil, fmt.Errorf("protocol: %w", err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("protocol: read answer: %w", err)
+	var data []byte
+	if resp.ContentLength != 0 { // the empty answer, the most common, needs no buffer
+		if data, err = io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1)); err != nil {
+			return nil, fmt.Errorf("protocol: read answer: %w", err)
+		}
 	}
 	if len(data) > MaxResponseSize {
 		return nil, fmt.Errorf("protocol: answer: %w", ErrTooLarge)
