@@ -25,6 +25,8 @@ type Minter struct {
 	org     string
 	prefix  [8]byte // random, so two minters of one CA never share a serial
 	counter atomic.Uint64
+	// unsigned: certificates carry placeholderSig instead of a signature.
+	unsigned bool
 }
 
 // NewMinter returns a Minter for ca, whose key must be ECDSA P-256. org is
@@ -42,6 +44,17 @@ func (ca *CA) NewMinter(org string) (*Minter, error) {
 	m.prefix[0] |= 0x40 // of a fixed length
 	return m, nil
 }
+
+// placeholderSig is a well-formed ECDSA signature value (r = s = 1) that
+// verifies for no certificate.
+var placeholderSig = []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}
+
+// Unsigned makes m issue certificates that carry a placeholder instead of
+// the CA's signature: they parse, and verify against nothing. It is for a
+// server that checks no certificate and stands in for one whose signing is
+// not what is measured (the null target): the CA's signature is the
+// server's work, not the devices'. Call it before the first Mint.
+func (m *Minter) Unsigned() { m.unsigned = true }
 
 // OmitAuthorityKeyID leaves the authority key identifier out of the
 // certificates m issues, 37 bytes each that a device keeps for the life of
@@ -150,10 +163,12 @@ func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte,
 		out = appendTL(out, 0x80, len(m.akid))
 		out = append(out, m.akid...)
 	}
-	h := sha256.Sum256(out[tbsStart:])
-	sig, err := ecdsa.SignASN1(rand.Reader, m.key, h[:])
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: mint: %w", err)
+	sig := placeholderSig
+	if !m.unsigned {
+		h := sha256.Sum256(out[tbsStart:])
+		if sig, err = ecdsa.SignASN1(rand.Reader, m.key, h[:]); err != nil {
+			return nil, nil, fmt.Errorf("pki: mint: %w", err)
+		}
 	}
 	out = append(out, derSigAlg...)
 	out = appendTL(out, 0x03, len(sig)+1)

@@ -153,6 +153,30 @@ func TestMinterLean(t *testing.T) {
 	}
 }
 
+// An unsigned certificate parses, is for its key, and verifies against
+// nothing.
+func TestMinterUnsigned(t *testing.T) {
+	t.Parallel()
+	ca := ecdsaCA(t)
+	m, _ := ca.NewMinter("")
+	m.Unsigned()
+	now := time.Now()
+	der, key, err := m.Mint("d", now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.PublicKey.(*ecdsa.PublicKey).Equal(&key.PublicKey) || c.Subject.CommonName != "d" {
+		t.Fatalf("certificate for %v, CN %q", c.PublicKey, c.Subject.CommonName)
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Fatal("an unsigned certificate verifies")
+	}
+}
+
 func TestMinterRefuses(t *testing.T) {
 	t.Parallel()
 	k, _ := rsa.GenerateKey(rand.Reader, 2048)
