@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/bench/cpusplit"
 )
 
@@ -72,6 +73,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	// The simulator's collector as mdmsim bench sets it; NanoMDM, in
+	// its own process, keeps its defaults.
+	plan := bench.PlanMemory(bench.WorkloadCheckin, "nanomdm", cfg.Devices)
+	plan.Apply()
+	cfg.Say("simulator %s", plan)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

@@ -86,6 +86,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	wl.Say = say
+	plan := bench.PlanMemory(wl.Name, tf.target, wl.Devices)
+	plan.Apply()
+	say("%s", plan)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
