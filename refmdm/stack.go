@@ -26,12 +26,12 @@ import (
 	"github.com/micromdm/nanomdm/service"
 	"github.com/micromdm/nanomdm/service/certauth"
 	"github.com/micromdm/nanomdm/service/nanomdm"
-	"github.com/micromdm/nanomdm/storage"
 	nanokv "github.com/micromdm/nanomdm/storage/kv"
 	scepserver "github.com/micromdm/scep/v2/server"
 	"github.com/smallstep/scep"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/kvtree"
 	"github.com/mdmsim/mdmsim/mockapns"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -164,7 +164,8 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 
 func (s *Stack) startServer() error {
 	logger := &slogAdapter{l: s.cfg.logger}
-	s.store = newNanoStore() // store.go
+	var queue *kvtree.Store
+	s.store, queue = newNanoStore() // store.go
 	pushService := pushsvc.New(s.store, s.store, nanopush.NewFactory(nanopush.WithNewClient(s.apns.PushClient)), logger.With("service", "push"))
 	var err error
 	if s.enq, err = nanoapi.NewPushEnqueuer(s.store, pushService, nanoapi.WithLogger(logger.With("service", "enqueue"))); err != nil {
@@ -177,13 +178,13 @@ func (s *Stack) startServer() error {
 	}
 	// svcStore is what the MDM service stores in: the store itself, unless a
 	// mutation (mutation.go) replaces part of it.
-	var svcStore interface {
-		storage.ServiceStore
-		storage.CertAuthStore
-	} = s.store
+	var svcStore serviceStore = s.store
 	if s.cfg.mutation == MutationKeepsCheckedOutQueue {
 		svcStore = keepQueue{s.store}
 	}
+	// Answered commands' reports are kept for the latest results only
+	// (reports.go).
+	svcStore = newBoundedReports(svcStore, queue, s.cfg.resultWindow)
 	nano := nanomdm.New(svcStore, nanomdm.WithLogger(logger.With("service", "nanomdm")), nanomdm.WithDeclarativeManagement(dm))
 	var svc service.CheckinAndCommandService = observed{CheckinAndCommandService: nano, obs: s.obs}
 	svc = certauth.New(svc, svcStore, certauth.WithLogger(logger.With("service", "certauth")))

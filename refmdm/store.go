@@ -18,9 +18,11 @@ import (
 // (see internal/kvtree's package doc).
 
 // newNanoStore is NanoMDM's storage: one bucket each for users, cert
-// auth, the command queue, push certificates, devices and enrollments.
-func newNanoStore() *nanokv.KV {
-	return nanokv.New(kvtree.New(), kvtree.New(), kvtree.New(), kvtree.New(), kvtree.New(), kvtree.New())
+// auth, the command queue, push certificates, devices and enrollments. The
+// queue bucket is returned too, for boundedReports.
+func newNanoStore() (*nanokv.KV, *kvtree.Store) {
+	queue := kvtree.New()
+	return nanokv.New(kvtree.New(), kvtree.New(), queue, kvtree.New(), kvtree.New(), kvtree.New()), queue
 }
 
 // newDDMStore is KMFDDM's storage: declarations, sets, enrollments and
