@@ -35,7 +35,8 @@ type MemoryPlan struct {
 	Limit    int64
 	// GCPercent is the collector's target (GOGC): 200, as a load
 	// generator wants it, trading memory it has for the CPU it measures
-	// with; 0 leaves it alone (GOGC or GOMEMLIMIT is set).
+	// with, or 100 under a limit; 0 leaves it alone (GOGC or GOMEMLIMIT
+	// is set).
 	GCPercent int
 }
 
@@ -56,7 +57,12 @@ func PlanMemory(workload, target string, devices int) MemoryPlan {
 	}
 	p.GCPercent = loadGCPercent
 	if workload != WorkloadRollout && fleet >= 1<<30 {
+		// Under a limit the collector's own target stays at 100: at 200
+		// the heap sits at the limit for most of the run, and the runtime
+		// spends what it saved returning memory to stay under it (a
+		// million devices enrolled in 3 min 17 s instead of 2 min 41 s).
 		p.Limit = p.Estimate + p.Estimate/3
+		p.GCPercent = 100
 	}
 	return p
 }
