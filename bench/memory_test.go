@@ -13,8 +13,8 @@ func TestPlanMemory(t *testing.T) {
 	if big.Limit <= big.Estimate || big.Limit > 3<<30 {
 		t.Errorf("a million idle devices against null: estimate %d, limit %d; want a limit above the estimate and within 3 GiB", big.Estimate, big.Limit)
 	}
-	if big.GCPercent != 100 {
-		t.Errorf("GOGC %d under a limit, want 100", big.GCPercent)
+	if big.GCPercent != -1 {
+		t.Errorf("GOGC %d under a limit, want off (-1)", big.GCPercent)
 	}
 	if p := bench.PlanMemory(bench.WorkloadEnroll, "null", 10_000); p.Limit != 0 || p.GCPercent != 200 {
 		t.Errorf("10 000 devices get a limit of %d (the collector's target is enough) and GOGC %d", p.Limit, p.GCPercent)
