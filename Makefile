@@ -59,10 +59,14 @@ fuzz: ## run every fuzz target for FUZZTIME each
 bench-fleet: ## fleet-scale benchmarks (long): enrollment storms against the null and embedded targets, check-ins at a rate, a rollout
 	$(GO) run ./cmd/mdmsim bench --workload enroll --target null --devices 100000
 	$(GO) run ./cmd/mdmsim bench --workload enroll --target embedded --devices 10000
-	$(GO) run ./cmd/mdmsim bench --workload checkin --target null --devices 10000 --rate 2000 --ramp 2s --duration 20s
+	$(GO) run ./cmd/mdmsim bench --workload checkin --target null --devices 10000 --rate 5000 --ramp 2s --duration 60s
 	$(GO) run ./cmd/mdmsim bench --workload push --target null --devices 10000 --batch 1000
 	$(GO) run ./cmd/mdmsim bench --workload commands --target null --devices 10000
 	$(GO) run ./cmd/mdmsim bench --workload rollout --scenario ddm-deadline --target embedded --devices 10000
+
+.PHONY: bench-million
+bench-million: ## a million idle devices enrolled against the null target (about 3 minutes and 3 GiB), report in enroll-1m.html
+	$(GO) run ./cmd/mdmsim bench --workload enroll --target null --devices 1000000 --html enroll-1m.html
 
 .PHONY: bench-cpusplit
 bench-cpusplit: ## CPU per idle check-in, simulator vs the stock NanoMDM in its own process, RSA-2048 and ECDSA identities (CPUSPLIT_FLAGS)
