@@ -1,6 +1,7 @@
 package refmdm
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -52,6 +53,13 @@ func reportKeyPrefix(enrollmentID, commandUUID string) string {
 // StoreCommandReport stores the report, then forgets the oldest beyond the
 // window.
 func (b *boundedReports) StoreCommandReport(r *mdm.Request, report *mdm.CommandResults) error {
+	if report.Status != "Idle" && cap(report.Raw) > len(report.Raw) {
+		// The body as read has up to twice its length in capacity, and
+		// NanoMDM keeps the slice it is given.
+		stored := *report
+		stored.Raw = bytes.Clone(report.Raw)
+		report = &stored
+	}
 	if err := b.serviceStore.StoreCommandReport(r, report); err != nil {
 		return err
 	}
