@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/mdmsim/mdmsim/internal/der"
 )
 
 // Minter issues device identities from an ECDSA P-256 CA at fleet speed:
@@ -109,58 +111,58 @@ func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte,
 
 	// Lengths from the inside out.
 	rdnLen := func(oid []byte, v string) int {
-		attr := len(oid) + tlLen(len(v)) + len(v)
-		seq := tlLen(attr) + attr
-		return tlLen(seq) + seq
+		attr := len(oid) + der.HeaderLen(len(v)) + len(v)
+		seq := der.HeaderLen(attr) + attr
+		return der.HeaderLen(seq) + seq
 	}
 	subject := rdnLen(derOIDCommonName, commonName)
 	if m.org != "" {
 		subject += rdnLen(derOIDOrganization, m.org)
 	}
-	akiInner := tlLen(len(m.akid)) + len(m.akid)                // [0] keyIdentifier
-	akiOctet := tlLen(akiInner) + akiInner                      // SEQUENCE
-	akiExt := len(derOIDAuthKeyID) + tlLen(akiOctet) + akiOctet // OID, OCTET STRING
+	akiInner := der.HeaderLen(len(m.akid)) + len(m.akid)                // [0] keyIdentifier
+	akiOctet := der.HeaderLen(akiInner) + akiInner                      // SEQUENCE
+	akiExt := len(derOIDAuthKeyID) + der.HeaderLen(akiOctet) + akiOctet // OID, OCTET STRING
 	exts := len(derKeyUsage) + len(derExtKeyUsage)
 	if len(m.akid) > 0 {
-		exts += tlLen(akiExt) + akiExt
+		exts += der.HeaderLen(akiExt) + akiExt
 	}
-	extsField := tlLen(exts) + exts // [3] EXPLICIT SEQUENCE
+	extsField := der.HeaderLen(exts) + exts // [3] EXPLICIT SEQUENCE
 	const validity = 2 + 2*(2+13)
 	tbsLen := len(derV3) + 2 + len(serial) + len(derSigAlg) + len(m.issuer) + validity +
-		tlLen(subject) + subject + len(derSPKIPrefix) + len(point) + tlLen(extsField) + extsField
+		der.HeaderLen(subject) + subject + len(derSPKIPrefix) + len(point) + der.HeaderLen(extsField) + extsField
 	const maxSig = 2 + 2*(2+33) // an ECDSA P-256 signature's DER at most
-	certMax := tlLen(tbsLen) + tbsLen + len(derSigAlg) + 3 + 1 + maxSig
+	certMax := der.HeaderLen(tbsLen) + tbsLen + len(derSigAlg) + 3 + 1 + maxSig
 	// Room for the outer SEQUENCE's header, written last: its length
 	// depends on the signature's.
 	const room = 4
 	out := make([]byte, room, room+certMax)
 	tbsStart := room
-	out = appendTL(out, 0x30, tbsLen)
+	out = der.AppendHeader(out, 0x30, tbsLen)
 	out = append(out, derV3...)
-	out = appendTL(out, 0x02, len(serial))
+	out = der.AppendHeader(out, 0x02, len(serial))
 	out = append(out, serial[:]...)
 	out = append(out, derSigAlg...)
 	out = append(out, m.issuer...)
 	out = append(out, 0x30, 2*(2+13))
 	out = appendUTCTime(out, notBefore)
 	out = appendUTCTime(out, notAfter)
-	out = appendTL(out, 0x30, subject)
+	out = der.AppendHeader(out, 0x30, subject)
 	if m.org != "" {
 		out = appendRDN(out, derOIDOrganization, m.org)
 	}
 	out = appendRDN(out, derOIDCommonName, commonName)
 	out = append(out, derSPKIPrefix...)
 	out = append(out, point...)
-	out = appendTL(out, 0xa3, extsField)
-	out = appendTL(out, 0x30, exts)
+	out = der.AppendHeader(out, 0xa3, extsField)
+	out = der.AppendHeader(out, 0x30, exts)
 	out = append(out, derKeyUsage...)
 	out = append(out, derExtKeyUsage...)
 	if len(m.akid) > 0 {
-		out = appendTL(out, 0x30, akiExt)
+		out = der.AppendHeader(out, 0x30, akiExt)
 		out = append(out, derOIDAuthKeyID...)
-		out = appendTL(out, 0x04, akiOctet)
-		out = appendTL(out, 0x30, akiInner)
-		out = appendTL(out, 0x80, len(m.akid))
+		out = der.AppendHeader(out, 0x04, akiOctet)
+		out = der.AppendHeader(out, 0x30, akiInner)
+		out = der.AppendHeader(out, 0x80, len(m.akid))
 		out = append(out, m.akid...)
 	}
 	sig := placeholderSig
@@ -171,51 +173,23 @@ func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte,
 		}
 	}
 	out = append(out, derSigAlg...)
-	out = appendTL(out, 0x03, len(sig)+1)
+	out = der.AppendHeader(out, 0x03, len(sig)+1)
 	out = append(out, 0)
 	out = append(out, sig...)
 	var hdr [5]byte
-	h0 := appendTL(hdr[:0], 0x30, len(out)-room)
+	h0 := der.AppendHeader(hdr[:0], 0x30, len(out)-room)
 	start := room - len(h0)
 	copy(out[start:], h0)
 	return out[start:], key, nil
 }
 
-// tlLen is the size of a DER tag and length for content of n bytes.
-func tlLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 2
-	case n < 0x100:
-		return 3
-	case n < 0x10000:
-		return 4
-	default:
-		return 5
-	}
-}
-
-// appendTL appends a DER tag and the length n.
-func appendTL(dst []byte, tag byte, n int) []byte {
-	switch {
-	case n < 0x80:
-		return append(dst, tag, byte(n))
-	case n < 0x100:
-		return append(dst, tag, 0x81, byte(n))
-	case n < 0x10000:
-		return append(dst, tag, 0x82, byte(n>>8), byte(n))
-	default:
-		return append(dst, tag, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
 // appendRDN appends SET { SEQUENCE { oid, UTF8String v } }.
 func appendRDN(dst, oid []byte, v string) []byte {
-	attr := len(oid) + tlLen(len(v)) + len(v)
-	dst = appendTL(dst, 0x31, tlLen(attr)+attr)
-	dst = appendTL(dst, 0x30, attr)
+	attr := len(oid) + der.HeaderLen(len(v)) + len(v)
+	dst = der.AppendHeader(dst, 0x31, der.HeaderLen(attr)+attr)
+	dst = der.AppendHeader(dst, 0x30, attr)
 	dst = append(dst, oid...)
-	dst = appendTL(dst, 0x0c, len(v))
+	dst = der.AppendHeader(dst, 0x0c, len(v))
 	return append(dst, v...)
 }
 

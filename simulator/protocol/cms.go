@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/mdmsim/mdmsim/internal/der"
 )
 
 // The Mdm-Signature is a detached CMS SignedData (RFC 5652) over the body:
@@ -98,58 +100,49 @@ func (c *Credential) appendSignedData(dst, body []byte, at time.Time) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("protocol: sign: %w", err)
 	}
-	attrs[0] = tagContext0
+	attrs[0] = der.TagContext0
 
 	// Lengths from the inside out, then one pass that writes.
 	sidLen := len(issuer) + len(serial)
-	signerLen := len(derVersion1) + tlLen(sidLen) + sidLen + len(derSHA256) + len(attrs) + len(sigAlg) + tlLen(len(sig)) + len(sig)
-	signersLen := tlLen(signerLen) + signerLen
-	signedLen := len(derVersion1) + len(derDigestAlgorithms) + len(derEncapData) + tlLen(len(cert)) + len(cert) + tlLen(signersLen) + signersLen
-	explicitLen := tlLen(signedLen) + signedLen
-	infoLen := len(derOIDSignedData) + tlLen(explicitLen) + explicitLen
+	signerLen := len(derVersion1) + der.HeaderLen(sidLen) + sidLen + len(derSHA256) + len(attrs) + len(sigAlg) + der.HeaderLen(len(sig)) + len(sig)
+	signersLen := der.HeaderLen(signerLen) + signerLen
+	signedLen := len(derVersion1) + len(derDigestAlgorithms) + len(derEncapData) + der.HeaderLen(len(cert)) + len(cert) + der.HeaderLen(signersLen) + signersLen
+	explicitLen := der.HeaderLen(signedLen) + signedLen
+	infoLen := len(derOIDSignedData) + der.HeaderLen(explicitLen) + explicitLen
 
-	out := slices.Grow(dst, tlLen(infoLen)+infoLen)
-	out = appendTL(out, tagSequence, infoLen)
+	out := slices.Grow(dst, der.HeaderLen(infoLen)+infoLen)
+	out = der.AppendHeader(out, der.TagSequence, infoLen)
 	out = append(out, derOIDSignedData...)
-	out = appendTL(out, tagContext0, explicitLen)
-	out = appendTL(out, tagSequence, signedLen)
+	out = der.AppendHeader(out, der.TagContext0, explicitLen)
+	out = der.AppendHeader(out, der.TagSequence, signedLen)
 	out = append(out, derVersion1...)
 	out = append(out, derDigestAlgorithms...)
 	out = append(out, derEncapData...)
-	out = appendTL(out, tagContext0, len(cert))
+	out = der.AppendHeader(out, der.TagContext0, len(cert))
 	out = append(out, cert...)
-	out = appendTL(out, tagSet, signersLen)
-	out = appendTL(out, tagSequence, signerLen)
+	out = der.AppendHeader(out, der.TagSet, signersLen)
+	out = der.AppendHeader(out, der.TagSequence, signerLen)
 	out = append(out, derVersion1...)
-	out = appendTL(out, tagSequence, sidLen)
+	out = der.AppendHeader(out, der.TagSequence, sidLen)
 	out = append(append(out, issuer...), serial...)
 	out = append(out, derSHA256...)
 	out = append(out, attrs...)
 	out = append(out, sigAlg...)
-	out = appendTL(out, tagOctetString, len(sig))
+	out = der.AppendHeader(out, der.TagOctetString, len(sig))
 	out = append(out, sig...)
 	return out, nil
 }
 
-// DER tags and the fixed pieces of the SignedData.
-const (
-	tagOctetString = 0x04
-	tagUTCTime     = 0x17
-	tagGenTime     = 0x18
-	tagSequence    = 0x30
-	tagSet         = 0x31
-	tagContext0    = 0xa0
-)
-
+// The fixed pieces of the SignedData.
 var (
 	derVersion1         = []byte{0x02, 0x01, 0x01}
 	derSHA256           = algorithmDER(oidSHA256)
 	derECDSAWithSHA256  = algorithmDER(oidECDSAWithSHA)
 	derSHA256WithRSA    = algorithmDER(oidSHA256WithRSA)
-	derDigestAlgorithms = appendTL(nil, tagSet, len(derSHA256), derSHA256...)
+	derDigestAlgorithms = append(der.AppendHeader(nil, der.TagSet, len(derSHA256)), derSHA256...)
 	derEncapData        = sequenceDER(oidDER(oidData))
 	derOIDSignedData    = oidDER(oidSignedData)
-	derContentTypeAttr  = sequenceDER(oidDER(oidContentType), appendTL(nil, tagSet, len(oidDER(oidData)), oidDER(oidData)...))
+	derContentTypeAttr  = sequenceDER(oidDER(oidContentType), append(der.AppendHeader(nil, der.TagSet, len(oidDER(oidData))), oidDER(oidData)...))
 	derOIDSigningTime   = oidDER(oidSigningTime)
 	derOIDMessageDigest = oidDER(oidMessageDigest)
 )
@@ -169,40 +162,11 @@ func sequenceDER(parts ...[]byte) []byte {
 	for _, p := range parts {
 		n += len(p)
 	}
-	out := appendTL(nil, tagSequence, n)
+	out := der.AppendHeader(nil, der.TagSequence, n)
 	for _, p := range parts {
 		out = append(out, p...)
 	}
 	return out
-}
-
-// tlLen is the size of a DER tag and length for content of n bytes.
-func tlLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 2
-	case n < 0x100:
-		return 3
-	case n < 0x10000:
-		return 4
-	default:
-		return 5
-	}
-}
-
-// appendTL appends a DER tag and the length n, then content.
-func appendTL(dst []byte, tag byte, n int, content ...byte) []byte {
-	switch {
-	case n < 0x80:
-		dst = append(dst, tag, byte(n))
-	case n < 0x100:
-		dst = append(dst, tag, 0x81, byte(n))
-	case n < 0x10000:
-		dst = append(dst, tag, 0x82, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, tag, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(dst, content...)
 }
 
 // appendSignedAttributes appends the SET OF the signed attributes, in DER
@@ -211,28 +175,28 @@ func appendSignedAttributes(dst, digest []byte, at time.Time) ([]byte, error) {
 	var tag byte
 	var when string
 	if y := at.Year(); y >= 1950 && y < 2050 {
-		tag, when = tagUTCTime, at.Format("060102150405Z0700")
+		tag, when = der.TagUTCTime, at.Format("060102150405Z0700")
 	} else if y >= 0 && y <= 9999 {
-		tag, when = tagGenTime, at.Format("20060102150405Z0700")
+		tag, when = der.TagGenTime, at.Format("20060102150405Z0700")
 	} else {
 		return nil, fmt.Errorf("signing time %v out of range", at)
 	}
-	timeLen := tlLen(len(when)) + len(when)
-	timeAttr := len(derOIDSigningTime) + tlLen(timeLen) + timeLen
-	digestLen := tlLen(len(digest)) + len(digest)
-	digestAttr := len(derOIDMessageDigest) + tlLen(digestLen) + digestLen
-	n := len(derContentTypeAttr) + tlLen(timeAttr) + timeAttr + tlLen(digestAttr) + digestAttr
-	dst = appendTL(dst, tagSet, n)
+	timeLen := der.HeaderLen(len(when)) + len(when)
+	timeAttr := len(derOIDSigningTime) + der.HeaderLen(timeLen) + timeLen
+	digestLen := der.HeaderLen(len(digest)) + len(digest)
+	digestAttr := len(derOIDMessageDigest) + der.HeaderLen(digestLen) + digestLen
+	n := len(derContentTypeAttr) + der.HeaderLen(timeAttr) + timeAttr + der.HeaderLen(digestAttr) + digestAttr
+	dst = der.AppendHeader(dst, der.TagSet, n)
 	dst = append(dst, derContentTypeAttr...)
-	dst = appendTL(dst, tagSequence, timeAttr)
+	dst = der.AppendHeader(dst, der.TagSequence, timeAttr)
 	dst = append(dst, derOIDSigningTime...)
-	dst = appendTL(dst, tagSet, timeLen)
-	dst = appendTL(dst, tag, len(when))
+	dst = der.AppendHeader(dst, der.TagSet, timeLen)
+	dst = der.AppendHeader(dst, tag, len(when))
 	dst = append(dst, when...)
-	dst = appendTL(dst, tagSequence, digestAttr)
+	dst = der.AppendHeader(dst, der.TagSequence, digestAttr)
 	dst = append(dst, derOIDMessageDigest...)
-	dst = appendTL(dst, tagSet, digestLen)
-	dst = appendTL(dst, tagOctetString, len(digest), digest...)
+	dst = der.AppendHeader(dst, der.TagSet, digestLen)
+	dst = append(der.AppendHeader(dst, der.TagOctetString, len(digest)), digest...)
 	return dst, nil
 }
 
