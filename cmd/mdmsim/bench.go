@@ -89,19 +89,12 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	plan := bench.PlanMemory(wl.Name, tf.target, wl.Devices)
 	plan.Apply()
 	say("%s", plan)
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench: --cpuprofile: %v\n", err)
-			return 2
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench: --cpuprofile: %v\n", err)
-			return 2
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmsim bench: --cpuprofile: %v\n", err)
+		return 2
 	}
+	defer stopProfile()
 	if *memProfile != "" {
 		wl.AfterRun = func() {
 			f, err := os.Create(*memProfile)
