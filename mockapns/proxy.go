@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 )
 
 // ProxyHosts are the host names the CONNECT proxy tunnels to the mock: Apple's
@@ -75,7 +77,10 @@ func (s *Server) NewProxy(ln net.Listener) (*Proxy, error) {
 	}
 	p := &Proxy{URL: "http://" + ln.Addr().String(), ln: ln, target: s.Listener.Addr().String(), conns: map[net.Conn]struct{}{}}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 10 * time.Second}
-	go p.srv.Serve(ln)
+	go func() {
+		cpuside.Set(cpuside.World)
+		_ = p.srv.Serve(ln)
+	}()
 	return p, nil
 }
 

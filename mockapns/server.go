@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 )
 
 // Server is a mock of Apple's push service, shaped like httptest.Server.
@@ -136,7 +138,10 @@ func (s *Server) Start() {
 		l = tls.NewListener(l, s.hs.TLSConfig)
 	}
 	s.URL = scheme + "://" + urlHost(s.Listener.Addr())
-	go func() { _ = s.hs.Serve(l) }()
+	go func() {
+		cpuside.Set(cpuside.World)
+		_ = s.hs.Serve(l)
+	}()
 }
 
 // urlHost renders a listener address for a URL, naming the loopback address

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 	"github.com/mdmsim/mdmsim/internal/pki"
 )
 
@@ -225,7 +226,10 @@ func (s *Server) Start() {
 	}
 	s.started = true
 	s.URL = "https://" + urlHost(s.Listener.Addr())
-	go s.srv.ServeTLS(s.Listener, "", "")
+	go func() {
+		cpuside.Set(cpuside.World)
+		_ = s.srv.ServeTLS(s.Listener, "", "")
+	}()
 }
 
 // urlHost turns a listener address into a host:port a client can dial

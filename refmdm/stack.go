@@ -31,6 +31,7 @@ import (
 	"github.com/smallstep/scep"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 	"github.com/mdmsim/mdmsim/internal/kvtree"
 	"github.com/mdmsim/mdmsim/mockapns"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
@@ -256,7 +257,10 @@ func (s *Stack) startServer() error {
 		},
 		ErrorLog: slog.NewLogLogger(s.cfg.logger.Handler(), slog.LevelDebug),
 	}
-	go s.srv.ServeTLS(s.ln, "", "")
+	go func() {
+		cpuside.Set(cpuside.Server) // its connections' goroutines inherit it
+		_ = s.srv.ServeTLS(s.ln, "", "")
+	}()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
@@ -184,7 +185,7 @@ func (d *Device) wake(push bool) {
 	}
 	d.busy = true
 	d.mu.Unlock()
-	d.env.sessionWork.Go(d.drain)
+	d.env.sessionWork.Go(d.drainLabelled)
 }
 
 // Session retries: a device whose session failed on the way (network, a
@@ -196,6 +197,13 @@ const (
 	sessionRetryMax   = 30 * time.Minute
 	sessionRetryLimit = 6
 )
+
+// drainLabelled is drain on a goroutine of the simulator's side, for a CPU
+// profile to tell from the server's (internal/cpuside).
+func (d *Device) drainLabelled() {
+	cpuside.Set(cpuside.Simulator)
+	d.drain()
+}
 
 func (d *Device) drain() {
 	for {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/micromdm/plist"
 
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 	"github.com/mdmsim/mdmsim/internal/pki"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
@@ -131,7 +132,10 @@ func New(ctx context.Context, w *scenarios.World, opts ...Option) (*Target, erro
 	mux.HandleFunc("PUT "+PathCheckin, t.serveCheckin)
 	mux.HandleFunc("PUT "+PathConnect, t.serveConnect)
 	t.srv = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
-	go func() { _ = t.srv.Serve(t.ln) }()
+	go func() {
+		cpuside.Set(cpuside.Server) // its connections' goroutines inherit it
+		_ = t.srv.Serve(t.ln)
+	}()
 	return t, nil
 }
 
