@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 )
 
 // Models of pacing.
@@ -52,6 +53,11 @@ type Config struct {
 	Interval time.Duration
 	// Clock times the run; nil means the wall clock.
 	Clock clock.Clock
+	// SplitCPU splits the run's CPU time between the simulator, an MDM
+	// server in the process and the mock services (Result.CPU), from a
+	// CPU profile of the run: for a target in the process. It is skipped
+	// when another CPU profile is running.
+	SplitCPU bool
 	// Observer, if set, sees every operation as it completes (live
 	// metrics for a long run).
 	Observer Observer
@@ -124,6 +130,10 @@ func Run(ctx context.Context, cfg Config, ops Ops) (*Result, error) {
 		return nil, errors.New("bench: the closed model needs a duration or a bounded workload")
 	}
 	clk := cfg.Clock
+	var split *cpuProfile
+	if cfg.SplitCPU {
+		split = startSplit()
+	}
 	cpu0, _ := usage()
 	rec := NewRecorder(clk, cfg.Interval)
 	if cfg.Observer != nil {
@@ -152,6 +162,11 @@ func Run(ctx context.Context, cfg Config, ops Ops) (*Result, error) {
 	res.Partial = ctx.Err() != nil
 	cpu1, rss := usage()
 	res.CPU = map[string]Duration{"process": Duration(cpu1 - cpu0)}
+	if split != nil {
+		for side, d := range split.stop(cpu1 - cpu0) {
+			res.CPU[side] = d
+		}
+	}
 	res.MaxRSSBytes = rss
 	res.HeapBytes = HeapInUse()
 	return res, nil
@@ -172,6 +187,7 @@ func runClosed(ctx context.Context, cfg Config, ops Ops, do func(context.Context
 	var wg sync.WaitGroup
 	for range cfg.Workers {
 		wg.Go(func() {
+			cpuside.Set(cpuside.Simulator)
 			for ctx.Err() == nil {
 				if cfg.Duration > 0 && clk.Since(start) >= cfg.Duration {
 					return
@@ -205,6 +221,7 @@ func runOpen(ctx context.Context, cfg Config, ops Ops, rec *Recorder, do func(co
 	var wg sync.WaitGroup
 	for range cfg.MaxInFlight {
 		wg.Go(func() {
+			cpuside.Set(cpuside.Simulator)
 			for i := range work {
 				do(ctx, i)
 				inFlight.Add(-1)

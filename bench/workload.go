@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/internal/cpuside"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
@@ -168,7 +169,10 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 			if enr.Identities == nil {
 				return d.Enroll(ctx, profile)
 			}
-			cred, err := enr.Identities(d.UDID())
+			var cred *protocol.Credential
+			var err error
+			// Minting is the target's work.
+			cpuside.Do(cpuside.Simulator, cpuside.Server, func() { cred, err = enr.Identities(d.UDID()) })
 			if err != nil {
 				return &KindError{Kind: "mint", Err: err}
 			}
@@ -237,7 +241,9 @@ func commandRound(ctx context.Context, w *scenarios.World, t scenarios.Target, u
 	obs := w.Observer
 	obs.Expect(uuid)
 	defer obs.Forget(uuid)
-	if err := t.Commands().Enqueue(ctx, []string{udid}, deviceInformation(uuid)); err != nil {
+	var err error
+	cpuside.Do(cpuside.Simulator, cpuside.Server, func() { err = t.Commands().Enqueue(ctx, []string{udid}, deviceInformation(uuid)) })
+	if err != nil {
 		return &KindError{Kind: "enqueue", Err: err}
 	}
 	ok, err := obs.Await(ctx, uuid, 1, nil, w.Clock, wait)
@@ -304,7 +310,9 @@ func (tr *tracker) pushBatch(ctx context.Context, w *scenarios.World, t scenario
 		delete(tr.waits, uuid)
 		tr.mu.Unlock()
 	}()
-	if err := t.Commands().Enqueue(ctx, udids, deviceInformation(uuid)); err != nil {
+	var err error
+	cpuside.Do(cpuside.Simulator, cpuside.Server, func() { err = t.Commands().Enqueue(ctx, udids, deviceInformation(uuid)) })
+	if err != nil {
 		return &KindError{Kind: "enqueue", Err: err}
 	}
 	wctx, cancel := context.WithCancel(ctx)

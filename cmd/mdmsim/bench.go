@@ -69,6 +69,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	wl.Run.Model, wl.Run.MaxInFlight = *model, *maxInFlight
+	// The server shares the process: its CPU is told from the simulator's
+	// by a profile of the run (unless --cpuprofile takes the profiler).
+	wl.Run.SplitCPU = targets.InProcess(tf.target) && *cpuProfile == ""
 	rollout := wl.Name == bench.WorkloadRollout
 	if rollout {
 		if err := rolloutWorkload(&wl, tf, lo, do); err != nil {
@@ -281,6 +284,15 @@ func printBench(out io.Writer, r *bench.Result) {
 		fmt.Fprintf(out, "; %.0f bytes per enrolled idle device", r.BytesPerDevice)
 	}
 	fmt.Fprintln(out)
+	if process := r.CPU["process"]; r.CPU[bench.CPUSimulator] > 0 && process > 0 {
+		fmt.Fprint(out, "cpu by side (sampled):")
+		for _, side := range []string{bench.CPUSimulator, bench.CPUServer, bench.CPUWorld, bench.CPURuntime} {
+			if d, ok := r.CPU[side]; ok {
+				fmt.Fprintf(out, " %s %s (%.0f%%)", side, time.Duration(d).Round(time.Millisecond), 100*d.Seconds()/process.Seconds())
+			}
+		}
+		fmt.Fprintln(out)
+	}
 	if r.Partial {
 		fmt.Fprintln(out, "partial: the run was stopped before its end")
 	}
