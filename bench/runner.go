@@ -134,6 +134,9 @@ func Run(ctx context.Context, cfg Config, ops Ops) (*Result, error) {
 	if cfg.SplitCPU {
 		split = startSplit()
 	}
+	// The pacing runs on the caller's goroutine: the benchmark's, so the
+	// simulator's side.
+	cpuside.Set(cpuside.Simulator)
 	cpu0, _ := usage()
 	rec := NewRecorder(clk, cfg.Interval)
 	if cfg.Observer != nil {
