@@ -16,10 +16,11 @@ import (
 // commands. Its queue keeps every command's raw report and status for each
 // device that answered it, for ever: a DeviceInformation round to 10 000
 // devices left about 80 MB behind. The stack keeps the reports of the
-// latest window answers; older ones are deleted from the queue bucket once
-// their command is off the device's queue (any status but NotNow: NanoMDM
-// unlinks those, and a NotNow is answered again later). The stack's own
-// view of results (observer.go) is bounded by the same window.
+// latest answers (maxReports, or the result window if smaller); older ones
+// are deleted from the queue bucket once their command is off the device's
+// queue (any status but NotNow: NanoMDM unlinks those, and a NotNow is
+// answered again later). Nothing in the stack reads them back: its own
+// view of results is the observer's (observer.go).
 type boundedReports struct {
 	serviceStore
 	queue *kvtree.Store
@@ -37,9 +38,13 @@ type serviceStore interface {
 	storage.CertAuthStore
 }
 
+// maxReports bounds the answered commands' reports NanoMDM keeps: a few
+// kilobytes each with their keys, some hundreds of megabytes at most.
+const maxReports = 1 << 16
+
 func newBoundedReports(s serviceStore, queue *kvtree.Store, window int) *boundedReports {
-	if window <= 0 {
-		window = DefaultResultWindow
+	if window <= 0 || window > maxReports {
+		window = maxReports
 	}
 	return &boundedReports{serviceStore: s, queue: queue, window: window}
 }
