@@ -1,6 +1,7 @@
 package refmdm
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"sync"
@@ -189,9 +190,12 @@ func (o *observer) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResul
 	if res.Status == "Idle" {
 		return nil, nil
 	}
+	// The body as read has up to twice its length in capacity: keep a
+	// copy of its length, not the buffer.
+	raw := bytes.Clone(res.Raw)
 	o.mu.Lock()
 	o.record(CommandResult{UDID: res.UDID, CommandUUID: res.CommandUUID, Status: res.Status,
-		ErrorChain: res.ErrorChain, Raw: res.Raw})
+		ErrorChain: res.ErrorChain, Raw: raw})
 	o.notify()
 	o.mu.Unlock()
 	return nil, nil
