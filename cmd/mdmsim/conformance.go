@@ -80,8 +80,8 @@ func conformanceMain(args []string, stdout, stderr io.Writer) int {
 	case mutant != reference.MutantNone && o.target != targets.Embedded:
 		fmt.Fprintln(stderr, "mdmsim conformance: --mutant applies to the embedded target only")
 		return 2
-	case o.speed != 0 && !(o.speed >= 1):
-		fmt.Fprintf(stderr, "mdmsim conformance: --speed must be 0 (real time) or at least 1, have %v\n", o.speed)
+	case checkSpeed(o.speed, "real time") != nil:
+		fmt.Fprintf(stderr, "mdmsim conformance: %v\n", checkSpeed(o.speed, "real time"))
 		return 2
 	case o.selftest && (o.target != targets.Embedded || mutant != reference.MutantNone):
 		fmt.Fprintln(stderr, "mdmsim conformance: --selftest runs the embedded reference and its mutants; it takes no --target or --mutant")

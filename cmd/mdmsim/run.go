@@ -85,6 +85,10 @@ func (o *runOptions) validate() error {
 	if o.target != targets.Embedded && o.scenario != "" && o.scenario != "default" && o.legacy.speed == 0 {
 		return errors.New("a server outside the process lives on real time: give --speed N (1 is real time) for its scenarios; the discrete-event clock is for the embedded target")
 	}
+	// --speed is read by both scenarios.
+	if err := checkSpeed(o.legacy.speed, "discrete-event clock"); err != nil {
+		return err
+	}
 	switch o.scenario {
 	case "", "default":
 	case scenarioLegacyUpdate:

@@ -42,8 +42,8 @@ func legacyFlags(fs *flag.FlagSet) *legacyOptions {
 }
 
 func (o *legacyOptions) validate() error {
-	if o.speed != 0 && !(o.speed >= 1) {
-		return fmt.Errorf("--speed must be 0 (discrete-event clock) or at least 1, have %v", o.speed)
+	if err := checkSpeed(o.speed, "discrete-event clock"); err != nil {
+		return err
 	}
 	if o.deadline <= 0 {
 		return errors.New("--deadline must be positive")

@@ -47,6 +47,10 @@ func TestLegacyUpdateBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"--scenario", "legacy-update", "--speed", "0.5"},
+		{"--scenario", "legacy-update", "--speed", "Inf"},
+		{"--scenario", "legacy-update", "--speed", "NaN"},
+		{"--scenario", "legacy-update", "--speed", "1e20"},
+		{"--scenario", "ddm-deadline", "--speed", "Inf"},
 		{"--scenario", "legacy-update", "--deadline", "-1h"},
 		{"--scenario", "legacy-update", "--quirks", "no-such-quirk=0.5"},
 		{"--scenario", "legacy-update", "--quirks", "prepare-stall"},

@@ -64,6 +64,21 @@ func storyStart(cat *catalog.Catalog) time.Time {
 	return cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
 }
 
+// maxSpeed bounds --speed: at 1e9 a second of wall time is already three
+// decades of virtual time, far more than any machine's timers keep up
+// with (a test runs there to see the run say so); beyond it a story's
+// dates overflow into nonsense.
+const maxSpeed = 1e9
+
+// checkSpeed refuses a --speed that is not 0 (zero meaning what zeroMeans
+// says) or a finite number from 1 to maxSpeed.
+func checkSpeed(v float64, zeroMeans string) error {
+	if v == 0 || (v >= 1 && v <= maxSpeed) {
+		return nil
+	}
+	return fmt.Errorf("--speed must be 0 (%s) or from 1 to %g, have %v", zeroMeans, float64(maxSpeed), v)
+}
+
 func newVirtualClock(verb string, start time.Time, speed float64, stderr io.Writer) *virtualClock {
 	if speed > 0 {
 		s := clock.NewScaled(start, speed)
