@@ -2,6 +2,7 @@ package refmdm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -125,22 +126,12 @@ func (o *observer) all() []CommandResult {
 	for _, c := range o.cmds {
 		rs = append(rs, c.results...)
 	}
-	slices.SortFunc(rs, func(a, b seqResult) int { return compare(a.seq, b.seq) })
+	slices.SortFunc(rs, func(a, b seqResult) int { return cmp.Compare(a.seq, b.seq) })
 	out := make([]CommandResult, len(rs))
 	for i, r := range rs {
 		out[i] = r.CommandResult
 	}
 	return out
-}
-
-func compare(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // resultsFor returns the results kept for uuid; callers hold o.mu.
