@@ -161,17 +161,8 @@ func (t *Target) newCA() error {
 	return nil
 }
 
-// MintIdentity issues a device identity (ECDSA P-256) from the CA: the
-// enrollment fast path.
-func (t *Target) MintIdentity(commonName string) (*protocol.Identity, error) {
-	c, err := t.MintCredential(commonName)
-	if err != nil {
-		return nil, err
-	}
-	return c.Identity()
-}
-
-// MintCredential is MintIdentity in the compact form a device keeps.
+// MintCredential issues a device identity (ECDSA P-256, unsigned) in the
+// compact form a device keeps: the enrollment fast path.
 func (t *Target) MintCredential(commonName string) (*protocol.Credential, error) {
 	now := time.Now()
 	der, key, err := t.minter.Mint(commonName, now.Add(-time.Hour), now.AddDate(1, 0, 0))
@@ -190,7 +181,7 @@ func (t *Target) buildProfile() ([]byte, error) {
 			PayloadIdentifier: "com.github.mdmsim.null.mdm", PayloadUUID: "6D646D73-696D-4E75-6C6C-000000000002",
 			ServerURL: t.URL + PathConnect, CheckInURL: t.URL + PathCheckin, Topic: Topic,
 			// No payload carries this identity: devices get theirs from
-			// MintIdentity, never over SCEP.
+			// MintCredential, never over SCEP.
 			IdentityCertificateUUID: "6D646D73-696D-4E75-6C6C-000000000003",
 			SignMessage:             true, AccessRights: 8191, CheckOutWhenRemoved: true,
 		},

@@ -62,7 +62,10 @@ func (f flat) value(key, tag string) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	rest := bytes.TrimLeft(f[i+len(k):], " \t\r\n")
-	open, closing := "<"+tag+">", "</"+tag+">"
+	open, closing := "<string>", "</string>"
+	if tag == "data" {
+		open, closing = "<data>", "</data>"
+	}
 	if !bytes.HasPrefix(rest, []byte(open)) {
 		return nil, true, errNotFlat
 	}
