@@ -35,10 +35,13 @@ type Result struct {
 	Timeline []Interval `json:"timeline"`
 	// Errors counts failures by kind ("timeout", "http-401", ...).
 	Errors map[string]int64 `json:"errors"`
-	// CPU is the CPU time spent, by who spent it, when it could be told
-	// apart: "simulator", "server" (a server in another process, read from
-	// /proc), "process" (both, when in one process).
+	// CPU is the CPU time spent, by process: "process" is the benchmark's
+	// own (the simulator, and the server when it runs in the process).
 	CPU map[string]Duration `json:"cpu,omitempty"`
+	// CPUBySide splits CPU["process"] between the sides of a benchmark
+	// run in one process (CPUSimulator, CPUServer, CPUWorld, CPURuntime),
+	// estimated from a CPU profile of the run; the sides add up to it.
+	CPUBySide map[string]Duration `json:"cpu_by_side,omitempty"`
 	// Memory figures, in bytes: heap in use at the end, max RSS, and heap
 	// per enrolled idle device when the workload measures it.
 	HeapBytes      uint64  `json:"heap_bytes,omitempty"`

@@ -166,9 +166,7 @@ func Run(ctx context.Context, cfg Config, ops Ops) (*Result, error) {
 	cpu1, rss := usage()
 	res.CPU = map[string]Duration{"process": Duration(cpu1 - cpu0)}
 	if split != nil {
-		for side, d := range split.stop(cpu1 - cpu0) {
-			res.CPU[side] = d
-		}
+		res.CPUBySide = split.stop(cpu1 - cpu0)
 	}
 	res.MaxRSSBytes = rss
 	res.HeapBytes = HeapInUse()

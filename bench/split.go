@@ -10,10 +10,10 @@ import (
 	"github.com/mdmsim/mdmsim/internal/cpuside"
 )
 
-// CPU keys of a Result besides "process": the process's CPU time split by
-// side (internal/cpuside), estimated from a CPU profile of the run (100
-// samples a second of each busy thread). "runtime" is what no side claims:
-// the garbage collector's workers, the scheduler, timers.
+// Keys of Result.CPUBySide: the process's CPU time split by side
+// (internal/cpuside), estimated from a CPU profile of the run (100 samples
+// a second of each busy thread). "runtime" is what no side claims: the
+// garbage collector's workers, the scheduler, timers.
 const (
 	CPUSimulator = cpuside.Simulator
 	CPUServer    = cpuside.Server

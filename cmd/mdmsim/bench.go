@@ -284,10 +284,10 @@ func printBench(out io.Writer, r *bench.Result) {
 		fmt.Fprintf(out, "; %.0f bytes per enrolled idle device", r.BytesPerDevice)
 	}
 	fmt.Fprintln(out)
-	if process := r.CPU["process"]; r.CPU[bench.CPUSimulator] > 0 && process > 0 {
+	if process := r.CPU["process"]; len(r.CPUBySide) > 0 && process > 0 {
 		fmt.Fprint(out, "cpu by side (sampled):")
 		for _, side := range []string{bench.CPUSimulator, bench.CPUServer, bench.CPUWorld, bench.CPURuntime} {
-			if d, ok := r.CPU[side]; ok {
+			if d, ok := r.CPUBySide[side]; ok {
 				fmt.Fprintf(out, " %s %s (%.0f%%)", side, time.Duration(d).Round(time.Millisecond), 100*d.Seconds()/process.Seconds())
 			}
 		}
