@@ -17,8 +17,9 @@ func spin(n int) {
 	}
 }
 
-// The profile's samples are told apart by the side each goroutine is on,
-// and the sides add up to the process's CPU time.
+// The profile's samples are told apart by the side each goroutine is on:
+// two goroutines doing the same work on two sides get about the same share
+// (CPU time, not wall time: load does not change it).
 func TestSplitBySide(t *testing.T) {
 	p := startSplit()
 	if p == nil {
@@ -28,7 +29,7 @@ func TestSplitBySide(t *testing.T) {
 	for _, side := range []string{cpuside.Simulator, cpuside.Server} {
 		wg.Go(func() {
 			cpuside.Set(side)
-			spin(1_000_000)
+			spin(3_000_000)
 		})
 	}
 	wg.Wait()
@@ -36,19 +37,15 @@ func TestSplitBySide(t *testing.T) {
 	if split == nil {
 		t.Fatal("no sample")
 	}
-	var sum time.Duration
-	for side, d := range split {
+	for side := range split {
 		switch side {
 		case cpuside.Simulator, cpuside.Server, CPURuntime:
 		default:
 			t.Errorf("unknown side %q", side)
 		}
-		sum += time.Duration(d)
 	}
-	if sum < 2*time.Second-time.Millisecond || sum > 2*time.Second+time.Millisecond {
-		t.Errorf("sides add up to %s, want the process's 2s", sum)
-	}
-	if split[cpuside.Simulator] == 0 || split[cpuside.Server] == 0 {
-		t.Errorf("a labelled side has no time: %v", split)
+	sim, srv := split[cpuside.Simulator].Seconds(), split[cpuside.Server].Seconds()
+	if sim == 0 || srv == 0 || sim/srv < 0.5 || sim/srv > 2 {
+		t.Errorf("equal work on two sides split %v", split)
 	}
 }
