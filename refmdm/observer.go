@@ -181,12 +181,9 @@ func (o *observer) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResul
 	if res.Status == "Idle" {
 		return nil, nil
 	}
-	// The body as read has up to twice its length in capacity: keep a
-	// copy of its length, not the buffer.
-	raw := bytes.Clone(res.Raw)
 	o.mu.Lock()
 	o.record(CommandResult{UDID: res.UDID, CommandUUID: res.CommandUUID, Status: res.Status,
-		ErrorChain: res.ErrorChain, Raw: raw})
+		ErrorChain: res.ErrorChain, Raw: res.Raw})
 	o.notify()
 	o.mu.Unlock()
 	return nil, nil
@@ -214,6 +211,12 @@ func (s observed) CheckOut(r *mdm.Request, m *mdm.CheckOut) error {
 }
 
 func (s observed) CommandAndReportResults(r *mdm.Request, res *mdm.CommandResults) (*mdm.Command, error) {
+	if res.Status != "Idle" {
+		// The body as read has up to twice its length in capacity, and
+		// both NanoMDM's storage and the observer keep the slice: one copy
+		// of its length serves both (neither writes to it).
+		res.Raw = bytes.Clone(res.Raw)
+	}
 	cmd, err := s.CheckinAndCommandService.CommandAndReportResults(r, res)
 	s.obs.CommandAndReportResults(r, res)
 	return cmd, err

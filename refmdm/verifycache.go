@@ -19,7 +19,7 @@ const (
 // verifyCache remembers the device certificates NanoMDM's verifier
 // accepted, so a device's chain is checked when it enrolls and then once
 // an hour, not at every check-in: with an ECDSA CA the chain costs a
-// signature verification a request, as much as the Mdm-Signature itself.
+// signature verification a request, besides the Mdm-Signature's own.
 // Only acceptances are kept, each until the earlier of the certificate's
 // NotAfter and verifyCacheTTL, and at most verifyCacheSize of them (the
 // oldest go first). Certificates are checked against the wall clock, as
