@@ -179,10 +179,10 @@ func (d *Device) isMac() bool {
 // Environment.UnlockAfter.
 func (d *Device) armUnlockLocked() {
 	after := d.sw.env.UnlockAfter
-	more := d.sw.grow()
-	if after <= 0 || more.unlock != nil {
+	if after <= 0 || (d.sw.more != nil && d.sw.more.unlock != nil) {
 		return
 	}
+	more := d.sw.grow()
 	more.unlock = d.after(after, func() {
 		d.mu.Lock()
 		more.unlock = nil

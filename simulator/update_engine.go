@@ -77,7 +77,10 @@ func (s *softwareUpdate) installed() *installedMark {
 }
 
 // queueIO queues network work to run once d.mu is released; d.mu is held.
-func (s *softwareUpdate) queueIO(f func()) { s.grow().io = append(s.more.io, f) }
+func (s *softwareUpdate) queueIO(f func()) {
+	m := s.grow()
+	m.io = append(m.io, f)
+}
 
 // takeIO returns the queued network work and clears the queue; d.mu is
 // held.
