@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/big"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,6 +95,11 @@ func TestSCEPKeySource(t *testing.T) {
 		_, err := SCEPEnroll(t.Context(), srv.Client(), &p, SCEPDevice{UDID: "UDID-2", Keys: src})
 		if !errors.Is(err, ErrSCEP) || (name == "error" && !errors.Is(err, errSource)) {
 			t.Errorf("%s: have %v, want ErrSCEP (wrapping the source's error)", name, err)
+		}
+		// Refused before anything is sent: the URL above answers nothing,
+		// so a connection error would mean the key was not checked.
+		if name != "error" && (err == nil || !strings.Contains(err.Error(), "the key source gave no")) {
+			t.Errorf("%s: have %v, want the key refused before any request", name, err)
 		}
 	}
 }
