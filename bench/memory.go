@@ -59,8 +59,9 @@ func PlanMemory(workload, target string, devices int) MemoryPlan {
 	if workload != WorkloadRollout && fleet >= 1<<30 {
 		// Under a limit the collector runs only when the heap reaches it
 		// (GOGC=off): the fewest collections of a heap that is large by
-		// then. A million devices enrolled in 2 min 57 s; with GOGC=100
-		// under the same limit in 3 min 13 s, with 200 in 3 min 17 s.
+		// then. (Single runs of make bench-million were faster this way
+		// than with GOGC=100 or 200 under the same limit, by less than
+		// the run-to-run spread: a choice, not a measured law.)
 		p.Limit = p.Estimate + p.Estimate/3
 		p.GCPercent = -1
 	}

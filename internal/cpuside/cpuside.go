@@ -3,7 +3,8 @@
 // and the MDM server can be split between them. A side is a goroutine
 // label (runtime/pprof): goroutines inherit their creator's labels, so it
 // is set where work enters a side: a server's accept loop, a device's
-// session, a benchmark's worker. Setting it costs a pointer store.
+// session, a benchmark's worker. Setting it reuses one labelled context per
+// side: a map look-up and a runtime call, no allocation.
 package cpuside
 
 import (

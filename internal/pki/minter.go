@@ -137,32 +137,32 @@ func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte,
 	const room = 4
 	out := make([]byte, room, room+certMax)
 	tbsStart := room
-	out = der.AppendHeader(out, 0x30, tbsLen)
+	out = der.AppendHeader(out, der.TagSequence, tbsLen)
 	out = append(out, derV3...)
-	out = der.AppendHeader(out, 0x02, len(serial))
+	out = der.AppendHeader(out, der.TagInteger, len(serial))
 	out = append(out, serial[:]...)
 	out = append(out, derSigAlg...)
 	out = append(out, m.issuer...)
 	out = append(out, 0x30, 2*(2+13))
 	out = appendUTCTime(out, notBefore)
 	out = appendUTCTime(out, notAfter)
-	out = der.AppendHeader(out, 0x30, subject)
+	out = der.AppendHeader(out, der.TagSequence, subject)
 	if m.org != "" {
 		out = appendRDN(out, derOIDOrganization, m.org)
 	}
 	out = appendRDN(out, derOIDCommonName, commonName)
 	out = append(out, derSPKIPrefix...)
 	out = append(out, point...)
-	out = der.AppendHeader(out, 0xa3, extsField)
-	out = der.AppendHeader(out, 0x30, exts)
+	out = der.AppendHeader(out, der.TagContext3, extsField)
+	out = der.AppendHeader(out, der.TagSequence, exts)
 	out = append(out, derKeyUsage...)
 	out = append(out, derExtKeyUsage...)
 	if len(m.akid) > 0 {
-		out = der.AppendHeader(out, 0x30, akiExt)
+		out = der.AppendHeader(out, der.TagSequence, akiExt)
 		out = append(out, derOIDAuthKeyID...)
-		out = der.AppendHeader(out, 0x04, akiOctet)
-		out = der.AppendHeader(out, 0x30, akiInner)
-		out = der.AppendHeader(out, 0x80, len(m.akid))
+		out = der.AppendHeader(out, der.TagOctetString, akiOctet)
+		out = der.AppendHeader(out, der.TagSequence, akiInner)
+		out = der.AppendHeader(out, 0x80, len(m.akid)) // [0] keyIdentifier, primitive
 		out = append(out, m.akid...)
 	}
 	sig := placeholderSig
@@ -173,11 +173,11 @@ func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte,
 		}
 	}
 	out = append(out, derSigAlg...)
-	out = der.AppendHeader(out, 0x03, len(sig)+1)
+	out = der.AppendHeader(out, der.TagBitString, len(sig)+1)
 	out = append(out, 0)
 	out = append(out, sig...)
 	var hdr [5]byte
-	h0 := der.AppendHeader(hdr[:0], 0x30, len(out)-room)
+	h0 := der.AppendHeader(hdr[:0], der.TagSequence, len(out)-room)
 	start := room - len(h0)
 	copy(out[start:], h0)
 	return out[start:], key, nil
@@ -186,15 +186,15 @@ func (m *Minter) Mint(commonName string, notBefore, notAfter time.Time) ([]byte,
 // appendRDN appends SET { SEQUENCE { oid, UTF8String v } }.
 func appendRDN(dst, oid []byte, v string) []byte {
 	attr := len(oid) + der.HeaderLen(len(v)) + len(v)
-	dst = der.AppendHeader(dst, 0x31, der.HeaderLen(attr)+attr)
-	dst = der.AppendHeader(dst, 0x30, attr)
+	dst = der.AppendHeader(dst, der.TagSet, der.HeaderLen(attr)+attr)
+	dst = der.AppendHeader(dst, der.TagSequence, attr)
 	dst = append(dst, oid...)
-	dst = der.AppendHeader(dst, 0x0c, len(v))
+	dst = der.AppendHeader(dst, der.TagUTF8String, len(v))
 	return append(dst, v...)
 }
 
 // appendUTCTime appends t, UTC and between 1950 and 2049, as a UTCTime.
 func appendUTCTime(dst []byte, t time.Time) []byte {
-	dst = append(dst, 0x17, 13)
+	dst = append(dst, der.TagUTCTime, 13)
 	return t.AppendFormat(dst, "060102150405Z")
 }

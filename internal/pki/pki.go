@@ -1,7 +1,7 @@
 // Package pki is the project's throwaway certificate authority: the one
 // place that makes a CA and issues server and client certificates from it,
 // for the mock Apple services and the embedded MDM stack. It is a leaf
-// (standard library and x/crypto only) so the mocks may import it.
+// (standard library and internal/der only) so the mocks may import it.
 //
 // Validity is whatever the caller passes: certificates are checked by TLS
 // and CMS against the wall clock, never against a simulation's clock.
