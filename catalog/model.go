@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -207,10 +208,10 @@ func compareIdentifiers(a, b string) int {
 	if c := strings.Compare(na, nb); c != 0 {
 		return c
 	}
-	if c := cmpInt(xa, xb); c != 0 {
+	if c := cmp.Compare(xa, xb); c != 0 {
 		return c
 	}
-	if c := cmpInt(ya, yb); c != 0 {
+	if c := cmp.Compare(ya, yb); c != 0 {
 		return c
 	}
 	return strings.Compare(a, b)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
@@ -57,11 +58,11 @@ func MustParseVersion(s string) Version {
 func (v Version) Compare(w Version) int {
 	switch {
 	case v.Major != w.Major:
-		return cmpInt(v.Major, w.Major)
+		return cmp.Compare(v.Major, w.Major)
 	case v.Minor != w.Minor:
-		return cmpInt(v.Minor, w.Minor)
+		return cmp.Compare(v.Minor, w.Minor)
 	default:
-		return cmpInt(v.Patch, w.Patch)
+		return cmp.Compare(v.Patch, w.Patch)
 	}
 }
 
@@ -79,16 +80,6 @@ func (v Version) String() string {
 		return strconv.Itoa(v.Major) + "." + strconv.Itoa(v.Minor)
 	}
 	return strconv.Itoa(v.Major) + "." + strconv.Itoa(v.Minor) + "." + strconv.Itoa(v.Patch)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // build is a parsed Apple build number: "25D771280a" is train 25, letter D,
@@ -142,11 +133,11 @@ func compareBuilds(x, y string) int {
 	case !a.ok && !b.ok:
 		return strings.Compare(x, y)
 	case a.train != b.train:
-		return cmpInt(a.train, b.train)
+		return cmp.Compare(a.train, b.train)
 	case a.letter != b.letter:
-		return cmpInt(int(a.letter), int(b.letter))
+		return cmp.Compare(int(a.letter), int(b.letter))
 	case a.number != b.number:
-		return cmpInt(a.number, b.number)
+		return cmp.Compare(a.number, b.number)
 	}
 	return strings.Compare(a.suffix, b.suffix)
 }

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"errors"
 	"testing"
 )
@@ -86,7 +87,7 @@ func TestCompareBuilds(t *testing.T) {
 	ordered := []string{"22H730", "23G83", "23G6083", "23G8083", "24A335", "25D2128", "25D771280a", "25D771280b", "25E246", "garbage", "zzz"}
 	for i := range ordered {
 		for j := range ordered {
-			want := cmpInt(i, j)
+			want := cmp.Compare(i, j)
 			if got := compareBuilds(ordered[i], ordered[j]); got != want {
 				t.Errorf("compareBuilds(%q, %q) = %d, want %d", ordered[i], ordered[j], got, want)
 			}
