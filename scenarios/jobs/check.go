@@ -179,7 +179,7 @@ func Hint(err error) string {
 		return "the server refused the device's identity or its signature: it must trust the CA that issued it (NanoMDM's -ca is the SCEP CA) and accept Mdm-Signature (or mutual TLS, as the profile's SignMessage says)"
 	case strings.Contains(strings.ToLower(msg), "scep") && (strings.Contains(msg, "challenge") || strings.Contains(msg, "PKIOperation") || strings.Contains(msg, "failInfo")):
 		return "the SCEP server refused the request: check the profile's SCEP Challenge"
-	case errors.Is(err, ErrPushNotDelivered), errors.Is(err, nanomdm.ErrPushFailed):
+	case errors.Is(err, ErrPushNotDelivered), errors.Is(err, scenarios.ErrPushFailed):
 		return "start the server with HTTPS_PROXY set to the APNs proxy above and SSL_CERT_FILE to the mock APNs CA (mdmsim target check prints where it keeps it), or set enrollment.poll_interval"
 	case errors.Is(err, ErrNoAnswer):
 		return "the device was pushed but the server gave it nothing: check that the server queued the command for this UDID"

@@ -207,18 +207,14 @@ func (c *commands) pushOnly(err error, res *APIResult) bool {
 	return true
 }
 
-// pushFailed is nil for a target whose devices poll, and ErrPushFailed
-// otherwise.
+// pushFailed is nil for a target whose devices poll, and
+// scenarios.ErrPushFailed otherwise.
 func (c *commands) pushFailed(err error) error {
 	if c.t.cfg.PollInterval > 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %w", ErrPushFailed, err)
+	return fmt.Errorf("%w: %w", scenarios.ErrPushFailed, err)
 }
-
-// ErrPushFailed: the server queued the command but could not push the
-// devices (its push client cannot reach the mock APNs).
-var ErrPushFailed = scenarios.ErrPushFailed
 
 func (c *commands) Push(ctx context.Context, udids []string) error {
 	res, err := c.t.api.Push(ctx, udids)
