@@ -13,6 +13,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 )
 
 // DDMEnforcer is the reference declarative update enforcer: the loop Apple
@@ -150,12 +151,12 @@ func (e *DDMEnforcer) Deadline() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.deadline == "" {
-		e.deadline = e.cfg.Clock.Now().UTC().Add(e.cfg.Lead).Truncate(time.Hour).Format("2006-01-02T15:04:05")
+		e.deadline = e.cfg.Clock.Now().UTC().Add(e.cfg.Lead).Truncate(time.Hour).Format(ddm.LocalDateTimeLayout)
 		switch e.cfg.Mutant {
 		case MutantDDMDeadlineUTCZ:
 			e.deadline += "Z"
 		case MutantDDMDeadlinePast:
-			e.deadline = e.cfg.Clock.Now().UTC().Add(-15 * time.Hour).Truncate(time.Hour).Format("2006-01-02T15:04:05")
+			e.deadline = e.cfg.Clock.Now().UTC().Add(-15 * time.Hour).Truncate(time.Hour).Format(ddm.LocalDateTimeLayout)
 		}
 	}
 	return e.deadline
@@ -196,7 +197,7 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 	}
 	e.releases = rel
 	local := e.Deadline()
-	wall, _ := time.Parse("2006-01-02T15:04:05", strings.TrimSuffix(local, "Z"))
+	wall, _ := time.Parse(ddm.LocalDateTimeLayout, strings.TrimSuffix(local, "Z"))
 	end := wall.Add(latestZone + time.Hour + e.cfg.LateWindow)
 	if e.cfg.Mutant == MutantDDMDeadlinePast {
 		end = runStart.Add(e.cfg.Lead + latestZone + time.Hour + e.cfg.LateWindow)

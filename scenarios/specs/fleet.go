@@ -95,15 +95,6 @@ func whyBehind(s *scenarios.Spec, d *simulator.Device) string {
 	return ""
 }
 
-// fleetUDIDs lists the devices' UDIDs.
-func fleetUDIDs(devs []*simulator.Device) []string {
-	out := make([]string, len(devs))
-	for i, d := range devs {
-		out[i] = d.UDID()
-	}
-	return out
-}
-
 // metDeadline reports whether the device installed the target it holds
 // by its local deadline + 1 h, and what it did instead.
 func metDeadline(d *simulator.Device) (bool, string) {
@@ -135,7 +126,7 @@ var _ = Describe("fleet", func() {
 		labels(scenarios.LabelFleet, scenarios.CapUpdatePolicy), Label(scenarios.LabelSlow), func() {
 			s := scenarios.NewSpec(201)
 			devs := drawFleet(s, 300, 201)
-			enforceDDM(s, 2*24*time.Hour, fleetUDIDs(devs)...)
+			enforceDDM(s, 2*24*time.Hour, udidsOf(devs...)...)
 			s.Advance(3 * 24 * time.Hour)
 			met := 0
 			var unexplained []string
@@ -159,7 +150,7 @@ var _ = Describe("fleet", func() {
 		labels(scenarios.LabelFleet, scenarios.CapUpdatePolicy), Label(scenarios.LabelSlow), func() {
 			s := scenarios.NewSpec(202)
 			devs := drawFleet(s, 120, 202)
-			enforceDDM(s, 2*24*time.Hour, fleetUDIDs(devs)...)
+			enforceDDM(s, 2*24*time.Hour, udidsOf(devs...)...)
 			s.Advance(24 * time.Hour)
 			var capable, off []*simulator.Device
 			for i, d := range devs {

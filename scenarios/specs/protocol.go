@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +92,7 @@ var _ = Describe("protocol", func() {
 			phone.SetLocked(false)
 			Expect(s.Target.Commands().Push(s.Ctx, []string{phone.UDID()})).To(Succeed(), "pushing the unlocked iPhone")
 			Expect(s.Eventually(2*time.Hour, time.Minute, func() bool {
-				return slicesContains(statusesOf(answersTo(s, phone.UDID(), id)), protocol.StatusAcknowledged)
+				return slices.Contains(statusesOf(answersTo(s, phone.UDID(), id)), protocol.StatusAcknowledged)
 			})).To(BeTrue(), "the NotNow command was never sent again: the iPhone answered %v", statusesOf(answersTo(s, phone.UDID(), id)))
 			// More pushes must not bring an acknowledged command back.
 			Expect(s.Target.Commands().Push(s.Ctx, []string{phone.UDID()})).To(Succeed())
@@ -239,15 +240,6 @@ func statusesOf(xs []scenarios.Exchange) []protocol.Status {
 		out[i] = x.Status
 	}
 	return out
-}
-
-func slicesContains(sts []protocol.Status, st protocol.Status) bool {
-	for _, x := range sts {
-		if x == st {
-			return true
-		}
-	}
-	return false
 }
 
 // awaitAnswer lets time run until the device has answered the command
