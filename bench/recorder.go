@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -37,7 +38,7 @@ const DefaultInterval = time.Second
 // record extra samples through it (a push storm records each device's
 // push-to-answer latency).
 type Recorder struct {
-	observer Observer
+	observer atomic.Pointer[Observer]
 	clk      clock.Clock
 	start    time.Time
 	interval time.Duration
@@ -106,12 +107,16 @@ type Observer interface {
 	Observe(op string, d time.Duration, err error)
 }
 
-// Observe sends every operation to o as well.
-func (r *Recorder) Observe(o Observer) {
-	r.mu.Lock()
-	r.observer = o
-	r.mu.Unlock()
+// GaugeObserver is an Observer that also follows two levels as they
+// change: operations in flight (Run) and devices enrolled (RunWorkload).
+type GaugeObserver interface {
+	Observer
+	SetInFlight(n int)
+	SetEnrolled(n int)
 }
+
+// Observe sends every operation to o as well.
+func (r *Recorder) Observe(o Observer) { r.observer.Store(&o) }
 
 // Record adds one successful operation's latency.
 func (r *Recorder) Record(op string, d time.Duration) {
@@ -154,10 +159,13 @@ func (r *Recorder) RecordVirtual(op string, d time.Duration, err error) {
 	_ = o.h.RecordValue(min(max(us, histLowest), o.h.HighestTrackableValue()))
 }
 
+// observerOf reads the observer without the recorder's lock, which every
+// operation of every worker takes once already.
 func (r *Recorder) observerOf() Observer {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.observer
+	if o := r.observer.Load(); o != nil {
+		return *o
+	}
+	return nil
 }
 
 // Error counts a failed operation, by the kind ErrorKind gives err.
