@@ -143,7 +143,13 @@ func Run(ctx context.Context, cfg Config, ops Ops) (*Result, error) {
 		rec.Observe(cfg.Observer)
 	}
 	res := &Result{Schema: SchemaVersion, Pacing: cfg.pacing(), Started: time.Now()}
+	gauges, _ := cfg.Observer.(GaugeObserver)
+	var inFlight atomic.Int64
 	do := func(ctx context.Context, i uint64) {
+		if gauges != nil {
+			gauges.SetInFlight(int(inFlight.Add(1)))
+			defer func() { gauges.SetInFlight(int(inFlight.Add(-1))) }()
+		}
 		t0 := clk.Now()
 		err := ops.Op(ctx, i, rec)
 		if err != nil {

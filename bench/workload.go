@@ -161,11 +161,19 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 			}
 		}
 	}
+	gauges, _ := wl.Run.Observer.(GaugeObserver)
+	enrolled := func() {
+		if gauges != nil {
+			gauges.SetEnrolled(int(f.Counters().Enrolled.Load()))
+		}
+	}
+	enrolled()
 	var ops Ops
 	switch wl.Name {
 	case WorkloadEnroll:
 		ops = Ops{Name: "enroll", Total: n, Op: func(ctx context.Context, i uint64, _ *Recorder) error {
 			d := devices[i%n]
+			defer enrolled()
 			if enr.Identities == nil {
 				return d.Enroll(ctx, profile)
 			}

@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,5 +73,54 @@ func TestWorkloads(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// gauges follows the levels a GaugeObserver is given.
+type gauges struct {
+	mu                      sync.Mutex
+	maxInFlight, inFlight   int
+	enrolled, enrolledCalls int
+}
+
+func (g *gauges) Observe(string, time.Duration, error) {}
+func (g *gauges) SetInFlight(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inFlight, g.maxInFlight = n, max(g.maxInFlight, n)
+}
+func (g *gauges) SetEnrolled(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.enrolled = n
+	g.enrolledCalls++
+}
+
+// A GaugeObserver hears the operations in flight and the devices enrolled
+// (the Prometheus gauges of --metrics-listen).
+func TestGaugeObserver(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tgt, err := targets.Open(ctx, targets.Null, w, targets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	g := &gauges{}
+	_, err = bench.RunWorkload(ctx, w, tgt, bench.Workload{Name: bench.WorkloadEnroll, Devices: 8, Seed: 4,
+		Run: bench.Config{Model: bench.Closed, Workers: 2, Observer: g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.enrolled != 8 || g.enrolledCalls < 8 || g.maxInFlight < 1 || g.maxInFlight > 2 || g.inFlight != 0 {
+		t.Errorf("gauges: %+v; want 8 enrolled, 1 or 2 in flight at most, 0 at the end", g)
 	}
 }

@@ -352,3 +352,21 @@ func (l observerList) Observe(op string, d time.Duration, err error) {
 		o.Observe(op, d, err)
 	}
 }
+
+// SetInFlight and SetEnrolled pass the levels to the observers that follow
+// them (the Prometheus metrics).
+func (l observerList) SetInFlight(n int) {
+	for _, o := range l {
+		if g, ok := o.(bench.GaugeObserver); ok {
+			g.SetInFlight(n)
+		}
+	}
+}
+
+func (l observerList) SetEnrolled(n int) {
+	for _, o := range l {
+		if g, ok := o.(bench.GaugeObserver); ok {
+			g.SetEnrolled(n)
+		}
+	}
+}
