@@ -138,7 +138,7 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 		opts = append(opts, simulator.WithPollInterval(enr.PollInterval))
 	}
 	heap0 := HeapInUse()
-	f, err := fleet.New(fleet.Config{Devices: wl.Devices, Seed: wl.Seed, MacFraction: fleet.DefaultMacFraction, Catalog: w.Catalog},
+	f, err := fleet.NewContext(ctx, fleet.Config{Devices: wl.Devices, Seed: wl.Seed, MacFraction: fleet.DefaultMacFraction, Catalog: w.Catalog},
 		append(opts, wl.DeviceOptions...)...)
 	if err != nil {
 		return nil, err

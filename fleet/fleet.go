@@ -42,7 +42,15 @@ type Config struct {
 	// Quirks switches software-update quirks, by name (update.Quirks),
 	// on for a share of the devices each applies to and off for the rest.
 	Quirks map[string]float64
+	// OnBuilt, when set, is told how many devices are drawn so far, every
+	// builtEvery devices and once at the end: a progress line for fleets
+	// that take seconds to draw.
+	OnBuilt func(built int)
 }
+
+// builtEvery is how often NewContext reports its progress and looks at its
+// context.
+const builtEvery = 4096
 
 // Validate checks a Config and fills defaults.
 func (c *Config) Validate() error {
@@ -90,6 +98,12 @@ type Counters struct {
 // New draws a fleet from cfg. Options configure the shared Env; an OnEvent
 // given there still runs, after the fleet's own counting.
 func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
+	return NewContext(context.Background(), cfg, opts...)
+}
+
+// NewContext is New that gives up, with ctx's error, once ctx is done: a
+// million devices take seconds to draw.
+func NewContext(ctx context.Context, cfg Config, opts ...simulator.Option) (*Fleet, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -97,6 +111,15 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 	f.env = simulator.NewEnv(append([]simulator.Option{simulator.WithCatalog(cfg.Catalog), simulator.WithEvents(f.count)}, opts...)...)
 	faker := gofakeit.New(cfg.Seed)
 	for i := 0; i < cfg.Devices; i++ {
+		if i%builtEvery == 0 && i > 0 {
+			if err := ctx.Err(); err != nil {
+				f.env.Close()
+				return nil, fmt.Errorf("fleet: drawing device %d of %d: %w", i, cfg.Devices, err)
+			}
+			if cfg.OnBuilt != nil {
+				cfg.OnBuilt(i)
+			}
+		}
 		platform := catalog.IOS
 		if faker.Rand.Float64() < cfg.MacFraction {
 			platform = catalog.MacOS
@@ -119,6 +142,9 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 		}
 	}
 	applyQuirks(f.devices, cfg.Quirks, cfg.Seed)
+	if cfg.OnBuilt != nil {
+		cfg.OnBuilt(len(f.devices))
+	}
 	return f, nil
 }
 
