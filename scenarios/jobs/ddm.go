@@ -87,14 +87,13 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 	sum.TargetLocalDateTime = enforcer.Deadline()
 	r.Config.Say("enrolled %d devices (%s) in %d time zones; enforcing by declaration, local deadline %s",
 		f.Enrolled, MixString(sum.Mix), sum.TimeZones, sum.TargetLocalDateTime)
+	r.enforcePhase(clk.Now(), enforcer.Horizon(), func() (int, int) { return -1, enforcer.Compliant() })
 	outcomes := enforcer.Run(ctx, udids)
 	plain := make([]reference.Outcome, len(outcomes))
 	for i, o := range outcomes {
 		plain[i] = o.Outcome
 	}
-	if err := sum.end(ctx, r, plain, stop); err != nil {
-		return sum, err
-	}
+	err := sum.end(ctx, r, plain, stop)
 	for _, out := range outcomes {
 		if out.Reason != reference.ReasonDDMUnsupported && out.Reason != reference.ReasonUnknownModel {
 			sum.DDMCapable++
@@ -107,10 +106,10 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 			sum.Late++
 		}
 	}
-	r.Config.Say("compliant %d, not compliant %d, late %d, after %s (%d DDM-capable, %d switched off)",
-		sum.Compliant, sum.Noncompliant, sum.Late, sum.Story.Round(time.Second), sum.DDMCapable, sum.SwitchedOff)
+	r.Config.Say("compliant %d, not compliant %d, late %d, after %s (%d DDM-capable, %d switched off)%s",
+		sum.Compliant, sum.Noncompliant, sum.Late, sum.Story.Round(time.Second), sum.DDMCapable, sum.SwitchedOff, partialNote(sum.Partial))
 	r.sayReasons(sum.Report)
-	return sum, nil
+	return sum, err
 }
 
 // late reports whether a device installed its target after its local

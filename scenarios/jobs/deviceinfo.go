@@ -19,6 +19,9 @@ type DeviceInfoSummary struct {
 	NotNow       int `json:"not_now"`
 	// Polling is set when devices checked in on their own.
 	Polling bool `json:"polling,omitempty"`
+	// Partial is set when the run was stopped (Ctrl-C, a timeout) before
+	// every answer came: the counts are those until then.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // OK reports whether every device enrolled and acknowledged.
@@ -47,10 +50,12 @@ func DeviceInformation(ctx context.Context, r *Run, wait time.Duration) (DeviceI
 	defer obs.Forget(uuid)
 	cmd := scenarios.Command{UUID: uuid, RequestType: "DeviceInformation", Payload: map[string]any{
 		"Queries": []string{"UDID", "DeviceName", "OSVersion", "BuildVersion", "ProductName", "SerialNumber", "SoftwareUpdateDeviceID"}}}
+	base, _ := obs.Counts()
 	if err := r.Target.Commands().Enqueue(ctx, udids, cmd); err != nil {
 		return sum, fmt.Errorf("enqueue DeviceInformation: %w", err)
 	}
 	sum.CommandsSent = len(udids)
+	r.Config.phase(Phase{Name: PhaseCommand, Total: len(udids), Done: func() int { n, _ := obs.Counts(); return n - base }})
 	_, err := obs.Await(ctx, uuid, len(udids), nil, r.World.Clock, wait)
 	seen := map[string]bool{}
 	for _, a := range obs.Answers(uuid) {
@@ -68,6 +73,7 @@ func DeviceInformation(ctx context.Context, r *Run, wait time.Duration) (DeviceI
 		}
 	}
 	if err != nil {
+		sum.Partial = ctx.Err() != nil
 		return sum, err
 	}
 	if got := len(seen); got < len(udids) {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
@@ -52,8 +53,39 @@ type Config struct {
 	// Device options besides the world's (timings, request timeout, …).
 	DeviceOptions []simulator.Option
 	Logger        *slog.Logger
+	// ServerLogger is the embedded stack's logger; nil means Logger.
+	ServerLogger *slog.Logger
 	// Say prints a progress line; nil prints nothing.
 	Say func(format string, a ...any)
+	// OnPhase, when set, is called as each phase of the job starts (see
+	// Phase); a phase ends when the next one starts or the job returns.
+	OnPhase func(Phase)
+}
+
+// Phase names of a job, in the order they come.
+const (
+	PhaseDraw    = "draw"    // drawing the fleet from the seed
+	PhaseEnroll  = "enroll"  // enrolling it in the target
+	PhaseCommand = "command" // the DeviceInformation job's round
+	PhaseEnforce = "enforce" // an update job's enforcement
+)
+
+// Phase is one step of a job, as people follow it: its name, how many
+// steps it has and, read at any time from any goroutine, how many are done
+// and what else is worth saying (the virtual day, compliance so far).
+type Phase struct {
+	Name  string
+	Total int
+	// Done counts the steps done so far; nil when it is not counted.
+	Done func() int
+	// Detail says more about the phase's state; nil when nothing does.
+	Detail func() string
+}
+
+func (c *Config) phase(p Phase) {
+	if c.OnPhase != nil {
+		c.OnPhase(p)
+	}
 }
 
 // Validate checks the config and fills in defaults.
@@ -106,7 +138,10 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 	if r.World, err = scenarios.NewWorld(wc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	opts := targets.Options{Logger: cfg.Logger, Mint: cfg.Mint, MutualTLS: cfg.MutualTLS}
+	opts := targets.Options{Logger: cfg.ServerLogger, Mint: cfg.Mint, MutualTLS: cfg.MutualTLS}
+	if opts.Logger == nil {
+		opts.Logger = cfg.Logger
+	}
 	if r.Target, err = targets.Open(ctx, cfg.Target, r.World, opts); err != nil {
 		return r, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
@@ -127,15 +162,24 @@ func Attach(ctx context.Context, cfg Config, w *scenarios.World, t scenarios.Tar
 
 func (r *Run) enroll(ctx context.Context) error {
 	cfg := r.Config
+	var built atomic.Int64
 	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: fleet.DefaultMacFraction,
-		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks}
+		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks,
+		OnBuilt: func(n int) { built.Store(int64(n)) }}
 	devOpts := append([]simulator.Option{simulator.WithLogger(cfg.Logger)}, cfg.DeviceOptions...)
+	cfg.phase(Phase{Name: PhaseDraw, Total: cfg.Devices, Done: func() int { return int(built.Load()) }})
 	var err error
-	r.Fleet, err = scenarios.Enroll(ctx, r.World, r.Target, fc, devOpts...)
-	if r.Fleet == nil && err != nil {
+	r.Fleet, err = scenarios.Draw(ctx, r.World, r.Target, fc, devOpts...)
+	if r.Fleet == nil || err != nil {
+		if ctx.Err() != nil {
+			// Stopped, not broken: the caller reports what was done.
+			return err
+		}
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	return err
+	counts := r.Fleet.Counters()
+	cfg.phase(Phase{Name: PhaseEnroll, Total: cfg.Devices, Done: func() int { return int(counts.Enrolled.Load()) }})
+	return r.Fleet.Enroll(ctx)
 }
 
 // Close closes the target and the world.
@@ -173,6 +217,9 @@ type Rollout struct {
 	// Polling is set when devices checked in on their own, not when
 	// pushed: the run shows the server's command handling, not a fleet's.
 	Polling bool `json:"polling,omitempty"`
+	// Partial is set when the run was stopped (Ctrl-C, a timeout) before
+	// its end: the report is what was done until then.
+	Partial bool `json:"partial,omitempty"`
 	// Story is the longest enforcement, on the world's clock.
 	Story time.Duration `json:"-"`
 	// ToCompliance holds, for every device found compliant, how long into
@@ -199,9 +246,6 @@ func (s *Rollout) end(ctx context.Context, r *Run, outcomes []reference.Outcome,
 	for _, o := range outcomes {
 		s.Story = max(s.Story, o.Elapsed)
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("enforcement: %w", err)
-	}
 	s.Report = reference.Summarize(outcomes)
 	notEnrolled(&s.Report, r.Config.Devices)
 	s.ToCompliance = make([]time.Duration, 0, s.Compliant)
@@ -217,6 +261,12 @@ func (s *Rollout) end(ctx context.Context, r *Run, outcomes []reference.Outcome,
 		}
 	}
 	slices.Sort(s.ToCompliance)
+	if err := ctx.Err(); err != nil {
+		// Stopped before the end: the verdicts so far, devices cut short
+		// under "interrupted".
+		s.Partial = true
+		return fmt.Errorf("enforcement: %w", err)
+	}
 	return nil
 }
 
@@ -270,6 +320,32 @@ func notEnrolled(rep *reference.Report, devices int) {
 		rep.Noncompliant += missing
 		rep.Reasons[ReasonNotEnrolled] += missing
 	}
+}
+
+// enforcePhase starts an update job's enforcement phase: devices settled
+// (finished < 0: not counted) and compliant so far, and the virtual day of
+// a story about horizon long, from start on the world's clock.
+func (r *Run) enforcePhase(start time.Time, horizon time.Duration, progress func() (finished, compliant int)) {
+	days := int((horizon + 24*time.Hour - 1) / (24 * time.Hour))
+	clk := r.World.Clock
+	p := Phase{Name: PhaseEnforce, Total: r.Fleet.Enrolled,
+		Detail: func() string {
+			day := int(clk.Since(start)/(24*time.Hour)) + 1
+			_, compliant := progress()
+			return fmt.Sprintf("virtual day %d of %d, %d compliant", min(day, days), days, compliant)
+		}}
+	if f, _ := progress(); f >= 0 {
+		p.Done = func() int { f, _ := progress(); return f }
+	}
+	r.Config.phase(p)
+}
+
+// partialNote marks a line of a run stopped before its end.
+func partialNote(partial bool) string {
+	if partial {
+		return " (partial: stopped before the end)"
+	}
+	return ""
 }
 
 // sayReasons prints a report's reasons, most frequent first.

@@ -37,10 +37,9 @@ func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (L
 	enforcer := reference.NewEnforcer(r.Target.Commands(), r.World.Observer, ec)
 	r.Config.Say("enrolled %d devices (%s); enforcing an OS update, deadline %v", f.Enrolled, MixString(sum.Mix), enforcer.Deadline())
 	virtual := r.World.Clock.Now()
+	r.enforcePhase(virtual, enforcer.Deadline(), func() (int, int) { return enforcer.Progress() })
 	outcomes := enforcer.Run(ctx, f.EnrolledUDIDs())
-	if err := sum.end(ctx, r, outcomes, stop); err != nil {
-		return sum, err
-	}
+	err := sum.end(ctx, r, outcomes, stop)
 	for _, out := range outcomes {
 		sum.Commands += out.Commands
 		sum.NotNow += out.NotNow
@@ -54,8 +53,8 @@ func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (L
 			}
 		}
 	}
-	r.Config.Say("compliant %d, not compliant %d, after %s; %d commands, %d NotNow",
-		sum.Compliant, sum.Noncompliant, sum.Story.Round(time.Second), sum.Commands, sum.NotNow)
+	r.Config.Say("compliant %d, not compliant %d, after %s; %d commands, %d NotNow%s",
+		sum.Compliant, sum.Noncompliant, sum.Story.Round(time.Second), sum.Commands, sum.NotNow, partialNote(sum.Partial))
 	r.sayReasons(sum.Report)
-	return sum, nil
+	return sum, err
 }

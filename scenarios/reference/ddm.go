@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/micromdm/plist"
@@ -48,7 +49,14 @@ type DDMEnforcer struct {
 	mu       sync.Mutex
 	sets     map[string]bool
 	deadline string
+
+	// compliant counts devices Run has seen reach their target.
+	compliant atomic.Int64
 }
+
+// Compliant reports, while Run runs, how many devices it has seen reach
+// their target (or found with nothing to install).
+func (e *DDMEnforcer) Compliant() int { return int(e.compliant.Load()) }
 
 // DDMEnforcerConfig tunes a DDMEnforcer; zero fields take the defaults.
 type DDMEnforcerConfig struct {
@@ -162,6 +170,13 @@ func (e *DDMEnforcer) Deadline() string {
 	return e.deadline
 }
 
+// Horizon is about how long Run lasts, on its clock: the lead to the
+// deadline, the latest time zone's offset, an hour's grace and the late
+// window (the deadline is rounded down to the hour).
+func (e *DDMEnforcer) Horizon() time.Duration {
+	return e.cfg.Lead + latestZone + time.Hour + e.cfg.LateWindow
+}
+
 // SummarizeDDM counts outcomes.
 func SummarizeDDM(outcomes []DDMOutcome) Report {
 	plain := make([]Outcome, len(outcomes))
@@ -221,11 +236,17 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 			defer wg.Done()
 			defer work.End()
 			o, target := e.start(withEnd(ctx, end), udid, local)
+			if ctx.Err() != nil && !o.Compliant {
+				o.Reason = ReasonInterrupted
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			out[i], targets[i] = o, target
 			if !o.Compliant && o.Reason == "" {
 				pending[udid] = i
+			}
+			if o.Compliant {
+				e.compliant.Add(1)
 			}
 			if left--; left == 0 && allDone != nil {
 				allDone.Wake()
@@ -266,6 +287,7 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 			i := pending[id]
 			out[i].Compliant, out[i].Reason, out[i].Seen = true, "", now
 			delete(pending, id)
+			e.compliant.Add(1)
 		}
 		mu.Unlock()
 		if !e.cfg.Clock.Now().Before(end) {
@@ -288,6 +310,18 @@ func (e *DDMEnforcer) Run(ctx context.Context, udids []string) []DDMOutcome {
 	}
 	wg.Wait()
 	e.explain(ctx, out, pending)
+	if ctx.Err() != nil {
+		// Stopped before the last deadline: what a device last reported
+		// is not a verdict.
+		for _, i := range pending {
+			out[i].Reason = ReasonInterrupted
+		}
+		for i := range out {
+			if !out[i].Compliant && out[i].Reason == "" {
+				out[i].Reason = ReasonInterrupted
+			}
+		}
+	}
 	for i := range out {
 		out[i].Elapsed = e.cfg.Clock.Since(runStart)
 		if !out[i].Seen.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/micromdm/plist"
@@ -44,6 +45,14 @@ type Enforcer struct {
 	obs    *scenarios.Observer
 	tokens scenarios.BootstrapTokens // nil: the server cannot say
 	cfg    EnforcerConfig
+	// finished and compliant count devices as Run settles them.
+	finished, compliant atomic.Int64
+}
+
+// Progress reports, while Run runs, how many devices it has settled and
+// how many of those are compliant.
+func (e *Enforcer) Progress() (finished, compliant int) {
+	return int(e.finished.Load()), int(e.compliant.Load())
 }
 
 // EnforcerConfig tunes an Enforcer; zero fields take the defaults.
@@ -116,6 +125,9 @@ const (
 	ReasonStalled              = "stalled"
 	ReasonNotStarted           = "update-not-started"
 	ReasonWrongVersion         = "wrong-version"
+	// ReasonInterrupted: the run was stopped (Ctrl-C, a timeout) before
+	// the device's enforcement ended.
+	ReasonInterrupted = "interrupted"
 )
 
 // statusReasons maps UpdateResults statuses that stop an update.
@@ -224,6 +236,14 @@ func (e *Enforcer) Run(ctx context.Context, udids []string) []Outcome {
 			defer wg.Done()
 			defer e.work.End()
 			out[i] = e.enforce1(ctx, udid)
+			if ctx.Err() != nil && !out[i].Compliant {
+				// Cut short: whatever it last saw is not a verdict.
+				out[i].Reason = ReasonInterrupted
+			}
+			if out[i].Compliant {
+				e.compliant.Add(1)
+			}
+			e.finished.Add(1)
 		}()
 	}
 	if e.cfg.Started != nil {
