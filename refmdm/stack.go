@@ -423,27 +423,57 @@ func (s *Stack) Close() error {
 	return err
 }
 
-// slogAdapter lets NanoMDM log through slog.
+// slogAdapter lets NanoMDM log through slog. NanoMDM's logger has two
+// levels: Info, which it also uses for errors (with an "err" key), and
+// Debug. A line with an error is a warning here, so a handler at warning
+// level keeps the server's trouble and drops its chatter; the "msg" pair
+// becomes the message rather than a second msg key.
 type slogAdapter struct {
 	l  *slog.Logger
 	kv []any
 }
 
-func (a *slogAdapter) Info(kv ...interface{})  { a.l.Info(msgOf(kv), append(a.kv, kv...)...) }
-func (a *slogAdapter) Debug(kv ...interface{}) { a.l.Debug(msgOf(kv), append(a.kv, kv...)...) }
+func (a *slogAdapter) Info(kv ...interface{})  { a.log(slog.LevelInfo, kv) }
+func (a *slogAdapter) Debug(kv ...interface{}) { a.log(slog.LevelDebug, kv) }
 func (a *slogAdapter) With(kv ...interface{}) nlog.Logger {
 	return &slogAdapter{l: a.l, kv: append(append([]any{}, a.kv...), kv...)}
 }
 
-func msgOf(kv []any) string {
-	for i := 0; i+1 < len(kv); i += 2 {
-		if k, _ := kv[i].(string); k == "msg" {
-			if m, ok := kv[i+1].(string); ok {
-				return m
-			}
-		}
+func (a *slogAdapter) log(level slog.Level, kv []any) {
+	msg, rest, failed := splitMsg(kv)
+	if failed && level == slog.LevelInfo {
+		level = slog.LevelWarn
 	}
-	return "nanomdm"
+	ctx := context.Background()
+	if !a.l.Enabled(ctx, level) {
+		return
+	}
+	a.l.Log(ctx, level, msg, append(append([]any{}, a.kv...), rest...)...)
+}
+
+// splitMsg takes NanoMDM's "msg" pair out of kv, and reports whether kv
+// carries an error.
+func splitMsg(kv []any) (msg string, rest []any, failed bool) {
+	msg = "nanomdm"
+	rest = make([]any, 0, len(kv))
+	for i := 0; i < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		if i+1 >= len(kv) {
+			rest = append(rest, kv[i])
+			break
+		}
+		switch k {
+		case "msg":
+			if m, ok := kv[i+1].(string); ok {
+				msg = m
+				continue
+			}
+		case "err":
+			failed = failed || kv[i+1] != nil
+		}
+		rest = append(rest, kv[i], kv[i+1])
+	}
+	return msg, rest, failed
 }
 
 // EnqueueStatus is one enrollment's outcome of an enqueue.

@@ -257,9 +257,35 @@ func NewEnv(opts ...Option) *Env {
 }
 
 func (e *Env) emit(ev Event) {
+	if e.logger.Enabled(context.Background(), slog.LevelDebug) {
+		e.logEvent(ev)
+	}
 	if e.onEvent != nil {
 		e.onEvent(ev)
 	}
+}
+
+// logEvent writes what happened to a device as one debug line, with the
+// keys the event has.
+func (e *Env) logEvent(ev Event) {
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs, slog.String("udid", ev.UDID))
+	if ev.RequestType != "" {
+		attrs = append(attrs, slog.String("request_type", ev.RequestType))
+	}
+	if ev.CommandUUID != "" {
+		attrs = append(attrs, slog.String("command_uuid", ev.CommandUUID))
+	}
+	if ev.Status != "" {
+		attrs = append(attrs, slog.String("status", string(ev.Status)))
+	}
+	if ev.OSVersion != "" {
+		attrs = append(attrs, slog.String("os_version", ev.OSVersion), slog.String("build", ev.BuildVersion))
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("err", ev.Err.Error()))
+	}
+	e.logger.LogAttrs(context.Background(), slog.LevelDebug, "device "+ev.Kind.String(), attrs...)
 }
 
 // Close ends the Env: it cancels the base context, so sessions started in

@@ -1,6 +1,8 @@
 package simulator
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"strings"
 	"time"
@@ -295,6 +297,14 @@ func (d *Device) cancelJobLocked() {
 func (d *Device) setPhase(j *updateJob, p UpdatePhase) {
 	j.phase = p
 	j.since = d.env.clock.Now()
+	if l := d.env.logger; l.Enabled(context.Background(), slog.LevelDebug) {
+		name := string(p)
+		if p == PhaseNone {
+			name = "none"
+		}
+		l.LogAttrs(context.Background(), slog.LevelDebug, "device update", slog.String("udid", d.UDID()),
+			slog.String("phase", name), slog.String("product_key", j.key), slog.Time("virtual_time", j.since))
+	}
 	d.notifyLocked(j)
 }
 
