@@ -31,13 +31,14 @@ type Progress struct {
 
 	done atomic.Int64
 
-	mu    sync.Mutex
-	phase string
-	total int64
-	start time.Time
-	last  time.Time
-	width int // of the last line drawn, to blank what a shorter one leaves
-	drawn bool
+	mu     sync.Mutex
+	phase  string
+	detail func() string
+	total  int64
+	start  time.Time
+	last   time.Time
+	width  int // of the last line drawn, to blank what a shorter one leaves
+	drawn  bool
 }
 
 // ProgressOption configures NewProgress.
@@ -94,10 +95,41 @@ func (p *Progress) Phase(name string, total int) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.phase, p.total = name, int64(total)
+	p.phase, p.total, p.detail = name, int64(total), nil
 	p.done.Store(0)
 	p.start = p.clk.Now()
 	p.drawLocked(p.start)
+}
+
+// SetDetail adds what fn returns to the line from now on, until the next
+// Phase: the state of the phase beyond its count (a virtual day,
+// compliance so far). fn is called at every redraw.
+func (p *Progress) SetDetail(fn func() string) {
+	if !p.enabled {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.detail = fn
+}
+
+// Above erases the line, runs write (which prints lines that stay, on
+// the same terminal) and draws the line again below them.
+func (p *Progress) Above(write func()) {
+	if !p.enabled {
+		write()
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", p.width)+"\r")
+		p.drawn, p.width = false, 0
+	}
+	write()
+	if p.phase != "" {
+		p.drawLocked(p.clk.Now())
+	}
 }
 
 // Add counts n more steps done.
@@ -140,7 +172,7 @@ func (p *Progress) Done() {
 	if p.drawn {
 		fmt.Fprint(p.w, "\n")
 	}
-	p.drawn, p.width = false, 0
+	p.drawn, p.width, p.phase, p.detail = false, 0, "", nil
 }
 
 func (p *Progress) maybeDraw() {
@@ -175,6 +207,11 @@ func (p *Progress) line(now time.Time) string {
 		fmt.Fprintf(&b, "%d/%d  %.1f%%", done, p.total, 100*float64(done)/float64(p.total))
 	} else {
 		fmt.Fprintf(&b, "%d", done)
+	}
+	if p.detail != nil {
+		if d := p.detail(); d != "" {
+			b.WriteString("  " + d)
+		}
 	}
 	if elapsed <= 0 || done <= 0 {
 		return b.String()
