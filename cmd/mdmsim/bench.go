@@ -4,18 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/bench/report"
@@ -24,83 +25,205 @@ import (
 	"github.com/mdmsim/mdmsim/scenarios/targets"
 )
 
-func init() {
-	register("bench", "benchmark a target at fleet scale: enrollment storms, check-ins at a rate, push storms, command rounds, update rollouts", benchMain)
+// benchFlags are the flags of `mdmsim bench`.
+type benchFlags struct {
+	wl          bench.Workload
+	tf          *targetFlags
+	out         outputFlags
+	mint        bool
+	model       string
+	outFile     string
+	html        string
+	timeout     time.Duration
+	maxInFlight int
+	metricsAddr string
+	cpuProfile  string
+	memProfile  string
+	skipMemory  bool
+	lo          *legacyOptions
+	do          *ddmOptions
 }
 
-func benchMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "compare" {
-		return benchCompareMain(args[1:], stdout, stderr)
+// Flags of bench that only some workloads read, and which.
+var (
+	benchPacingFlags   = []string{"rate", "ramp", "duration", "workers", "model", "max-in-flight"}
+	benchRolloutOnly   = []string{"scenario", "speed", "deadline", "escalate", "quirks", "cooperative", "off", "lead"}
+	benchWorkloadFlags = map[string][]string{
+		bench.WorkloadEnroll:   benchPacingFlags,
+		bench.WorkloadCheckin:  benchPacingFlags,
+		bench.WorkloadPush:     append([]string{"batch", "rounds", "wait"}, benchPacingFlags...),
+		bench.WorkloadCommands: append([]string{"rounds", "wait"}, benchPacingFlags...),
+		bench.WorkloadRollout:  benchRolloutOnly,
 	}
-	fs := flag.NewFlagSet("mdmsim bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		wl          bench.Workload
-		tf          = addTargetFlags(fs, targets.Null)
-		mint        = fs.Bool("mint", true, "embedded: enroll with identities its CA mints (no SCEP)")
-		model       = fs.String("model", "", "open or closed (default: open when --rate is set)")
-		asJSON      = fs.Bool("json", false, "print the Result as JSON, as the last line of stdout")
-		out         = fs.String("out", "", "write the Result JSON to this file")
-		html        = fs.String("html", "", "write the HTML report to this file")
-		timeout     = fs.Duration("timeout", time.Hour, "give up after this long")
-		maxInFlight = fs.Int("max-in-flight", bench.DefaultMaxInFlight, "open model: bound on outstanding operations (beyond it hits are dropped)")
-		metricsAddr = fs.String("metrics-listen", "", "serve Prometheus metrics of the run at this address (/metrics), e.g. 127.0.0.1:9464")
-		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
-		memProfile  = fs.String("memprofile", "", "write a heap profile to this file once the work is done, with the fleet still live")
-	)
-	fs.StringVar(&wl.Name, "workload", bench.WorkloadEnroll, strings.Join(bench.Workloads, ", "))
-	fs.IntVar(&wl.Devices, "devices", 1000, "devices in the fleet")
+	// benchRolloutFlags are the rollout's flags each rollout scenario reads.
+	benchRolloutFlags = map[string][]string{
+		bench.RolloutLegacyUpdate: {"scenario", "speed", "deadline", "escalate", "quirks", "cooperative"},
+		bench.RolloutDDMDeadline:  {"scenario", "speed", "off", "lead", "cooperative"},
+	}
+)
+
+func newBenchCmd() *cobra.Command {
+	b := &benchFlags{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "benchmark a target at fleet scale: enrollment storms, check-ins at a rate, push storms, command rounds, update rollouts",
+		Long: `Benchmark a target (the null server by default) at fleet scale and print latency
+percentiles, throughput, CPU and memory; --json, --out and --html keep them.
+Exit 1 when the run stopped early (--timeout): the result is then partial.
+
+` + exitCodesHelp,
+		Example: `  mdmsim bench --workload enroll --devices 100000
+  mdmsim bench --workload checkin --devices 10000 --rate 5000 --duration 60s --html checkin.html
+  mdmsim bench --workload push --target embedded --devices 10000 --batch 10000
+  mdmsim bench --workload rollout --scenario ddm-deadline --devices 1000
+  mdmsim bench compare old.json new.json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := b.parse(cmd); err != nil {
+				return err
+			}
+			return b.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	wl := &b.wl
+	b.tf = addTargetFlags(fs, targets.Null)
+	fs.BoolVar(&b.mint, "mint", true, "embedded: enroll with identities its CA mints (no SCEP)")
+	fs.StringVar(&b.model, "model", "", "open or closed (default: open when --rate is set)")
+	fs.BoolVar(&b.out.json, "json", false, "print the Result as JSON, as the last line of stdout")
+	fs.BoolVarP(&b.out.quiet, "quiet", "q", false, "no progress line on stderr (there is none when stderr is not a terminal)")
+	fs.StringVar(&b.outFile, "out", "", "write the Result JSON to this file")
+	fs.StringVar(&b.html, "html", "", "write the HTML report to this file")
+	fs.DurationVar(&b.timeout, "timeout", time.Hour, "give up after this long, with a partial result")
+	fs.IntVar(&b.maxInFlight, "max-in-flight", bench.DefaultMaxInFlight, "open model: bound on outstanding operations (beyond it hits are dropped)")
+	fs.StringVar(&b.metricsAddr, "metrics-listen", "", "serve Prometheus metrics of the run at this address (/metrics), e.g. 127.0.0.1:9464")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile to this file once the work is done, with the fleet still live")
+	fs.BoolVar(&b.skipMemory, "skip-memory-check", false, "run even when the memory estimate says the fleet will not fit")
+	fs.StringVar(&wl.Name, "workload", bench.WorkloadEnroll, joinNames(bench.Workloads))
+	fs.IntVar(&wl.Devices, "devices", 1000, fmt.Sprintf("devices in the fleet (1 to %d)", maxDevices))
 	fs.Int64Var(&wl.Seed, "seed", 1, "seed of the fleet")
 	fs.Float64Var(&wl.Run.Rate, "rate", 0, "open model: operations per second")
 	fs.DurationVar(&wl.Run.Ramp, "ramp", 0, "open model: linear ramp from 0 to --rate")
 	fs.DurationVar(&wl.Run.Duration, "duration", 0, "how long to offer work (0: until the workload's operations are done)")
 	fs.IntVar(&wl.Run.Workers, "workers", bench.DefaultWorkers, "closed model: concurrent workers")
 	fs.IntVar(&wl.Batch, "batch", bench.DefaultBatch, "push: devices per push operation")
-	fs.IntVar(&wl.Rounds, "rounds", bench.DefaultRounds, "push, commands: commands per device")
+	fs.IntVar(&wl.Rounds, "rounds", bench.DefaultRounds, "push, commands: commands per device; the rounds are offered at once, so later rounds queue behind earlier ones")
 	fs.DurationVar(&wl.Wait, "wait", bench.DefaultWait, "push, commands: how long to wait for an answer")
-	fs.StringVar(&wl.Rollout.Scenario, "scenario", bench.RolloutLegacyUpdate, "rollout: the update job, "+strings.Join(bench.Rollouts, " or "))
+	fs.StringVar(&wl.Rollout.Scenario, "scenario", bench.RolloutLegacyUpdate, "rollout: the update job, "+joinNames(bench.Rollouts))
 	// The rollout's flags are those of `mdmsim run --scenario`.
-	lo, do := legacyFlags(fs), ddmFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	b.lo, b.do = legacyFlags(fs), ddmFlags(fs)
+	cmd.AddCommand(newBenchCompareCmd())
+	return cmd
+}
+
+// parse validates every flag before anything runs; a flag the workload
+// does not read is an error.
+func (b *benchFlags) parse(cmd *cobra.Command) error {
+	if err := checkFinite(cmd); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mdmsim bench: unexpected arguments %v\n", fs.Args())
-		return 2
+	wl := &b.wl
+	allowed, ok := benchWorkloadFlags[wl.Name]
+	if !ok {
+		return usageErrorf("--workload must be %s, have %q", joinNames(bench.Workloads), wl.Name)
 	}
-	wl.Run.Model, wl.Run.MaxInFlight = *model, *maxInFlight
+	all := append(append([]string{}, benchPacingFlags...), benchRolloutOnly...)
+	all = append(all, "batch", "rounds", "wait")
+	if err := onlyFlags(cmd, all, allowed, func(f string) string {
+		return "does not apply to --workload " + wl.Name
+	}); err != nil {
+		return err
+	}
+	if wl.Devices < 1 || wl.Devices > maxDevices {
+		return usageErrorf("--devices must be from 1 to %d, have %d", maxDevices, wl.Devices)
+	}
+	if err := b.tf.checkTarget(); err != nil {
+		return err
+	}
+	if b.tf.target != targets.Embedded {
+		if err := refuseFlags(cmd, "applies to --target embedded only", "mint"); err != nil {
+			return err
+		}
+	}
+	if b.timeout <= 0 {
+		return usageErrorf("--timeout must be positive, have %v", b.timeout)
+	}
+	if b.maxInFlight < 1 {
+		return usageErrorf("--max-in-flight must be at least 1, have %d", b.maxInFlight)
+	}
+	if wl.Batch < 1 || wl.Rounds < 1 || wl.Wait <= 0 {
+		return usageErrorf("--batch and --rounds must be at least 1 and --wait positive, have %d, %d and %v", wl.Batch, wl.Rounds, wl.Wait)
+	}
+	if wl.Run.Rate < 0 || wl.Run.Ramp < 0 || wl.Run.Duration < 0 {
+		return usageErrorf("--rate, --ramp and --duration must not be negative")
+	}
+	if wl.Name != bench.WorkloadRollout {
+		open := b.model == bench.Open || (b.model == "" && wl.Run.Rate > 0)
+		if open {
+			if err := refuseFlags(cmd, "applies to the closed model (no --rate)", "workers"); err != nil {
+				return err
+			}
+		} else if err := refuseFlags(cmd, "applies to the open model (give --rate)", "ramp", "max-in-flight"); err != nil {
+			return err
+		}
+	}
+	wl.Run.Model, wl.Run.MaxInFlight = b.model, b.maxInFlight
 	// The server shares the process: its CPU is told from the simulator's
 	// by a profile of the run (unless --cpuprofile takes the profiler).
-	wl.Run.SplitCPU = targets.InProcess(tf.target) && *cpuProfile == ""
-	rollout := wl.Name == bench.WorkloadRollout
-	if rollout {
-		if err := rolloutWorkload(&wl, tf, lo, do); err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
-			return 2
+	wl.Run.SplitCPU = targets.InProcess(b.tf.target) && b.cpuProfile == ""
+	if wl.Name == bench.WorkloadRollout {
+		scenarioFlags, ok := benchRolloutFlags[wl.Rollout.Scenario]
+		if !ok {
+			return usageErrorf("--scenario must be %s, have %q", joinNames(bench.Rollouts), wl.Rollout.Scenario)
+		}
+		if err := onlyFlags(cmd, benchRolloutOnly, scenarioFlags, func(f string) string {
+			return "does not apply to --scenario " + wl.Rollout.Scenario
+		}); err != nil {
+			return err
+		}
+		if err := rolloutWorkload(wl, b.tf, b.lo, b.do); err != nil {
+			return err
 		}
 	}
 	if err := wl.Validate(); err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
-		return 2
+		return usageErrorf("%v", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	return nil
+}
+
+func (b *benchFlags) run(stdout, stderr io.Writer) error {
+	wl := b.wl
+	tf := b.tf
+	rollout := wl.Name == bench.WorkloadRollout
+	job := wl.Name
+	if rollout {
+		job = wl.Rollout.Scenario
+	}
+	if err := bench.CheckFits(bench.EstimateRun(tf.target, job, wl.Devices)); err != nil {
+		if !b.skipMemory {
+			return cannotRun(fmt.Errorf("%w (give --skip-memory-check to run anyway)", err))
+		}
+		fmt.Fprintf(stderr, "mdmsim bench: warning: %v; running anyway (--skip-memory-check)\n", err)
+	}
+	sig, stopSignals := withSignals(context.Background(), stderr)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeout(sig, b.timeout)
 	defer cancel()
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	wl.Say = say
 	plan := bench.PlanMemory(wl.Name, tf.target, wl.Devices)
 	plan.Apply()
 	say("%s", plan)
-	stopProfile, err := startCPUProfile(*cpuProfile)
+	stopProfile, err := startCPUProfile(b.cpuProfile)
 	if err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench: --cpuprofile: %v\n", err)
-		return 2
+		return cannotRun(fmt.Errorf("--cpuprofile: %w", err))
 	}
 	defer stopProfile()
-	if *memProfile != "" {
+	if b.memProfile != "" {
+		path := b.memProfile
 		wl.AfterRun = func() {
-			f, err := os.Create(*memProfile)
+			f, err := os.Create(path)
 			if err == nil {
 				runtime.GC()
 				err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
@@ -116,26 +239,27 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if rollout {
 		// Days of the world's time, on the discrete-event clock (or scaled,
 		// --speed); the run itself is timed on the wall clock.
-		vc = newVirtualClock("mdmsim bench", storyStart(catalog.Default()), lo.speed, stderr)
+		vc = newVirtualClock("mdmsim bench", storyStart(catalog.Default()), b.lo.speed, stderr)
 		defer vc.close()
 		wc.Clock = vc.Clock
 	}
 	w, err := scenarios.NewWorld(tf.worldConfig(wc))
 	if err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
-		return 1
+		return cannotRun(err)
 	}
 	defer w.Close()
-	t, err := targets.Open(ctx, tf.target, w, targets.Options{Mint: *mint})
+	t, err := targets.Open(ctx, tf.target, w, targets.Options{Mint: b.mint})
 	if err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
-		return 1
+		if code := sig.exitCode(0); code != 0 {
+			return exitWith(code)
+		}
+		return cannotRun(err)
 	}
 	defer t.Close()
 	var observers []bench.Observer
-	// A status line on a terminal (none when stderr is not one), ended
-	// before the results are printed.
-	progress := report.NewProgress(os.Stderr)
+	// A status line on a terminal (none when stderr is not one, or with
+	// --quiet), ended before the results are printed.
+	progress := report.NewProgress(stderr, report.WithTerminal(!b.out.quiet && report.IsTerminal(stderr)))
 	if progress.Enabled() && !rollout { // a rollout is one operation; its job says how it goes
 		total := wl.Devices
 		if wl.Run.Rate > 0 && wl.Run.Duration > 0 {
@@ -144,67 +268,66 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		progress.Phase(wl.Name, total)
 		observers = append(observers, progressObserver{progress})
 	}
-	if *metricsAddr != "" {
+	if b.metricsAddr != "" {
 		m := report.NewMetrics()
-		stopMetrics, err := m.ServeMetrics(*metricsAddr)
+		stopMetrics, err := m.ServeMetrics(b.metricsAddr)
 		if err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench: --metrics-listen: %v\n", err)
-			return 2
+			return cannotRun(fmt.Errorf("--metrics-listen: %w", err))
 		}
 		defer stopMetrics()
-		say("metrics at http://%s/metrics", *metricsAddr)
+		say("metrics at http://%s/metrics", b.metricsAddr)
 		observers = append(observers, m)
 	}
 	if len(observers) > 0 {
 		wl.Run.Observer = observerList(observers)
 	}
 	res, err := bench.RunWorkload(ctx, w, t, wl)
-	if progress.Enabled() && !rollout {
-		progress.Done()
-	}
+	progress.Done()
 	if vc != nil {
 		vc.behind(stderr)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
-		return 1
+		if code := sig.exitCode(0); code != 0 {
+			return exitWith(code)
+		}
+		return cannotRun(err)
 	}
 	if tf.target != targets.Null && tf.target != targets.Embedded {
 		res.Target = tf.target
 	}
 	data, err := json.Marshal(res)
 	if err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
-		return 1
+		return cannotRun(err)
 	}
-	if *out != "" {
-		if err := os.WriteFile(*out, append(data, '\n'), 0o644); err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench: %v\n", err)
-			return 1
+	if b.outFile != "" {
+		if err := os.WriteFile(b.outFile, append(data, '\n'), 0o644); err != nil {
+			return cannotRun(err)
 		}
 	}
-	if *html != "" {
-		if err := writeHTML(*html, res); err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench: --html: %v\n", err)
-			return 1
+	if b.html != "" {
+		if err := writeHTML(b.html, res); err != nil {
+			return cannotRun(fmt.Errorf("--html: %w", err))
 		}
 	}
-	if *asJSON {
+	if b.out.json {
 		fmt.Fprintf(stdout, "%s\n", data)
 	} else {
 		printBench(stdout, res)
 	}
-	if res.Partial {
-		return 1
+	if code := sig.exitCode(0); code != 0 {
+		return exitWith(code)
 	}
-	return 0
+	if res.Partial {
+		return runFailed(errors.New("the run stopped before its end (--timeout); the result is partial"))
+	}
+	return nil
 }
 
 // rolloutWorkload puts the rollout flags (those of `mdmsim run --scenario`)
 // in wl.
 func rolloutWorkload(wl *bench.Workload, tf *targetFlags, lo *legacyOptions, do *ddmOptions) error {
 	if !tf.inProcess() && lo.speed == 0 {
-		return errors.New("a server outside the process lives on real time: give --speed N (1 is real time) for a rollout; the discrete-event clock is for the targets in the process")
+		return usageErrorf("a server outside the process lives on real time: give --speed N (1 is real time) for a rollout; the discrete-event clock is for the targets in the process")
 	}
 	if err := lo.validate(); err != nil {
 		return err
@@ -219,6 +342,8 @@ func rolloutWorkload(wl *bench.Workload, tf *targetFlags, lo *legacyOptions, do 
 			return err
 		}
 		ro.DDM = do.job()
+	default:
+		return usageErrorf("--scenario must be %s, have %q", joinNames(bench.Rollouts), ro.Scenario)
 	}
 	return nil
 }
@@ -326,16 +451,12 @@ func dur(d bench.Duration) string {
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-func sortedKeys(m map[string]int64) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
+	slices.Sort(keys)
 	return keys
 }
 

@@ -15,7 +15,7 @@ func TestBenchJSON(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "r.json")
 	var stdout, stderr bytes.Buffer
-	code := dispatch([]string{"bench", "--workload", "enroll", "--target", "null", "--devices", "5", "--seed", "3", "--json", "--out", out}, &stdout, &stderr)
+	code := execute([]string{"bench", "--workload", "enroll", "--target", "null", "--devices", "5", "--seed", "3", "--json", "--out", out}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -35,7 +35,7 @@ func TestBenchJSON(t *testing.T) {
 func TestBenchText(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	code := dispatch([]string{"bench", "--workload", "checkin", "--target", "null", "--devices", "4", "--rate", "100", "--duration", "200ms"}, &stdout, &stderr)
+	code := execute([]string{"bench", "--workload", "checkin", "--target", "null", "--devices", "4", "--rate", "100", "--duration", "200ms"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -50,7 +50,7 @@ func TestBenchBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--workload", "nope"}, {"--devices", "0"}, {"--model", "open"}} {
 		var stdout, stderr bytes.Buffer
-		if code := dispatch(append([]string{"bench"}, args...), &stdout, &stderr); code != 2 {
+		if code := execute(append([]string{"bench"}, args...), &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
@@ -63,7 +63,7 @@ func TestBenchRollout(t *testing.T) {
 	dir := t.TempDir()
 	out, page := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
 	var stdout, stderr bytes.Buffer
-	code := dispatch([]string{"bench", "--workload", "rollout", "--scenario", "legacy-update", "--target", "embedded",
+	code := execute([]string{"bench", "--workload", "rollout", "--scenario", "legacy-update", "--target", "embedded",
 		"--devices", "30", "--seed", "3", "--deadline", "48h", "--out", out, "--html", page}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
@@ -104,7 +104,7 @@ func TestBenchRolloutBadFlags(t *testing.T) {
 		{"--target", target}, // a server outside the process needs --speed
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := dispatch(append([]string{"bench", "--workload", "rollout"}, args...), &stdout, &stderr); code != 2 {
+		if code := execute(append([]string{"bench", "--workload", "rollout"}, args...), &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
 		}
 	}

@@ -2,59 +2,63 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/bench/report"
 )
 
-// benchCompareMain is `mdmsim bench compare [flags] old.json new.json`: the
-// bench verb dispatches its "compare" argument here. It prints per
-// operation the change in rate, latency and errors, then CPU and memory,
-// and exits 1 when a figure got worse by more than --threshold, 2 on a
-// usage error or an unreadable run, 0 otherwise.
-func benchCompareMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mdmsim bench compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// newBenchCompareCmd is `mdmsim bench compare [flags] old.json new.json`.
+// It prints per operation the change in rate, latency and errors, then CPU
+// and memory, and exits 1 when a figure got worse by more than
+// --threshold, 2 on a usage error or an unreadable run, 0 otherwise.
+func newBenchCompareCmd() *cobra.Command {
 	threshold := thresholdFlag(report.DefaultThreshold)
-	fs.Var(&threshold, "threshold", `relative change that counts as a regression: "10%" (or "10")`)
-	asJSON := fs.Bool("json", false, "print the comparison as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mdmsim bench compare [--threshold 10%] [--json] old.json new.json")
-		fs.PrintDefaults()
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "compare old.json new.json",
+		Short: "compare two bench results; exit 1 when a figure regressed by more than --threshold",
+		Long: `Compare two results of mdmsim bench (--out files, or --json output saved whole):
+per operation the change in rate, latency and errors, then CPU and memory.
+Exit 1 when a figure got worse by more than --threshold, 2 when a file cannot
+be read as a result.
+
+` + exitCodesHelp,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageErrorf("want two result files (old, new), have %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return benchCompare(args[0], args[1], float64(threshold), asJSON, cmd.OutOrStdout())
+		},
 	}
-	paths, err := parseInterleaved(fs, args)
+	cmd.Flags().Var(&threshold, "threshold", `relative change that counts as a regression: "10%" (or "10")`)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON")
+	return cmd
+}
+
+func benchCompare(oldPath, newPath string, threshold float64, asJSON bool, stdout io.Writer) error {
+	old, err := readResult(oldPath)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return usageErrorf("%v", err)
 	}
-	if len(paths) != 2 {
-		fmt.Fprintf(stderr, "mdmsim bench compare: want two result files (old, new), have %d\n", len(paths))
-		fs.Usage()
-		return 2
-	}
-	old, err := readResult(paths[0])
+	new, err := readResult(newPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench compare: %v\n", err)
-		return 2
-	}
-	new, err := readResult(paths[1])
-	if err != nil {
-		fmt.Fprintf(stderr, "mdmsim bench compare: %v\n", err)
-		return 2
+		return usageErrorf("%v", err)
 	}
 	c := report.Compare(old, new)
-	c.Threshold = float64(threshold)
+	c.Threshold = threshold
 	regs := c.Regressions()
-	if *asJSON {
+	if asJSON {
 		out := struct {
 			report.Comparison
 			Regressions []string `json:"regressions"`
@@ -64,41 +68,19 @@ func benchCompareMain(args []string, stdout, stderr io.Writer) int {
 		}
 		data, err := json.Marshal(out)
 		if err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench compare: %v\n", err)
-			return 2
+			return cannotRun(err)
 		}
 		fmt.Fprintf(stdout, "%s\n", data)
 	} else {
-		fmt.Fprintf(stdout, "old: %s\nnew: %s\n\n", paths[0], paths[1])
+		fmt.Fprintf(stdout, "old: %s\nnew: %s\n\n", oldPath, newPath)
 		if err := c.WriteText(stdout); err != nil {
-			fmt.Fprintf(stderr, "mdmsim bench compare: %v\n", err)
-			return 2
+			return cannotRun(err)
 		}
 	}
 	if len(regs) > 0 {
-		return 1
+		return exitWith(exitFailed)
 	}
-	return 0
-}
-
-// parseInterleaved parses flags wherever they stand, so both
-// `compare --threshold 5% a b` and `compare a b --threshold 5%` work.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
+	return nil
 }
 
 func readResult(path string) (*bench.Result, error) {
@@ -130,9 +112,12 @@ func (t *thresholdFlag) String() string {
 	return strconv.FormatFloat(float64(*t)*100, 'f', -1, 64) + "%"
 }
 
+// Type names the flag's value in help.
+func (t *thresholdFlag) Type() string { return "percent" }
+
 func (t *thresholdFlag) Set(s string) error {
 	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
-	if err != nil || v < 0 || v != v {
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 		return fmt.Errorf("want a percentage like 10%%, have %q", s)
 	}
 	*t = thresholdFlag(v / 100)

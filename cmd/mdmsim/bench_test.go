@@ -29,7 +29,7 @@ func benchScenario(b *testing.B, scenario string, extra ...string) {
 	for b.Loop() {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"run", "--scenario", scenario, "--devices", devices, "--seed", "7", "--json", "--timeout", "50m"}, extra...)
-		code := dispatch(args, &stdout, &stderr)
+		code := execute(args, &stdout, &stderr)
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 		var sum struct {
 			Devices        int     `json:"devices"`

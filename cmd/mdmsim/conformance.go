@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,22 +12,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	_ "github.com/mdmsim/mdmsim/scenarios/specs" // the specs register with the suite
 	"github.com/mdmsim/mdmsim/scenarios/targets"
 )
 
-func init() {
-	register("conformance", "run the conformance suite against a target (an MDM server): mdmsim conformance --target FILE|embedded", conformanceMain)
-}
-
 // conformanceOptions are the flags of `mdmsim conformance`.
 type conformanceOptions struct {
 	*targetFlags
+	out         outputFlags
 	labelFilter string
 	junit       string
-	json        bool
 	list        bool
 	speed       float64
 	mutant      string
@@ -47,52 +43,77 @@ type conformanceSummary struct {
 	WallSeconds float64 `json:"wall_seconds"`
 }
 
-func conformanceMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mdmsim conformance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o conformanceOptions
+func newConformanceCmd() *cobra.Command {
+	o := &conformanceOptions{}
+	cmd := &cobra.Command{
+		Use:   "conformance",
+		Short: "run the conformance suite against a target (an MDM server)",
+		Long: `Run the conformance suite (Ginkgo specs of Apple's documented behaviour and of
+software-update enforcement) against a target: the embedded reference stack by
+default, or a target file. Exit 1 when a spec fails.
+
+` + exitCodesHelp,
+		Example: `  mdmsim conformance --label-filter '!slow' --json
+  mdmsim conformance --target nanomdm.yaml --junit conformance.xml
+  mdmsim conformance --selftest`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mutant, err := o.parse(cmd)
+			if err != nil {
+				return err
+			}
+			if o.selftest {
+				return selftest(o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
+			return conformance(o, mutant, cmd.OutOrStdout())
+		},
+	}
+	fs := cmd.Flags()
 	o.targetFlags = addTargetFlags(fs, targets.Embedded)
 	fs.StringVar(&o.labelFilter, "label-filter", "", "select specs by label, e.g. 'legacy-update && !slow' or '!needs:declarations'")
 	fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
-	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
+	fs.BoolVar(&o.out.json, "json", false, "print a JSON summary as the last line of stdout")
 	fs.BoolVar(&o.list, "list", false, "list the specs (name and labels) without running them")
-	fs.Float64Var(&o.speed, "speed", 0, "outside targets: run the devices' time this many times faster than the wall clock (0: real time)")
+	fs.Float64Var(&o.speed, "speed", 0, "outside targets: run the devices' time this many times faster than the wall clock (1 to 1e9; 0: real time)")
 	fs.StringVar(&o.mutant, "mutant", "", "self-test: run against this mutant of the embedded reference (a deliberately broken server)")
 	fs.BoolVar(&o.selftest, "selftest", false, "run the suite against the embedded reference and every mutant of it, and print which specs caught each")
 	fs.IntVar(&o.parallel, "parallel", 2, "--selftest: runs at once")
-	fs.BoolVar(&o.verbose, "v", false, "print every spec as it runs")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print every spec as it runs")
 	fs.DurationVar(&o.specTimeout, "spec-timeout", scenarios.DefaultSpecTimeout, "give up on one spec after this long, on the wall clock")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	return cmd
+}
+
+func (o *conformanceOptions) parse(cmd *cobra.Command) (reference.Mutant, error) {
+	if err := checkFinite(cmd); err != nil {
+		return "", err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mdmsim conformance: unexpected arguments %q\n", fs.Args())
-		return 2
+	if err := o.checkTarget(); err != nil {
+		return "", err
 	}
 	mutant, ok := reference.LookupMutant(o.mutant)
 	switch {
 	case !ok:
-		fmt.Fprintf(stderr, "mdmsim conformance: no mutant %q (%s)\n", o.mutant, mutantNames())
-		return 2
+		return "", usageErrorf("no mutant %q (%s)", o.mutant, mutantNames())
 	case mutant != reference.MutantNone && o.target != targets.Embedded:
-		fmt.Fprintln(stderr, "mdmsim conformance: --mutant applies to the embedded target only")
-		return 2
-	case checkSpeed(o.speed, "real time") != nil:
-		fmt.Fprintf(stderr, "mdmsim conformance: %v\n", checkSpeed(o.speed, "real time"))
-		return 2
-	case o.selftest && (o.target != targets.Embedded || mutant != reference.MutantNone):
-		fmt.Fprintln(stderr, "mdmsim conformance: --selftest runs the embedded reference and its mutants; it takes no --target or --mutant")
-		return 2
-	case o.parallel < 1:
-		fmt.Fprintln(stderr, "mdmsim conformance: --parallel must be at least 1")
-		return 2
+		return "", usageErrorf("--mutant applies to the embedded target only")
+	case o.selftest && (o.target != targets.Embedded || mutant != reference.MutantNone || o.list || o.junit != ""):
+		return "", usageErrorf("--selftest runs the embedded reference and its mutants; it takes no --target, --mutant, --list or --junit")
+	case !o.selftest && cmd.Flags().Changed("parallel"):
+		return "", usageErrorf("--parallel applies to --selftest only")
+	case o.parallel < 1 || o.parallel > 64:
+		return "", usageErrorf("--parallel must be from 1 to 64, have %d", o.parallel)
+	case o.specTimeout <= 0:
+		return "", usageErrorf("--spec-timeout must be positive, have %v", o.specTimeout)
+	case o.inProcess() && o.speed != 0:
+		return "", usageErrorf("--speed applies to targets outside the process (the embedded target runs the discrete-event clock)")
 	}
-	if o.selftest {
-		return selftest(o, stdout, stderr)
+	if err := checkSpeed(o.speed, "real time"); err != nil {
+		return "", err
 	}
+	return mutant, nil
+}
+
+func conformance(o *conformanceOptions, mutant reference.Mutant, stdout io.Writer) error {
 	inProcess := o.inProcess()
 	open := func(ctx context.Context, w *scenarios.World) (scenarios.Target, error) {
 		return targets.Open(ctx, o.target, w, targets.Options{Mint: inProcess, Mutant: mutant})
@@ -110,18 +131,18 @@ func conformanceMain(args []string, stdout, stderr io.Writer) int {
 		for _, s := range scenarios.ListSpecs(report) {
 			fmt.Fprintf(stdout, "%s {%s}\n", s.Name, strings.Join(s.Labels, ", "))
 		}
-		return 0
+		return nil
 	}
 	sum := conformanceSummary{Target: o.target, Mutant: string(mutant), Summary: scenarios.Summarize(report),
 		WallSeconds: roundSeconds(wall.Since(began))}
-	if o.json {
+	if o.out.json {
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(stdout, string(b))
 	}
 	if !passed || t.failed || sum.Failed > 0 {
-		return 1
+		return exitWith(exitFailed)
 	}
-	return 0
+	return nil
 }
 
 // failFlag takes the suite's failure: the exit code reports it.
@@ -141,11 +162,10 @@ func mutantNames() string {
 // one suite per process), against the embedded reference and every
 // mutant, and prints which specs caught each mutant. It succeeds when the
 // reference passes every spec and every mutant fails at least one.
-func selftest(o conformanceOptions, stdout, stderr io.Writer) int {
+func selftest(o *conformanceOptions, stdout, stderr io.Writer) error {
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(stderr, "mdmsim conformance: --selftest:", err)
-		return 3
+		return cannotRun(fmt.Errorf("--selftest: %w", err))
 	}
 	runs := append([]reference.MutantInfo{{Name: reference.MutantNone, Mistake: "(the reference)"}}, reference.Mutants...)
 	results := make([]conformanceSummary, len(runs))
@@ -212,9 +232,9 @@ func selftest(o conformanceOptions, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "mutation score: %d of %d mutants caught (%.0f %%)\n", caught, len(runs)-1, score)
 	if !ok {
-		return 1
+		return exitWith(exitFailed)
 	}
-	return 0
+	return nil
 }
 
 func firstLine(s string) string {

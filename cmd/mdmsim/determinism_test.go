@@ -15,7 +15,7 @@ import (
 func lastLine(t *testing.T, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	if code := dispatch(args, &stdout, &stderr); code != 0 && code != 1 {
+	if code := execute(args, &stdout, &stderr); code != 0 && code != 1 {
 		t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -59,7 +59,7 @@ func TestScaledRunSaysWhenBehind(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"run", "--scenario", "ddm-deadline", "--devices", "3", "--seed", "2", "--speed", "1e9",
 		"--lead", "1h", "--off", "1", "--json"}
-	dispatch(args, &stdout, &stderr)
+	execute(args, &stdout, &stderr)
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var sum struct {
 		Clock         string  `json:"clock"`

@@ -4,16 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
@@ -21,30 +22,25 @@ import (
 	"github.com/mdmsim/mdmsim/scenarios/targets/embedded"
 )
 
-func init() {
-	register("run", "enroll a simulated fleet in an MDM server (the embedded reference stack by default) and run a job", runMain)
-}
-
 // runOptions are the flags of `mdmsim run`.
 type runOptions struct {
 	// targetFlags say which target, and where the mocks meet it.
 	*targetFlags
+	out     outputFlags
 	devices int
 	seed    int64
-	json    bool
 	enroll  string
 	mtls    bool
 	timeout time.Duration
-	verbose bool
-	// scenario picks the job: "" sends DeviceInformation to every device;
-	// "legacy-update" runs the reference update enforcer
-	// (scenario_legacy.go).
+	// scenario picks the job (scenarioTable).
 	scenario string
 	// cpuProfile, when set, is where a CPU profile of the run is written.
 	cpuProfile string
-	enrollSet  bool
-	legacy     *legacyOptions
-	ddm        *ddmOptions
+	// skipMemoryCheck runs a fleet the memory estimate says will not fit.
+	skipMemoryCheck bool
+	enrollSet       bool
+	legacy          *legacyOptions
+	ddm             *ddmOptions
 }
 
 // Wall-clock limits of a run: the default job sends one command; a
@@ -59,9 +55,72 @@ const (
 // (identities minted by the stack's CA) is used.
 const scepAutoLimit = 50
 
-func (o *runOptions) validate() error {
-	if o.devices < 1 {
-		return fmt.Errorf("--devices must be at least 1, have %d", o.devices)
+// maxDevices bounds --devices in one process: beyond it, shard the fleet
+// over several processes.
+const maxDevices = 10_000_000
+
+func newRunCmd() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "enroll a simulated fleet in an MDM server (the embedded reference stack by default) and run a scenario",
+		Long: `Enroll a simulated fleet in an MDM server and run a scenario (mdmsim scenarios
+lists them): by default every device is sent DeviceInformation with a push.
+
+` + exitCodesHelp,
+		Example: `  mdmsim run
+  mdmsim run --devices 200 --json
+  mdmsim run --scenario legacy-update --devices 100 --seed 7
+  mdmsim run --scenario ddm-deadline --target nanomdm.yaml --speed 60`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.parse(cmd); err != nil {
+				return err
+			}
+			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	o.targetFlags = addTargetFlags(fs, targets.Embedded)
+	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, fmt.Sprintf("number of simulated devices (1 to %d)", maxDevices))
+	fs.Int64Var(&o.seed, "seed", 1, "seed of every random choice (same seed, same fleet)")
+	fs.StringVar(&o.enroll, "enroll", "auto", "enrollment path: scep, fast (identities minted by the stack's CA) or auto (scep up to 50 devices)")
+	fs.BoolVar(&o.mtls, "mtls", false, "devices authenticate with mutual TLS instead of Mdm-Signature (embedded target)")
+	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up after this long on the wall clock, with a partial report (scenarios: "+scenarioTimeout.String()+" unless set)")
+	fs.StringVar(&o.scenario, "scenario", scenarioDefault, "the job: "+joinNames(scenarioNames()))
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.BoolVar(&o.skipMemoryCheck, "skip-memory-check", false, "run even when the memory estimate says the fleet will not fit")
+	addOutputFlags(fs, &o.out, true)
+	o.legacy = legacyFlags(fs)
+	o.ddm = ddmFlags(fs)
+	return cmd
+}
+
+// parse validates the flags, all of them, before anything runs.
+func (o *runOptions) parse(cmd *cobra.Command) error {
+	if err := checkFinite(cmd); err != nil {
+		return err
+	}
+	if err := o.out.validate(); err != nil {
+		return err
+	}
+	o.enrollSet = cmd.Flags().Changed("enroll")
+	sc, ok := lookupScenario(o.scenario)
+	if !ok {
+		return usageErrorf("--scenario must be %s, have %q (mdmsim scenarios lists them)", joinNames(scenarioNames()), o.scenario)
+	}
+	if err := onlyFlags(cmd, scenarioFlagNames(), sc.flags, func(f string) string {
+		return "applies to " + scenariosWithFlag(f) + ", not to --scenario " + sc.name
+	}); err != nil {
+		return err
+	}
+	if !cmd.Flags().Changed("timeout") && sc.name != scenarioDefault {
+		// A scenario's wall time is the CPU its fleet needs, not its
+		// virtual time: a large fleet on a busy machine takes minutes.
+		o.timeout = scenarioTimeout
+	}
+	if o.devices < 1 || o.devices > maxDevices {
+		return usageErrorf("--devices must be from 1 to %d, have %d (shard larger fleets over several processes)", maxDevices, o.devices)
 	}
 	switch o.enroll {
 	case "auto":
@@ -71,32 +130,99 @@ func (o *runOptions) validate() error {
 		}
 	case "scep", "fast":
 	default:
-		return fmt.Errorf("--enroll must be auto, scep or fast, have %q", o.enroll)
+		return usageErrorf("--enroll must be auto, scep or fast, have %q", o.enroll)
 	}
 	if o.timeout <= 0 {
-		return errors.New("--timeout must be positive")
+		return usageErrorf("--timeout must be positive, have %v", o.timeout)
+	}
+	if err := o.checkTarget(); err != nil {
+		return err
 	}
 	if o.target != targets.Embedded && (o.enroll == "fast" || o.mtls) {
 		if o.enroll == "fast" && o.enrollSet || o.mtls {
-			return errors.New("--enroll fast and --mtls apply to the embedded target only")
+			return usageErrorf("--enroll fast and --mtls apply to the embedded target only")
 		}
 		o.enroll = "scep"
 	}
-	if o.target != targets.Embedded && o.scenario != "" && o.scenario != "default" && o.legacy.speed == 0 {
-		return errors.New("a server outside the process lives on real time: give --speed N (1 is real time) for its scenarios; the discrete-event clock is for the embedded target")
+	if !o.inProcess() && sc.name != scenarioDefault && o.legacy.speed == 0 {
+		return usageErrorf("a server outside the process lives on real time: give --speed N (1 is real time) for its scenarios; the discrete-event clock is for the embedded target")
 	}
-	// --speed is read by both scenarios.
-	if err := checkSpeed(o.legacy.speed, "discrete-event clock"); err != nil {
-		return err
-	}
-	switch o.scenario {
-	case "", "default":
+	switch sc.name {
 	case scenarioLegacyUpdate:
 		return o.legacy.validate()
 	case scenarioDDMDeadline:
+		if err := checkSpeed(o.legacy.speed, "discrete-event clock"); err != nil {
+			return err
+		}
 		return o.ddm.validate()
+	}
+	return nil
+}
+
+// run runs the scenario the flags chose and turns its outcome into the
+// exit code.
+func (o *runOptions) run(stdout, stderr io.Writer) error {
+	if err := o.checkMemory(stderr); err != nil {
+		return err
+	}
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return cannotRun(fmt.Errorf("--cpuprofile: %w", err))
+	}
+	defer stopProfile()
+	sig, stopSignals := withSignals(context.Background(), stderr)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeout(sig, o.timeout)
+	defer cancel()
+	rep := newReporter(o.out, stdout, stderr)
+	var res jobResult
+	switch o.scenario {
+	case scenarioLegacyUpdate:
+		res = runLegacy(ctx, o, rep, stderr)
+	case scenarioDDMDeadline:
+		res = runDDM(ctx, o, rep, stderr)
 	default:
-		return fmt.Errorf("--scenario must be default, %s or %s, have %q", scenarioLegacyUpdate, scenarioDDMDeadline, o.scenario)
+		res = runDefault(ctx, o, rep, stderr)
+	}
+	return finish(sig, o.out, rep, res, stdout)
+}
+
+// jobResult is what a scenario hands back to be printed and judged.
+type jobResult struct {
+	// summary is printed as JSON with --json; it has wall_seconds.
+	summary any
+	// err is what stopped the job; setup errors (jobs.ErrSetup) exit 3.
+	err error
+	// failures says what the run found wrong, "" when nothing.
+	failures string
+	// partial is set when the job stopped before its end.
+	partial bool
+}
+
+// finish prints the summary and picks the exit code: interrupted runs
+// exit 130/143, runs that could not start 3, runs that found failures or
+// stopped early 1.
+func finish(sig *interrupt, out outputFlags, rep *reporter, res jobResult, stdout io.Writer) error {
+	rep.end()
+	if out.json {
+		b, err := json.Marshal(res.summary)
+		if err != nil {
+			return cannotRun(err)
+		}
+		fmt.Fprintln(stdout, string(b))
+	}
+	if code := sig.exitCode(0); code != 0 {
+		return exitWith(code)
+	}
+	switch {
+	case res.err != nil && errors.Is(res.err, jobs.ErrSetup):
+		return cannotRun(res.err)
+	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
+		return runFailed(fmt.Errorf("stopped by --timeout before the end; the report is partial: %w", res.err))
+	case res.err != nil:
+		return runFailed(res.err)
+	case res.failures != "":
+		return runFailed(errors.New(res.failures))
 	}
 	return nil
 }
@@ -107,94 +233,51 @@ type runSummary struct {
 	WallSeconds float64 `json:"wall_seconds"`
 }
 
-func runMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mdmsim run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o runOptions
-	o.targetFlags = addTargetFlags(fs, targets.Embedded)
-	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, "number of simulated devices")
-	fs.Int64Var(&o.seed, "seed", 1, "seed of every random choice (same seed, same fleet)")
-	fs.BoolVar(&o.json, "json", false, "print a JSON summary as the last line of stdout")
-	fs.StringVar(&o.enroll, "enroll", "auto", "enrollment path: scep, fast (identities minted by the stack's CA) or auto")
-	fs.BoolVar(&o.mtls, "mtls", false, "devices authenticate with mutual TLS instead of Mdm-Signature")
-	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up after this long, on the wall clock (scenarios: "+scenarioTimeout.String()+" unless set)")
-	fs.BoolVar(&o.verbose, "v", false, "log the stack's and devices' activity to stderr")
-	fs.StringVar(&o.scenario, "scenario", "", "job to run: default (DeviceInformation to every device), "+scenarioLegacyUpdate+" or "+scenarioDDMDeadline)
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
-	o.legacy = legacyFlags(fs)
-	o.ddm = ddmFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	timeoutSet := false
-	fs.Visit(func(f *flag.Flag) {
-		timeoutSet = timeoutSet || f.Name == "timeout"
-		o.enrollSet = o.enrollSet || f.Name == "enroll"
-	})
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mdmsim run: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	if !timeoutSet && o.scenario != "" && o.scenario != "default" {
-		// A scenario's wall time is the CPU its fleet needs, not its
-		// virtual time: a large fleet on a busy machine takes minutes.
-		o.timeout = scenarioTimeout
-	}
-	if err := o.validate(); err != nil {
-		fmt.Fprintln(stderr, "mdmsim run:", err)
-		return 2
-	}
-	stopProfile, err := startCPUProfile(o.cpuProfile)
-	if err != nil {
-		fmt.Fprintln(stderr, "mdmsim run: --cpuprofile:", err)
-		return 2
-	}
-	defer stopProfile()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	switch o.scenario {
-	case scenarioLegacyUpdate:
-		return runLegacy(ctx, o, stdout, stderr)
-	case scenarioDDMDeadline:
-		return runDDM(ctx, o, stdout, stderr)
-	}
-	return runJob(o, stdout, stderr,
-		func() (runSummary, error) { return runDefault(ctx, o, stdout, stderr) },
-		func(s *runSummary, w float64) { s.WallSeconds = w },
-		func(s runSummary) bool { return s.Acknowledged == s.CommandsSent && s.Enrolled == s.Devices })
-}
-
 // runDefault is the main job: enroll the fleet in the target, send
 // DeviceInformation to every device through the server's command channel
 // with a push, and wait for every answer.
-func runDefault(ctx context.Context, o runOptions, stdout, stderr io.Writer) (runSummary, error) {
+func runDefault(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer) jobResult {
 	start := wall.Now()
 	sum := runSummary{DeviceInfoSummary: jobs.DeviceInfoSummary{Devices: o.devices}}
-	say := sayer(o, stdout)
-	run, err := startRun(ctx, o, jobLogger(o, stderr), say, jobs.Config{}, nil)
+	res := jobResult{summary: &sum}
+	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()
+	run, err := startRun(ctx, o, rep, stderr, jobs.Config{}, nil)
 	if run != nil {
 		defer run.Close()
 	}
 	if run == nil || run.Fleet == nil {
-		return sum, err
+		sum.Partial = ctx.Err() != nil
+		res.err = err
+		return res
 	}
-	describeTarget(run, say)
+	describeTarget(run, rep.say)
 	sum.Enrolled = run.Fleet.Enrolled
-	say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, jobs.MixString(run.Fleet.Mix()), o.enroll, wall.Since(start).Seconds())
+	rep.say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, jobs.MixString(run.Fleet.Mix()), o.enroll, wall.Since(start).Seconds())
 	if err != nil {
-		return sum, err
+		sum.Partial = ctx.Err() != nil
+		res.err = err
+		return res
 	}
 	cmdStart := wall.Now()
 	sum.DeviceInfoSummary, err = jobs.DeviceInformation(ctx, run, o.timeout)
-	say("DeviceInformation: sent %d with a push, %d acknowledged, %d errors, %d not now in %.2fs",
-		sum.CommandsSent, sum.Acknowledged, sum.Errors, sum.NotNow, wall.Since(cmdStart).Seconds())
+	rep.say("DeviceInformation: sent %d with a push, %d acknowledged, %d errors, %d not now in %.2fs%s",
+		sum.CommandsSent, sum.Acknowledged, sum.Errors, sum.NotNow, wall.Since(cmdStart).Seconds(), partialMark(sum.Partial))
 	if err != nil {
-		return sum, err
+		res.err = err
+		return res
 	}
-	say("done in %.2fs", wall.Since(start).Seconds())
-	return sum, nil
+	if !sum.OK() {
+		res.failures = fmt.Sprintf("%d of %d devices enrolled, %d of %d commands acknowledged", sum.Enrolled, sum.Devices, sum.Acknowledged, sum.CommandsSent)
+	}
+	rep.say("done in %.2fs", wall.Since(start).Seconds())
+	return res
+}
+
+func partialMark(partial bool) string {
+	if partial {
+		return " (partial)"
+	}
+	return ""
 }
 
 // describeTarget says what the run talks to.
@@ -224,25 +307,18 @@ func capNames(t scenarios.Target) []string {
 
 func roundSeconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
 
-// runJob runs a job, times it on the wall clock, prints its JSON summary as
-// the last line of stdout when asked, and turns the outcome into the exit
-// code: 1 on error or when ok says the summary is not what it must be.
-func runJob[S any](o runOptions, stdout, stderr io.Writer, job func() (S, error), setWall func(*S, float64), ok func(S) bool) int {
-	began := wall.Now()
-	sum, err := job()
-	setWall(&sum, roundSeconds(wall.Since(began)))
-	if o.json {
-		b, _ := json.Marshal(sum)
-		fmt.Fprintln(stdout, string(b))
+// checkMemory refuses a fleet the estimate says will not fit in the memory
+// this process can have.
+func (o *runOptions) checkMemory(stderr io.Writer) error {
+	est := bench.EstimateRun(o.target, o.scenario, o.devices)
+	if err := bench.CheckFits(est); err != nil {
+		if o.skipMemoryCheck {
+			fmt.Fprintf(stderr, "mdmsim run: warning: %v; running anyway (--skip-memory-check)\n", err)
+			return nil
+		}
+		return cannotRun(fmt.Errorf("%w (give --skip-memory-check to run anyway)", err))
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "mdmsim run:", err)
-		return 1
-	}
-	if !ok(sum) {
-		return 1
-	}
-	return 0
+	return nil
 }
 
 // startCPUProfile writes a CPU profile to path until the returned stop is

@@ -15,7 +15,7 @@ func TestRunJSON(t *testing.T) {
 		{"--devices", "6", "--json", "--mtls"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := dispatch(append([]string{"run"}, args...), &stdout, &stderr)
+		code := execute(append([]string{"run"}, args...), &stdout, &stderr)
 		if code != 0 {
 			t.Fatalf("%v: exit %d, stderr %s", args, code, stderr.String())
 		}
@@ -36,7 +36,7 @@ func TestRunJSON(t *testing.T) {
 func TestRunHumanSummary(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := dispatch([]string{"run", "--devices", "4"}, &stdout, &stderr); code != 0 {
+	if code := execute([]string{"run", "--devices", "4"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	for _, want := range []string{"enrolled 4/4 devices", "4 acknowledged"} {
@@ -50,12 +50,12 @@ func TestRunBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--devices", "0"}, {"--enroll", "carrier-pigeon"}, {"--nope"}} {
 		var stdout, stderr bytes.Buffer
-		if code := dispatch(append([]string{"run"}, args...), &stdout, &stderr); code != 2 {
+		if code := execute(append([]string{"run"}, args...), &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := dispatch([]string{"frobnicate"}, &stdout, &stderr); code != 2 {
+	if code := execute([]string{"frobnicate"}, &stdout, &stderr); code != 2 {
 		t.Errorf("unknown command: exit %d", code)
 	}
 }

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
@@ -38,19 +39,19 @@ type ddmOptions struct {
 	lead time.Duration
 }
 
-func ddmFlags(fs *flag.FlagSet) *ddmOptions {
+func ddmFlags(fs *pflag.FlagSet) *ddmOptions {
 	o := &ddmOptions{}
-	fs.Float64Var(&o.off, "off", defaultDDMOff, scenarioDDMDeadline+": share of devices switched off for good during the week")
-	fs.DurationVar(&o.lead, "lead", reference.DefaultDDMLead, scenarioDDMDeadline+": how far ahead the local deadline is")
+	fs.Float64Var(&o.off, "off", defaultDDMOff, "share of devices switched off for good during the week (0 to 1)")
+	fs.DurationVar(&o.lead, "lead", reference.DefaultDDMLead, "how far ahead the local deadline is (at least an hour)")
 	return o
 }
 
 func (o *ddmOptions) validate() error {
-	if o.off < 0 || o.off > 1 {
-		return fmt.Errorf("--off must be in [0,1], have %v", o.off)
+	if !(o.off >= 0 && o.off <= 1) {
+		return usageErrorf("--off must be from 0 to 1, have %v", o.off)
 	}
 	if o.lead < time.Hour {
-		return fmt.Errorf("--lead must be at least an hour, have %v", o.lead)
+		return usageErrorf("--lead must be at least an hour, have %v", o.lead)
 	}
 	return nil
 }
@@ -64,25 +65,23 @@ func (o *ddmOptions) job() jobs.DDMConfig {
 // prints last.
 type ddmSummary struct {
 	jobs.DDMSummary
-	Clock          string  `json:"clock"`
-	BehindSeconds  float64 `json:"behind_seconds,omitempty"`
-	VirtualSeconds float64 `json:"virtual_seconds"`
-	WallSeconds    float64 `json:"wall_seconds"`
+	// Failures counts the devices left behind for reasons the fleet does
+	// not explain, and the late ones (under "late").
+	Failures       map[string]int `json:"failures"`
+	Clock          string         `json:"clock"`
+	BehindSeconds  float64        `json:"behind_seconds,omitempty"`
+	VirtualSeconds float64        `json:"virtual_seconds"`
+	WallSeconds    float64        `json:"wall_seconds"`
 }
 
-func runDDM(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
-	return runJob(o, stdout, stderr,
-		func() (ddmSummary, error) { return ddmDeadline(ctx, o, stdout, stderr) },
-		func(s *ddmSummary, w float64) { s.WallSeconds = w },
-		func(s ddmSummary) bool { return s.Compliant+s.Noncompliant == s.Devices && s.Late == 0 })
-}
-
-// ddmDeadline enrolls a fleet in the target on a virtual clock and lets
-// the reference DDM enforcer bring it to its targets.
-func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (ddmSummary, error) {
-	var sum ddmSummary
+// runDDM enrolls a fleet in the target on a virtual clock and lets the
+// reference DDM enforcer bring it to its targets.
+func runDDM(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer) jobResult {
+	start := wall.Now()
+	sum := &ddmSummary{Failures: map[string]int{}}
 	sum.Devices, sum.Reasons = o.devices, map[string]int{}
-	say := sayer(o, stdout)
+	res := jobResult{summary: sum}
+	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()
 
 	cat := catalog.Default()
 	vc := newVirtualClock("mdmsim run", storyStart(cat), o.legacy.speed, stderr)
@@ -90,18 +89,32 @@ func ddmDeadline(ctx context.Context, o runOptions, stdout, stderr io.Writer) (d
 	sum.Clock = vc.mode()
 
 	cfg := jobs.Config{Catalog: cat, Population: o.legacy.population()}
-	run, err := startRun(ctx, o, jobLogger(o, stderr), say, cfg, vc.Clock)
+	run, err := startRun(ctx, o, rep, stderr, cfg, vc.Clock)
 	if run != nil {
 		defer run.Close()
 	}
 	if err != nil {
-		return sum, err
+		sum.Partial = ctx.Err() != nil
+		if run != nil && run.Fleet != nil {
+			sum.Enrolled, sum.Mix = run.Fleet.Enrolled, run.Fleet.Mix()
+		}
+		res.err = err
+		return res
 	}
-	describeTarget(run, say)
-	say("virtual time runs %s", vc.speedLabel())
-	res, err := jobs.DDMDeadline(ctx, run, o.ddm.job(), vc.pause)
-	sum.DDMSummary = res
-	sum.VirtualSeconds = float64(res.Story.Round(time.Second) / time.Second)
+	describeTarget(run, rep.say)
+	rep.say("virtual time runs %s", vc.speedLabel())
+	r, err := jobs.DDMDeadline(ctx, run, o.ddm.job(), vc.pause)
+	sum.DDMSummary = r
+	sum.VirtualSeconds = float64(r.Story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)
-	return sum, err
+	sum.Failures = jobs.Unexplained(r.Report, r.SwitchedOff)
+	if r.Late > 0 {
+		sum.Failures["late"] = r.Late
+	}
+	res.err, res.partial = err, r.Partial
+	res.failures = failuresLine(sum.Failures)
+	if r.Late > 0 {
+		res.failures = fmt.Sprintf("%s (late: updated after their local deadline + 1 h)", res.failures)
+	}
+	return res
 }

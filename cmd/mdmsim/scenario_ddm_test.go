@@ -12,7 +12,7 @@ func TestDDMDeadlineScenario(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"run", "--scenario", "ddm-deadline", "--devices", "24", "--seed", "3", "--lead", "24h",
 		"--off", "0.1", "--json"}
-	if code := dispatch(args, &stdout, &stderr); code != 0 {
+	if code := execute(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -54,7 +54,7 @@ func TestDDMDeadlineBadFlags(t *testing.T) {
 		{"--scenario", "ddm-deadline", "--lead", "1m"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := dispatch(append([]string{"run"}, args...), &stdout, &stderr); code != 2 {
+		if code := execute(append([]string{"run"}, args...), &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}

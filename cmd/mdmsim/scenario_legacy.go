@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/fleet"
@@ -21,7 +21,7 @@ import (
 // MDM commands, driven by the reference enforcer through the embedded stack.
 const scenarioLegacyUpdate = "legacy-update"
 
-// legacyOptions are the flags only --scenario legacy-update reads.
+// legacyOptions are the flags only the update scenarios read.
 type legacyOptions struct {
 	speed     float64
 	deadline  time.Duration
@@ -31,13 +31,13 @@ type legacyOptions struct {
 	quirkMap  map[string]float64
 }
 
-func legacyFlags(fs *flag.FlagSet) *legacyOptions {
+func legacyFlags(fs *pflag.FlagSet) *legacyOptions {
 	o := &legacyOptions{}
-	fs.Float64Var(&o.speed, "speed", 0, "scenarios: run virtual time this many times faster than the wall clock, for a server on real time; 0 (default) runs the discrete-event clock, as fast as the CPU allows and independent of load")
-	fs.DurationVar(&o.deadline, "deadline", reference.DefaultEnforceDeadline, scenarioLegacyUpdate+": how long (virtual) the enforcer tries each device")
-	fs.DurationVar(&o.escalate, "escalate", 0, scenarioLegacyUpdate+": switch to InstallForceRestart after this long (virtual); 0 never does")
-	fs.StringVar(&o.quirks, "quirks", "", scenarioLegacyUpdate+": quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05")
-	fs.BoolVar(&o.noProfile, "cooperative", false, scenarioLegacyUpdate+": every user acts and every device is fit (no population mix)")
+	fs.Float64Var(&o.speed, "speed", 0, "run virtual time this many times faster than the wall clock (1 to 1e9), for a server on real time; 0 (default) runs the discrete-event clock, as fast as the CPU allows and independent of load")
+	fs.DurationVar(&o.deadline, "deadline", reference.DefaultEnforceDeadline, "how long (virtual) the enforcer tries each device")
+	fs.DurationVar(&o.escalate, "escalate", 0, "switch to InstallForceRestart after this long (virtual); 0 never does")
+	fs.StringVar(&o.quirks, "quirks", "", "quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05 (mdmsim quirks lists them)")
+	fs.BoolVar(&o.noProfile, "cooperative", false, "every user acts and every device is fit (no population mix)")
 	return o
 }
 
@@ -46,7 +46,10 @@ func (o *legacyOptions) validate() error {
 		return err
 	}
 	if o.deadline <= 0 {
-		return errors.New("--deadline must be positive")
+		return usageErrorf("--deadline must be positive, have %v", o.deadline)
+	}
+	if o.escalate < 0 {
+		return usageErrorf("--escalate must be 0 (never) or positive, have %v", o.escalate)
 	}
 	o.quirkMap = map[string]float64{}
 	for _, kv := range strings.Split(o.quirks, ",") {
@@ -56,10 +59,13 @@ func (o *legacyOptions) validate() error {
 		name, share, ok := strings.Cut(kv, "=")
 		f, err := strconv.ParseFloat(share, 64)
 		if !ok || err != nil {
-			return fmt.Errorf("--quirks: %q is not name=share", kv)
+			return usageErrorf("--quirks: %q is not name=share (e.g. prepare-stall=0.1)", kv)
 		}
 		if _, err := update.LookupQuirk(name); err != nil {
-			return fmt.Errorf("--quirks: %w", err)
+			return usageErrorf("--quirks: %v (mdmsim quirks lists them)", err)
+		}
+		if !(f >= 0 && f <= 1) {
+			return usageErrorf("--quirks: the share of %s must be from 0 to 1, have %v", name, share)
 		}
 		o.quirkMap[name] = f
 	}
@@ -85,26 +91,24 @@ func (o *legacyOptions) job() jobs.LegacyConfig {
 // --json` prints last.
 type legacySummary struct {
 	jobs.LegacySummary
-	Clock          string  `json:"clock"`
-	BehindSeconds  float64 `json:"behind_seconds,omitempty"`
-	VirtualSeconds float64 `json:"virtual_seconds"`
-	WallSeconds    float64 `json:"wall_seconds"`
+	// Failures counts the devices left behind for reasons the fleet does
+	// not explain (jobs.Unexplained): the run's findings.
+	Failures       map[string]int `json:"failures"`
+	Clock          string         `json:"clock"`
+	BehindSeconds  float64        `json:"behind_seconds,omitempty"`
+	VirtualSeconds float64        `json:"virtual_seconds"`
+	WallSeconds    float64        `json:"wall_seconds"`
 }
 
-func runLegacy(ctx context.Context, o runOptions, stdout, stderr io.Writer) int {
-	return runJob(o, stdout, stderr,
-		func() (legacySummary, error) { return legacyUpdate(ctx, o, stdout, stderr) },
-		func(s *legacySummary, w float64) { s.WallSeconds = w },
-		func(s legacySummary) bool { return s.Compliant+s.Noncompliant == s.Devices })
-}
-
-// legacyUpdate enrolls a fleet in the target on a virtual clock and lets
-// the reference enforcer bring every device to its target.
-func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (legacySummary, error) {
+// runLegacy enrolls a fleet in the target on a virtual clock and lets the
+// reference enforcer bring every device to its target.
+func runLegacy(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer) jobResult {
+	start := wall.Now()
 	lo := o.legacy
-	var sum legacySummary
+	sum := &legacySummary{Failures: map[string]int{}}
 	sum.Devices, sum.Reasons = o.devices, map[string]int{}
-	say := sayer(o, stdout)
+	res := jobResult{summary: sum}
+	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()
 
 	// Devices' time and the enforcer's (storyStart). It stands still while
 	// the fleet enrolls and starts with the enforcement. Certificates keep
@@ -115,18 +119,40 @@ func legacyUpdate(ctx context.Context, o runOptions, stdout, stderr io.Writer) (
 	sum.Clock = vc.mode()
 
 	cfg := jobs.Config{Catalog: cat, Quirks: lo.quirkMap, Population: lo.population()}
-	run, err := startRun(ctx, o, jobLogger(o, stderr), say, cfg, vc.Clock)
+	run, err := startRun(ctx, o, rep, stderr, cfg, vc.Clock)
 	if run != nil {
 		defer run.Close()
 	}
 	if err != nil {
-		return sum, err
+		sum.Partial = ctx.Err() != nil
+		if run != nil && run.Fleet != nil {
+			sum.Enrolled, sum.Mix = run.Fleet.Enrolled, run.Fleet.Mix()
+		}
+		res.err = err
+		return res
 	}
-	describeTarget(run, say)
-	say("virtual time runs %s", vc.speedLabel())
-	res, err := jobs.LegacyUpdate(ctx, run, lo.job(), vc.pause)
-	sum.LegacySummary = res
-	sum.VirtualSeconds = float64(res.Story.Round(time.Second) / time.Second)
+	describeTarget(run, rep.say)
+	rep.say("virtual time runs %s", vc.speedLabel())
+	r, err := jobs.LegacyUpdate(ctx, run, lo.job(), vc.pause)
+	sum.LegacySummary = r
+	sum.VirtualSeconds = float64(r.Story.Round(time.Second) / time.Second)
 	sum.BehindSeconds = vc.behind(stderr)
-	return sum, err
+	sum.Failures = jobs.Unexplained(r.Report, 0)
+	res.err, res.partial = err, r.Partial
+	res.failures = failuresLine(sum.Failures)
+	return res
+}
+
+// failuresLine says what a rollout found wrong, "" when nothing.
+func failuresLine(failures map[string]int) string {
+	if len(failures) == 0 {
+		return ""
+	}
+	n := 0
+	parts := make([]string, 0, len(failures))
+	for _, k := range sortedKeys(failures) {
+		n += failures[k]
+		parts = append(parts, fmt.Sprintf("%s %d", k, failures[k]))
+	}
+	return fmt.Sprintf("%d devices left behind for reasons the fleet does not explain: %s", n, strings.Join(parts, ", "))
 }

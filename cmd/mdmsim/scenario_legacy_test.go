@@ -12,7 +12,7 @@ func TestLegacyUpdateScenario(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"run", "--scenario", "legacy-update", "--devices", "12", "--seed", "5",
 		"--deadline", "48h", "--quirks", "prepare-stall=0.5", "--json"}
-	if code := dispatch(args, &stdout, &stderr); code != 0 {
+	if code := execute(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -57,7 +57,7 @@ func TestLegacyUpdateBadFlags(t *testing.T) {
 		{"--scenario", "firmware-update"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := dispatch(append([]string{"run"}, args...), &stdout, &stderr); code != 2 {
+		if code := execute(append([]string{"run"}, args...), &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
@@ -12,34 +11,17 @@ import (
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 )
 
-// jobLogger logs the stack's and devices' activity to stderr with -v, and
-// nothing otherwise.
-func jobLogger(o runOptions, stderr io.Writer) *slog.Logger {
-	if o.verbose {
-		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// sayer prints a human progress line unless the job prints JSON.
-func sayer(o runOptions, stdout io.Writer) func(format string, a ...any) {
-	return func(format string, a ...any) {
-		if !o.json {
-			fmt.Fprintf(stdout, format+"\n", a...)
-		}
-	}
-}
-
 // startRun builds the world on clk (nil: wall time), opens the target and
-// enrolls the fleet cfg describes, as the flags say. The caller closes the
-// run, also on error when it is not nil.
-func startRun(ctx context.Context, o runOptions, logger *slog.Logger, say func(string, ...any), cfg jobs.Config, clk clock.Clock) (*jobs.Run, error) {
+// enrolls the fleet cfg describes, as the flags say, telling rep how it
+// goes. The caller closes the run, also on error when it is not nil.
+func startRun(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer, cfg jobs.Config, clk clock.Clock) (*jobs.Run, error) {
 	o.jobConfig(&cfg)
 	cfg.Devices, cfg.Seed = o.devices, o.seed
 	cfg.Clock = clk
 	cfg.Mint = o.enroll == "fast"
 	cfg.MutualTLS = o.mtls
-	cfg.Logger, cfg.Say = logger, say
+	cfg.Logger, cfg.ServerLogger = o.out.loggers(stderr)
+	cfg.Say, cfg.OnPhase = rep.say, rep.onPhase
 	return jobs.Start(ctx, cfg)
 }
 
@@ -76,7 +58,7 @@ func checkSpeed(v float64, zeroMeans string) error {
 	if v == 0 || (v >= 1 && v <= maxSpeed) {
 		return nil
 	}
-	return fmt.Errorf("--speed must be 0 (%s) or from 1 to %g, have %v", zeroMeans, float64(maxSpeed), v)
+	return usageErrorf("--speed must be 0 (%s) or from 1 to %g, have %v", zeroMeans, float64(maxSpeed), v)
 }
 
 func newVirtualClock(verb string, start time.Time, speed float64, stderr io.Writer) *virtualClock {

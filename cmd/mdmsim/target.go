@@ -3,59 +3,67 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
 )
 
-func init() {
-	register("target", "check that a target (an MDM server) works with the simulated devices: mdmsim target check --target FILE", targetMain)
+func newTargetCmd() *cobra.Command {
+	return group("target", "check that a target (an MDM server) works with the simulated devices", newTargetCheckCmd())
 }
 
-func targetMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "check" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stdout, "usage: mdmsim target check --target FILE|embedded [--json] [--wait D]")
-			return 0
-		}
-		fmt.Fprintln(stderr, "usage: mdmsim target check --target FILE|embedded [--json] [--wait D]")
-		return 2
+func newTargetCheckCmd() *cobra.Command {
+	var (
+		tf   *targetFlags
+		out  outputFlags
+		wait time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "try a target step by step: reach its API, enroll one device, send it a command, see the push and the answer",
+		Long: `Try a target step by step — reach its API, enroll one device from its profile,
+send it a command, see the push arrive and the answer come back — and name
+what fails, with a hint. Exit 1 when a step fails.
+
+` + exitCodesHelp,
+		Example: "  mdmsim target check --target nanomdm.yaml --apns-proxy 127.0.0.1:3128",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if err := tf.checkTarget(); err != nil {
+				return err
+			}
+			if wait <= 0 {
+				return usageErrorf("--wait must be positive, have %v", wait)
+			}
+			return targetCheck(tf, out, wait, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	fs := flag.NewFlagSet("mdmsim target check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	tf := addTargetFlags(fs, targets.Embedded)
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	wait := fs.Duration("wait", jobs.DefaultCheckWait, "how long each step waits for the server and the device")
-	verbose := fs.Bool("v", false, "log the devices' activity to stderr")
-	if err := fs.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mdmsim target check: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	if *wait <= 0 {
-		fmt.Fprintln(stderr, "mdmsim target check: --wait must be positive")
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	fs := cmd.Flags()
+	tf = addTargetFlags(fs, targets.Embedded)
+	fs.BoolVar(&out.json, "json", false, "print the report as JSON")
+	addLogFlags(fs, &out)
+	fs.DurationVar(&wait, "wait", jobs.DefaultCheckWait, "how long each step waits for the server and the device")
+	return cmd
+}
+
+func targetCheck(tf *targetFlags, out outputFlags, wait time.Duration, stdout, stderr io.Writer) error {
+	sig, stop := withSignals(context.Background(), stderr)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute+4**wait)
+	ctx, cancel := context.WithTimeout(sig, 5*time.Minute+4*wait)
 	defer cancel()
-	o := runOptions{verbose: *verbose}
-	cfg := jobs.Config{Logger: jobLogger(o, stderr)}
+	cfg := jobs.Config{}
+	cfg.Logger, cfg.ServerLogger = out.loggers(stderr)
 	tf.jobConfig(&cfg)
-	rep := jobs.Check(ctx, cfg, *wait)
-	if *asJSON {
+	rep := jobs.Check(ctx, cfg, wait)
+	if out.json {
 		b, _ := json.Marshal(rep)
 		fmt.Fprintln(stdout, string(b))
 	} else {
@@ -80,8 +88,15 @@ func targetMain(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	if !rep.OK() {
-		return 1
+	if code := sig.exitCode(0); code != 0 {
+		return exitWith(code)
 	}
-	return 0
+	if !rep.OK() {
+		if len(rep.Steps) > 0 && !rep.Steps[0].OK && !rep.Steps[0].Skipped {
+			// The server could not be reached at all.
+			return exitWith(exitCannotRun)
+		}
+		return exitWith(exitFailed)
+	}
+	return nil
 }
