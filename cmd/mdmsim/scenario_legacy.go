@@ -33,7 +33,7 @@ type legacyOptions struct {
 
 func legacyFlags(fs *pflag.FlagSet) *legacyOptions {
 	o := &legacyOptions{}
-	fs.Float64Var(&o.speed, "speed", 0, "run virtual time this many times faster than the wall clock (1 to 1e9), for a server on real time; 0 (default) runs the discrete-event clock, as fast as the CPU allows and independent of load")
+	fs.Float64Var(&o.speed, "speed", 0, "run virtual time this many times faster than the wall clock (1 to 1e9), for a server on real time; 0 runs the discrete-event clock, as fast as the CPU allows and independent of load")
 	fs.DurationVar(&o.deadline, "deadline", reference.DefaultEnforceDeadline, "how long (virtual) the enforcer tries each device")
 	fs.DurationVar(&o.escalate, "escalate", 0, "switch to InstallForceRestart after this long (virtual); 0 never does")
 	fs.StringVar(&o.quirks, "quirks", "", "quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05 (mdmsim quirks lists them)")
