@@ -40,8 +40,10 @@ type benchFlags struct {
 	cpuProfile  string
 	memProfile  string
 	skipMemory  bool
-	lo          *legacyOptions
-	do          *ddmOptions
+	// validateOnly checks the command line and stops.
+	validateOnly bool
+	lo           *legacyOptions
+	do           *ddmOptions
 }
 
 // Flags of bench that only some workloads read, and which.
@@ -82,6 +84,9 @@ Exit 1 when the run stopped early (--timeout): the result is then partial.
 			if err := b.parse(cmd); err != nil {
 				return err
 			}
+			if b.validateOnly {
+				return nil
+			}
 			return b.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -99,6 +104,7 @@ Exit 1 when the run stopped early (--timeout): the result is then partial.
 	fs.StringVar(&b.metricsAddr, "metrics-listen", "", "serve Prometheus metrics of the run at this address (/metrics), e.g. 127.0.0.1:9464")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile to this file once the work is done, with the fleet still live")
+	fs.BoolVar(&b.validateOnly, "validate-only", false, "check the flags and exit: 0 when they are right, 2 with the reason")
 	fs.BoolVar(&b.skipMemory, "skip-memory-check", false, "run even when the memory estimate says the fleet will not fit")
 	fs.StringVar(&wl.Name, "workload", bench.WorkloadEnroll, joinNames(bench.Workloads))
 	fs.IntVar(&wl.Devices, "devices", 1000, fmt.Sprintf("devices in the fleet (1 to %d)", maxDevices))

@@ -347,3 +347,36 @@ func TestUnreachableTargetCannotRun(t *testing.T) {
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
 }
+
+// TestMakefileCommandsValidate: the mdmsim run and bench command lines of
+// the Makefile are ones the CLI accepts.
+func TestMakefileCommandsValidate(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		_, rest, ok := strings.Cut(line, "run ./cmd/mdmsim ")
+		if !ok || !(strings.HasPrefix(rest, "run") || strings.HasPrefix(rest, "bench")) || strings.Contains(rest, "$(") {
+			continue
+		}
+		args, err := splitArgs(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		var stdout, stderr bytes.Buffer
+		if code := execute(append(args, "--validate-only"), &stdout, &stderr); code != 0 {
+			t.Errorf("Makefile: mdmsim %s: exit %d: %s", rest, code, stderr.String())
+		}
+	}
+	if n == 0 {
+		t.Fatal("no mdmsim command line found in the Makefile")
+	}
+	var stdout, stderr bytes.Buffer
+	if code := execute([]string{"bench", "--workload", "enroll", "--batch", "3", "--validate-only"}, &stdout, &stderr); code != 2 {
+		t.Errorf("--validate-only with a bad flag: exit %d", code)
+	}
+}

@@ -38,9 +38,12 @@ type runOptions struct {
 	cpuProfile string
 	// skipMemoryCheck runs a fleet the memory estimate says will not fit.
 	skipMemoryCheck bool
-	enrollSet       bool
-	legacy          *legacyOptions
-	ddm             *ddmOptions
+	// validateOnly checks the command line and stops (for manifests and
+	// Makefiles that want to know their flags are right).
+	validateOnly bool
+	enrollSet    bool
+	legacy       *legacyOptions
+	ddm          *ddmOptions
 }
 
 // Wall-clock limits of a run: the default job sends one command; a
@@ -77,6 +80,9 @@ lists them): by default every device is sent DeviceInformation with a push.
 			if err := o.parse(cmd); err != nil {
 				return err
 			}
+			if o.validateOnly {
+				return nil
+			}
 			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -91,6 +97,7 @@ lists them): by default every device is sent DeviceInformation with a push.
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.BoolVar(&o.skipMemoryCheck, "skip-memory-check", false, "run even when the memory estimate says the fleet will not fit")
 	addOutputFlags(fs, &o.out, true)
+	fs.BoolVar(&o.validateOnly, "validate-only", false, "check the flags and exit: 0 when they are right, 2 with the reason")
 	o.legacy = legacyFlags(fs)
 	o.ddm = ddmFlags(fs)
 	return cmd
