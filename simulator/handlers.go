@@ -92,7 +92,9 @@ func (h *Handlers) lookup(requestType string) (Handler, bool) {
 // DefaultHandlers answers the commands every simulated device knows.
 func DefaultHandlers() *Handlers {
 	h := NewHandlers()
-	h.Handle("DeviceInformation", Handler{Handle: handleDeviceInformation, AccessRight: AccessQueryDeviceInfo})
+	// DeviceInformation's access right is a "Special Case" in Apple's
+	// schema: each query names its own (info_answer.go).
+	h.Handle("DeviceInformation", Handler{Handle: handleDeviceInformation})
 	h.Handle("SecurityInfo", Handler{Handle: handleSecurityInfo, AccessRight: AccessSecurityQueries})
 	h.Handle("ProfileList", Handler{Handle: handleProfileList, AccessRight: AccessProfileInspection})
 	h.Handle("InstalledApplicationList", Handler{Handle: handleInstalledApplicationList, AccessRight: AccessAppInspection})
