@@ -138,12 +138,18 @@ func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command
 }
 
 func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
-	id := d.Identity()
-	mgmt := map[string]any{
-		"EnrolledViaDEP":             id.IsSupervised,
-		"UserApprovedEnrollment":     true,
-		"IsUserEnrollment":           false,
-		"IsActivationLockManageable": id.IsSupervised,
+	d.mu.Lock()
+	id := d.id
+	passcode := d.sw.user.Passcode
+	d.mu.Unlock()
+	// ManagementStatus: EnrolledViaDEP, UserApprovedEnrollment and
+	// IsActivationLockManageable are macOS keys; iOS reports only
+	// IsUserEnrollment (information.security.yaml).
+	mgmt := map[string]any{"IsUserEnrollment": false}
+	if id.IsMac() {
+		mgmt["EnrolledViaDEP"] = id.IsSupervised
+		mgmt["UserApprovedEnrollment"] = true
+		mgmt["IsActivationLockManageable"] = id.IsSupervised
 	}
 	var info map[string]any
 	if id.IsMac() {
@@ -180,11 +186,14 @@ func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *prot
 			info["BootstrapTokenRequiredForKernelExtensionApproval"] = true
 		}
 	} else {
+		// The passcode is the user's (update.UserProfile.Passcode). No
+		// passcode policy is installed, so any passcode, or none, complies.
 		info = map[string]any{
-			"HardwareEncryptionCaps":          3,
-			"PasscodePresent":                 true,
-			"PasscodeCompliant":               true,
-			"PasscodeCompliantWithProfiles":   true,
+			"HardwareEncryptionCaps":        3,
+			"PasscodePresent":               passcode,
+			"PasscodeCompliant":             true,
+			"PasscodeCompliantWithProfiles": true,
+			// 0: the passcode, if any, is asked for at once.
 			"PasscodeLockGracePeriodEnforced": 0,
 			"ManagementStatus":                mgmt,
 		}

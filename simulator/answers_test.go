@@ -1,0 +1,264 @@
+package simulator
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+	"github.com/mdmsim/mdmsim/simulator/schemacheck"
+	"github.com/mdmsim/mdmsim/simulator/update"
+)
+
+// Answers that follow the device's platform, OS and state, as transcripts
+// in the devices' words (testdata/answers/*.golden, -update-answers to
+// rewrite). Every Acknowledged answer goes through the rig's check against
+// Apple's schema before it is written down.
+
+var updateAnswers = flag.Bool("update-answers", false, "rewrite testdata/answers/*.golden")
+
+// transcript collects exchanges for one golden file.
+type transcript struct {
+	t *testing.T
+	b strings.Builder
+}
+
+func (tr *transcript) note(format string, args ...any) {
+	fmt.Fprintf(&tr.b, format+"\n", args...)
+}
+
+// exchange sends one command through r and writes the command and the
+// device's answer down.
+func (tr *transcript) exchange(r *rig, requestType string, payload map[string]any) *protocol.Result {
+	tr.t.Helper()
+	res := r.send(requestType, payload)
+	tr.write(r, requestType, payloadText(payload), res)
+	return res
+}
+
+func payloadText(payload map[string]any) string {
+	keys := make([]string, 0, len(payload))
+	for k := range payload {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var args []string
+	for _, k := range keys {
+		args = append(args, fmt.Sprintf("%s=%v", k, payload[k]))
+	}
+	return strings.Join(args, " ")
+}
+
+func (tr *transcript) write(r *rig, requestType, payload string, res *protocol.Result) {
+	tr.note("+%v → %s %s", r.elapsed(), requestType, payload)
+	tr.note("  ← %s", res.Status)
+	for _, e := range res.ErrorChain {
+		tr.note("    ErrorChain: %s %d %q", e.ErrorDomain, e.ErrorCode, e.LocalizedDescription)
+	}
+	var lines []string
+	flatten("", res.Fields, &lines)
+	slices.Sort(lines)
+	for _, l := range lines {
+		tr.note("    %s", l)
+	}
+}
+
+// flatten renders a decoded plist value as path = value lines.
+func flatten(path string, v any, out *[]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 {
+			*out = append(*out, path+" = {}")
+		}
+		for k, e := range x {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			flatten(p, e, out)
+		}
+	case []any:
+		if len(x) == 0 {
+			*out = append(*out, path+" = []")
+		}
+		for i, e := range x {
+			flatten(fmt.Sprintf("%s[%d]", path, i), e, out)
+		}
+	case []byte:
+		*out = append(*out, fmt.Sprintf("%s = <%d bytes>", path, len(x)))
+	default:
+		*out = append(*out, fmt.Sprintf("%s = %v", path, x))
+	}
+}
+
+// check compares the transcript with its golden file.
+func (tr *transcript) check(name string) {
+	tr.t.Helper()
+	path := filepath.Join("testdata", "answers", name+".golden")
+	have := []byte(tr.b.String())
+	if *updateAnswers {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			tr.t.Fatal(err)
+		}
+		if err := os.WriteFile(path, have, 0o644); err != nil {
+			tr.t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tr.t.Fatalf("%v (run with -update-answers)", err)
+	}
+	if !bytes.Equal(have, want) {
+		tr.t.Errorf("%s: the transcript changed (-update-answers rewrites it)\nhave:\n%s\nwant:\n%s", path, have, want)
+	}
+}
+
+// newAnswerRig is a rig whose device has the network addresses the rig's
+// hand-made identity leaves out.
+func newAnswerRig(t *testing.T, c rigConfig) *rig {
+	r := newRig(t, c)
+	r.d.mu.Lock()
+	r.d.id.WiFiMAC, r.d.id.BluetoothMAC = "f0:18:98:12:34:56", "f0:18:98:12:34:57"
+	if r.d.id.IsMac() {
+		r.d.id.EthernetMAC = "3c:07:54:65:43:21"
+	}
+	r.d.mu.Unlock()
+	return r
+}
+
+// allQueries is every query of Apple's DeviceInformation schema.
+func allQueries(t *testing.T) []any {
+	t.Helper()
+	s, err := schemacheck.For("DeviceInformation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qs []any
+	for _, k := range s.PayloadKeys[0].Subkeys[0].Subkeys {
+		qs = append(qs, k.Name)
+	}
+	return qs
+}
+
+// TestDeviceInformationFollowsThePlatform: asked every query Apple's schema
+// has, each device answers those its platform, OS version and model have,
+// and nothing else.
+func TestDeviceInformationFollowsThePlatform(t *testing.T) {
+	t.Parallel()
+	queries := allQueries(t)
+	tr := &transcript{t: t}
+	for _, tt := range []struct {
+		c             rigConfig
+		has, hasNot   []string
+		batteryReport bool
+	}{
+		{c: rigConfig{model: "iPhone15,2", version: "26.6.1"},
+			has:    []string{"TimeZone", "IsCloudBackupEnabled", "ModelNumber", "BatteryLevel", "IsMultiUser"},
+			hasNot: []string{"HasBattery", "ProvisioningUDID", "IsAppleSilicon", "EthernetMAC", "OSUpdateSettings", "HostName"}},
+		{c: rigConfig{model: "iPad12,1", version: "17.7.2"},
+			has:    []string{"TimeZone", "ModelNumber", "BatteryLevel"},
+			hasNot: []string{"HasBattery", "IMEI", "ModemFirmwareVersion", "EthernetMAC"}},
+		{c: rigConfig{model: "MacBookPro16,1", version: "15.7.9"}, // Intel
+			has:    []string{"HasBattery", "BatteryLevel", "ProvisioningUDID", "EthernetMAC", "OSUpdateSettings", "IsActivationLockSupported"},
+			hasNot: []string{"ModelNumber", "TimeZone", "IsCloudBackupEnabled", "IsDeviceLocatorServiceEnabled", "IsMultiUser", "IMEI", "iTunesStoreAccountIsActive"}},
+		{c: rigConfig{model: "Mac14,7", version: "12.7.6"}, // before macOS 13.3
+			has:    []string{"IsAppleSilicon", "SoftwareUpdateDeviceID"},
+			hasNot: []string{"HasBattery", "BatteryLevel", "ModelNumber", "SupplementalBuildVersion", "TimeZone"}},
+		{c: rigConfig{model: "Mac14,12", version: "26.6.2"}, // a desktop
+			has:    []string{"HasBattery", "BatteryLevel", "ModelNumber", "SupplementalBuildVersion"},
+			hasNot: []string{"TimeZone", "IsCloudBackupEnabled"}},
+	} {
+		r := newAnswerRig(t, tt.c)
+		tr.note("# %s %s", tt.c.model, tt.c.version)
+		res := r.send("DeviceInformation", map[string]any{"Queries": queries})
+		tr.write(r, "DeviceInformation", "Queries=(every query of Apple's schema)", res)
+		qr, _ := res.Fields["QueryResponses"].(map[string]any)
+		id := r.d.Identity()
+		for q := range qr {
+			if !queryAnswered(q, &id, AccessAll) {
+				t.Errorf("%s %s answers %s, which Apple's schema does not give it", tt.c.model, tt.c.version, q)
+			}
+		}
+		for _, q := range tt.has {
+			if _, ok := qr[q]; !ok {
+				t.Errorf("%s %s does not answer %s", tt.c.model, tt.c.version, q)
+			}
+		}
+		for _, q := range tt.hasNot {
+			if v, ok := qr[q]; ok {
+				t.Errorf("%s %s answers %s = %v", tt.c.model, tt.c.version, q, v)
+			}
+		}
+	}
+	tr.check("deviceinformation")
+}
+
+// TestDeviceInformationRights: each query needs the right Apple's schema
+// names; UDID needs none.
+func TestDeviceInformationRights(t *testing.T) {
+	t.Parallel()
+	queries := []any{"UDID", "AwaitingConfiguration", "DeviceName", "WiFiMAC", "iTunesStoreAccountIsActive"}
+	for _, tt := range []struct {
+		rights int
+		want   string
+	}{
+		{0, "AwaitingConfiguration UDID"},
+		{AccessQueryDeviceInfo, "AwaitingConfiguration DeviceName UDID"},
+		{AccessQueryDeviceInfo | AccessQueryNetworkInfo, "AwaitingConfiguration DeviceName UDID WiFiMAC"},
+		{AccessAll, "AwaitingConfiguration DeviceName UDID WiFiMAC iTunesStoreAccountIsActive"},
+	} {
+		r := newAnswerRig(t, rigConfig{model: "iPhone15,2", version: "26.6.1"})
+		r.enr.accessRights = tt.rights
+		r.d.mu.Lock()
+		r.d.enr = r.enr
+		r.d.mu.Unlock()
+		res := r.send("DeviceInformation", map[string]any{"Queries": queries})
+		qr, _ := res.Fields["QueryResponses"].(map[string]any)
+		var have []string
+		for k := range qr {
+			have = append(have, k)
+		}
+		slices.Sort(have)
+		if res.Status != protocol.StatusAcknowledged || strings.Join(have, " ") != tt.want {
+			t.Errorf("rights %d: %s [%s], want [%s]", tt.rights, res.Status, strings.Join(have, " "), tt.want)
+		}
+	}
+}
+
+// TestSecurityInfoFollowsThePlatform: an iPhone reports the passcode its
+// user has and only the ManagementStatus key iOS has; a Mac its own keys.
+func TestSecurityInfoFollowsThePlatform(t *testing.T) {
+	t.Parallel()
+	tr := &transcript{t: t}
+	for _, tt := range []struct {
+		c        rigConfig
+		passcode any
+	}{
+		{rigConfig{model: "iPhone15,2", version: "26.6.1", user: update.UserProfile{Passcode: true}}, true},
+		{rigConfig{model: "iPad12,1", version: "17.7.2"}, false},
+		{rigConfig{model: "Mac14,12", version: "26.6.2"}, nil},
+		{rigConfig{model: "MacBookPro16,1", version: "15.7.9", unsupervised: true}, nil},
+	} {
+		r := newRig(t, tt.c)
+		tr.note("# %s %s passcode %v supervised %v", tt.c.model, tt.c.version, tt.c.user.Passcode, !tt.c.unsupervised)
+		res := tr.exchange(r, "SecurityInfo", nil)
+		info, _ := res.Fields["SecurityInfo"].(map[string]any)
+		if info["PasscodePresent"] != tt.passcode {
+			t.Errorf("%s: PasscodePresent %v, want %v", tt.c.model, info["PasscodePresent"], tt.passcode)
+		}
+		mgmt, _ := info["ManagementStatus"].(map[string]any)
+		if _, ok := mgmt["EnrolledViaDEP"]; ok != r.d.Identity().IsMac() {
+			t.Errorf("%s: ManagementStatus %v", tt.c.model, mgmt)
+		}
+	}
+	tr.check("securityinfo")
+}
+
+var _ = time.Second
