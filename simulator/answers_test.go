@@ -73,7 +73,7 @@ func (tr *transcript) write(r *rig, requestType, payload string, res *protocol.R
 func flatten(path string, v any, out *[]string) {
 	switch x := v.(type) {
 	case map[string]any:
-		if len(x) == 0 {
+		if len(x) == 0 && path != "" {
 			*out = append(*out, path+" = {}")
 		}
 		for k, e := range x {
@@ -262,3 +262,46 @@ func TestSecurityInfoFollowsThePlatform(t *testing.T) {
 }
 
 var _ = time.Second
+
+// TestFormatErrorsInTheDevicesWords: a command with a key of the wrong type
+// gets CommandFormatError naming the key and what it must hold, never the
+// decoder's Go types.
+func TestFormatErrorsInTheDevicesWords(t *testing.T) {
+	t.Parallel()
+	tr := &transcript{t: t}
+	r := newAnswerRig(t, rigConfig{model: "Mac14,12", version: "26.6.2"})
+	cases := []struct {
+		requestType, body, want string
+	}{
+		{"DeviceInformation", `<key>Queries</key><integer>42</integer>`, "“Queries”"},
+		{"DeviceInformation", `<key>Queries</key><array><string>UDID</string><true/></array>`, "“Queries[1]”"},
+		{"RestartDevice", `<key>NotifyUser</key><string>yes</string>`, "“NotifyUser”"},
+		{"RestartDevice", `<key>KextPaths</key><dict/>`, "“KextPaths”"},
+		{"ScheduleOSUpdate", `<key>Updates</key><array><dict><key>InstallAction</key><string>Default</string></dict><dict><key>InstallAction</key><integer>1</integer></dict></array>`, "“Updates[1].InstallAction”"},
+		{"ScheduleOSUpdate", `<key>Updates</key><array><dict><key>MaxUserDeferrals</key><real>2.5</real></dict></array>`, "“Updates[0].MaxUserDeferrals”"},
+		{"InstalledApplicationList", `<key>Identifiers</key><string>com.apple.Safari</string>`, "“Identifiers”"},
+		{"DeclarativeManagement", `<key>Data</key><string>e30=</string>`, "“Data”"},
+		{"DeviceInformation", `<key>Queries</key><array><string>UDID</string>`, "could not be read"},
+	}
+	for i, c := range cases {
+		body := []byte(fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict>`+
+			`<key>CommandUUID</key><string>bad-%d</string><key>Command</key><dict><key>RequestType</key><string>%s</string>%s</dict></dict></plist>`,
+			i, c.requestType, c.body))
+		res := r.sendRaw(c.requestType, body)
+		tr.write(r, c.requestType, c.body, res)
+		if res.Status != protocol.StatusCommandFormatError || len(res.ErrorChain) != 1 {
+			t.Errorf("%s %s: %s %v", c.requestType, c.body, res.Status, res.ErrorChain)
+			continue
+		}
+		msg := res.ErrorChain[0].LocalizedDescription
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%s %s: %q does not say %s", c.requestType, c.body, msg, c.want)
+		}
+		for _, leak := range []string{"Go value", "unmarshal", "[]", "int64", "float64", "struct", "plist:", "protocol:"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%s %s: %q leaks %q", c.requestType, c.body, msg, leak)
+			}
+		}
+	}
+	tr.check("formaterror")
+}
