@@ -305,3 +305,70 @@ func TestFormatErrorsInTheDevicesWords(t *testing.T) {
 	}
 	tr.check("formaterror")
 }
+
+// upAgain moves the rig's clock timer by timer until the device is
+// reachable again, and says when and how it came back.
+func (tr *transcript) upAgain(r *rig) {
+	tr.t.Helper()
+	if r.d.PoweredOn() {
+		tr.note("+%v still running, polls %d", r.elapsed(), r.pollCount())
+		return
+	}
+	tr.note("+%v unreachable", r.elapsed())
+	for !r.d.PoweredOn() && r.clk.AdvanceToNext() {
+	}
+	tr.note("+%v back, polls %d", r.elapsed(), r.pollCount())
+}
+
+func (r *rig) pollCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.polls
+}
+
+// TestRestartDeviceRestarts: the device acknowledges, is unreachable for
+// its boot time on the virtual clock, and polls when it is back; an iPhone
+// with a passcode only once its user unlocks it; NotifyUser on a Mac only
+// asks, and the user decides; an unsupervised iPhone refuses.
+func TestRestartDeviceRestarts(t *testing.T) {
+	t.Parallel()
+	tr := &transcript{t: t}
+	for _, tt := range []struct {
+		c        rigConfig
+		payload  map[string]any
+		restarts int
+	}{
+		{rigConfig{model: "Mac14,12", version: "26.6.2"}, nil, 1},
+		{rigConfig{model: "iPhone15,2", version: "26.6.1"}, nil, 1},
+		{rigConfig{model: "iPhone15,2", version: "26.6.1", user: update.UserProfile{Passcode: true, ResponseDelay: 20 * time.Minute}}, nil, 1},
+		{rigConfig{model: "iPhone15,2", version: "26.6.1", unsupervised: true}, nil, 0},
+		{rigConfig{model: "Mac14,12", version: "26.6.2"}, map[string]any{"NotifyUser": true}, 1},
+		{rigConfig{model: "Mac14,12", version: "26.6.2", user: update.UserProfile{Response: update.UserDismisses}}, map[string]any{"NotifyUser": true}, 0},
+		{rigConfig{model: "Mac14,12", version: "26.6.2", user: update.UserProfile{DoNotDisturb: true}}, map[string]any{"NotifyUser": true}, 0},
+		{rigConfig{model: "Mac14,12", version: "26.6.2", token: true}, map[string]any{"RebuildKernelCache": true}, 1},
+	} {
+		r := newAnswerRig(t, tt.c)
+		tr.note("# %s %s user %+v", tt.c.model, tt.c.version, tt.c.user)
+		tr.exchange(r, "RestartDevice", tt.payload)
+		tr.upAgain(r)
+		if tt.payload["NotifyUser"] == true {
+			// The user's answer comes later on the clock.
+			for r.d.PoweredOn() && r.clk.AdvanceToNext() {
+			}
+			tr.upAgain(r)
+		}
+		r.mu.Lock()
+		checkins := strings.Join(r.checkins, " ")
+		r.mu.Unlock()
+		if checkins != "" {
+			tr.note("  check-ins: %s", checkins)
+		}
+		if have := r.d.Restarts(); have != tt.restarts {
+			t.Errorf("%s %v: %d restarts, want %d", tt.c.model, tt.payload, have, tt.restarts)
+		}
+		if tt.restarts > 0 && r.pollCount() != 1 {
+			t.Errorf("%s %v: %d polls after the restart, want 1", tt.c.model, tt.payload, r.pollCount())
+		}
+	}
+	tr.check("restart")
+}

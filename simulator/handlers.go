@@ -108,20 +108,6 @@ func DefaultHandlers() *Handlers {
 	return h
 }
 
-func handleRestartDevice(_ context.Context, d *Device, cmd *protocol.Command) *protocol.Result {
-	if _, err := protocol.DecodePayload[struct {
-		NotifyUser         bool     `plist:"NotifyUser"`
-		RebuildKernelCache bool     `plist:"RebuildKernelCache"`
-		KextPaths          []string `plist:"KextPaths"`
-	}](cmd); err != nil {
-		return FormatError(cmd.CommandUUID, err)
-	}
-	d.mu.Lock()
-	d.restarts++
-	d.mu.Unlock()
-	return nil
-}
-
 func handleShutDownDevice(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
 	// The session holds the device's activity: switch off in it.
 	d.mu.Lock()

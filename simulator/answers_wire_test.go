@@ -56,3 +56,50 @@ func TestBootstrapTokenNeedsTheCapability(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartEndsTheSession: after RestartDevice the device sends nothing
+// more in that session, ignores pushes while it boots, and comes back with
+// a session of its own, Idle first, that takes the server's next command.
+func TestRestartEndsTheSession(t *testing.T) {
+	t.Parallel()
+	srv := newScriptedServer(t)
+	clk := clock.NewManual(catalog.Default().LatestPostingDate())
+	d, push := updateDevice(t, srv, clk, "Mac14,2", "26.6.1", "25G76")
+	srv.enqueue(t, "restart", "RestartDevice", nil)
+	srv.enqueue(t, "info", "DeviceInformation", map[string]any{"Queries": []string{"OSVersion"}})
+	if err := d.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	statuses := func() string {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		var s []string
+		for _, r := range srv.results {
+			s = append(s, strings.TrimSpace(string(r.Status)+" "+r.CommandUUID))
+		}
+		return strings.Join(s, ", ")
+	}
+	if have, want := statuses(), "Idle, Acknowledged restart"; have != want {
+		t.Fatalf("the restart's session: %s, want %s", have, want)
+	}
+	if d.PoweredOn() {
+		t.Fatal("the device did not go down")
+	}
+	for _, deliver := range push.reg {
+		deliver() // lost: the device is booting
+	}
+	if err := d.Connect(context.Background()); err == nil {
+		t.Fatal("a booting device opened a session")
+	}
+	// The device never answered it: the server sends it again.
+	srv.enqueue(t, "info", "DeviceInformation", map[string]any{"Queries": []string{"OSVersion"}})
+	for !d.PoweredOn() && clk.AdvanceToNext() {
+	}
+	srv.waitResult(t, "info")
+	if have, want := statuses(), "Idle, Acknowledged restart, Idle, Acknowledged info"; have != want {
+		t.Errorf("after the restart: %s, want %s", have, want)
+	}
+	if d.Restarts() != 1 {
+		t.Errorf("%d restarts", d.Restarts())
+	}
+}
