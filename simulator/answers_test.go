@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 	"github.com/mdmsim/mdmsim/simulator/schemacheck"
 	"github.com/mdmsim/mdmsim/simulator/update"
@@ -371,4 +372,37 @@ func TestRestartDeviceRestarts(t *testing.T) {
 		}
 	}
 	tr.check("restart")
+}
+
+// availableList renders an AvailableOSUpdates answer: "15.7.1 26.0.1".
+func availableList(res *protocol.Result) string {
+	items, _ := res.Fields["AvailableOSUpdates"].([]any)
+	var vs []string
+	for _, it := range items {
+		vs = append(vs, fmt.Sprint(it.(map[string]any)["Version"]))
+	}
+	return strings.Join(vs, " ")
+}
+
+// TestAvailableHidesOnlyTheManaged: under an enforcement declaration, a
+// Mac's AvailableOSUpdates leaves out the update the declaration manages
+// and still lists the others (system.update.available.yaml).
+func TestAvailableHidesOnlyTheManaged(t *testing.T) {
+	t.Parallel()
+	tr := &transcript{t: t}
+	r := newAnswerRig(t, rigConfig{model: "MacBookPro16,1", version: "15.6"})
+	before := tr.exchange(r, RequestAvailableOSUpdates, nil)
+	declareForTest(r.d)
+	deadline := r.clk.Now().Add(7 * 24 * time.Hour).In(r.d.Identity().Location()).Format(ddm.LocalDateTimeLayout)
+	tr.note("# enforcement declaration: TargetOSVersion 15.7, TargetLocalDateTime %s", deadline)
+	r.d.applyEnforcement([]ddm.Declaration{{Type: ddm.TypeSoftwareUpdateEnforcementSpecific, Identifier: "su", ServerToken: "t1",
+		Payload: map[string]any{"TargetOSVersion": "15.7", "TargetLocalDateTime": deadline}}}, EnforcementOptions{})
+	after := tr.exchange(r, RequestAvailableOSUpdates, nil)
+	tr.check("available-managed")
+	if have, want := availableList(before), "26.6.2 15.7.9"; have != want {
+		t.Fatalf("before the declaration: %q, want %q", have, want)
+	}
+	if have, want := availableList(after), "26.6.2"; have != want {
+		t.Errorf("under the declaration: %q, want %q (only the managed 15.7.9 left out)", have, want)
+	}
 }
