@@ -2,9 +2,11 @@ package simulator_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/brianvoe/gofakeit/v6"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
 // TestBootstrapTokenNeedsTheCapability: an Apple-silicon Mac escrows its
@@ -101,5 +104,35 @@ func TestRestartEndsTheSession(t *testing.T) {
 	}
 	if d.Restarts() != 1 {
 		t.Errorf("%d restarts", d.Restarts())
+	}
+}
+
+// TestLowBatteryIPadWaits: an iPad on a low battery under an enforcement
+// declaration reports install-state waiting, not failed, counts no
+// failure, and sends no report an hour; once plugged in it goes on at
+// once and installs before the deadline.
+func TestLowBatteryIPadWaits(t *testing.T) {
+	t.Parallel()
+	r := newEnfRig(t, deviceSpec{"iPad12,1", "18.6", "22G86", true}, update.UserProfile{Response: update.UserIgnores})
+	r.d.SetEnvironment(update.Environment{OnBattery: true})
+	r.d.SetBatteryLevel(0.1)
+	r.declare(enfDeclSpec{id: "su", target: "18.7", due: 24 * time.Hour})
+	reports := r.srv.reportCount()
+	r.run(6 * time.Hour)
+	checkStates(t, r.states(), []string{"none@18.6", "waiting"})
+	if fr, _ := r.item("failure-reason").(map[string]any); fmt.Sprint(fr["count"]) != "0" {
+		t.Errorf("failure-reason %v, want no failure counted", fr)
+	}
+	if n := r.srv.reportCount(); n != reports {
+		t.Errorf("%d status reports in six hours of waiting, want none", n-reports)
+	}
+	r.d.SetEnvironment(update.Environment{}) // plugged in
+	r.run(time.Minute)
+	if st := r.d.UpdateState(); st.Phase == simulator.PhaseNone {
+		t.Errorf("plugged in, the iPad still waits: %+v", st)
+	}
+	r.run(24 * time.Hour)
+	if at := r.installedAt("18.7.3"); at.IsZero() || at.After(r.deadline(24*time.Hour).Add(time.Hour)) {
+		t.Errorf("installed at %v, want by the deadline", at)
 	}
 }
