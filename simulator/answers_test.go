@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 	"github.com/mdmsim/mdmsim/simulator/schemacheck"
@@ -404,5 +405,42 @@ func TestAvailableHidesOnlyTheManaged(t *testing.T) {
 	}
 	if have, want := availableList(after), "26.6.2"; have != want {
 		t.Errorf("under the declaration: %q, want %q (only the managed 15.7.9 left out)", have, want)
+	}
+}
+
+// TestAnswersFollowTheSchemaEverywhere: for every model of the catalog on
+// one release of every major it shipped, DeviceInformation (every query)
+// and SecurityInfo pass Apple's schema for that OS version, and no query
+// is answered that queryAnswered refuses.
+func TestAnswersFollowTheSchemaEverywhere(t *testing.T) {
+	t.Parallel()
+	queries := allQueries(t)
+	cat := catalog.Default()
+	n := 0
+	for _, m := range catalog.Models() {
+		seen := map[int]bool{}
+		for _, rel := range cat.ShippedBuilds(m) {
+			major := rel.Version().Major
+			if seen[major] {
+				continue
+			}
+			seen[major] = true
+			n++
+			r := newAnswerRig(t, rigConfig{model: m.Identifier, version: rel.ProductVersion, build: rel.Build})
+			qr, _ := r.send("DeviceInformation", map[string]any{"Queries": queries}).Fields["QueryResponses"].(map[string]any)
+			id := r.d.Identity()
+			for q := range qr {
+				if !queryAnswered(q, &id, AccessAll) {
+					t.Errorf("%s %s answers %s", m.Identifier, rel.ProductVersion, q)
+				}
+			}
+			if len(qr) < 15 {
+				t.Errorf("%s %s answers only %d queries", m.Identifier, rel.ProductVersion, len(qr))
+			}
+			r.send("SecurityInfo", nil)
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d model/major pairs checked", n)
 	}
 }
