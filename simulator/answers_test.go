@@ -444,3 +444,28 @@ func TestAnswersFollowTheSchemaEverywhere(t *testing.T) {
 		t.Errorf("only %d model/major pairs checked", n)
 	}
 }
+
+// TestNoTokenAskedWithoutTheCapability: a Mac enrolled with a server that
+// does not escrow bootstrap tokens does not ask for one before rebuilding
+// its kernel cache; with the capability it does.
+func TestNoTokenAskedWithoutTheCapability(t *testing.T) {
+	t.Parallel()
+	for _, capable := range []bool{false, true} {
+		r := newAnswerRig(t, rigConfig{model: "Mac14,12", version: "26.6.2", token: true})
+		r.enr.bootstrapToken = capable
+		r.d.mu.Lock()
+		r.d.enr = r.enr
+		r.d.mu.Unlock()
+		r.send("RestartDevice", map[string]any{"RebuildKernelCache": true})
+		r.mu.Lock()
+		have := strings.Join(r.checkins, " ")
+		r.mu.Unlock()
+		want := ""
+		if capable {
+			want = "GetBootstrapToken"
+		}
+		if have != want {
+			t.Errorf("capability %v: check-ins %q, want %q", capable, have, want)
+		}
+	}
+}
