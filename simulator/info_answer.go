@@ -33,7 +33,7 @@ type queryAvail struct {
 // schema for 27.0); the embedded 18.1 schema does not say so yet.
 var removedIn27 = map[string]bool{"OSUpdateSettings": true, "SoftwareUpdateDeviceID": true, "SoftwareUpdateSettings": true}
 
-// answers reports whether a device of identity id, enrolled with rights,
+// queryAnswered reports whether a device of identity id, enrolled with rights,
 // answers query q at all, whatever value it holds.
 func queryAnswered(q string, id *identity.Identity, rights int) bool {
 	a, ok := deviceInfoQueries[q]
@@ -54,7 +54,7 @@ func queryAnswered(q string, id *identity.Identity, rights int) bool {
 	if o.until != "" && o.until != "n/a" && appleschema.CompareVersions(v, o.until) >= 0 {
 		return false
 	}
-	if removedIn27[q] && identity.Major(v) >= 27 {
+	if removedIn27[q] && identity.Major(v) >= UpdateCommandsRemovedIn {
 		return false
 	}
 	// "Requires Apple silicon on macOS" (ModelNumber's description).
