@@ -129,6 +129,9 @@ type enforcement struct {
 	forced   bool      // the forced install was asked for
 	unusable bool      // iOS past the deadline: nothing but the update
 	failed   bool      // the last attempt was stopped (install-state failed)
+	// waitPower: the last attempt was held up by a low battery, which the
+	// device waits out (install-state waiting), see power_wait.go.
+	waitPower bool
 
 	notifications    []time.Time
 	stepAt           time.Time // the last notification slot processed
@@ -366,7 +369,7 @@ func (d *Device) enforceEvalLocked() {
 		return
 	}
 	if e.cur == nil || e.cur.id != cur.id || e.cur.token != cur.token || !e.cur.deadline.Equal(cur.deadline) {
-		e.since, e.missed, e.forced, e.unusable, e.failed = now, false, false, false, false
+		e.since, e.missed, e.forced, e.unusable, e.failed, e.waitPower = now, false, false, false, false, false
 		e.notifications, e.stepAt = nil, time.Time{}
 		e.forceAt = cur.deadline
 		if !cur.deadline.After(now) {
@@ -395,7 +398,7 @@ func (d *Device) enforceStopLocked(e *enforcement) {
 	if e.opts.StalePendingVersion && e.cur != nil {
 		e.pending = d.pendingOfLocked(e)
 	}
-	e.cur, e.resolved, e.unusable, e.failed, e.forced = nil, false, false, false, false
+	e.cur, e.resolved, e.unusable, e.failed, e.forced, e.waitPower = nil, false, false, false, false, false
 }
 
 // before reports whether p comes before q in an update's progress.
@@ -430,7 +433,7 @@ func (d *Device) enforceStartLocked(e *enforcement) {
 		d.enforceFailLocked(e, b)
 		return
 	}
-	e.failed = false
+	e.failed, e.waitPower = false, false
 	key := rel.ProductKey(d.installedVersion(), d.id.BuildVersion)
 	d.startJobLocked(rel, key, installPlan{action: actDownloadOnly, reported: "Declaration", maxDeferrals: -1,
 		reason: InstallReasonDeclaration, notify: d.enforceNotify})
@@ -441,6 +444,10 @@ func (d *Device) enforceStartLocked(e *enforcement) {
 
 // enforceFailLocked records a failed attempt.
 func (d *Device) enforceFailLocked(e *enforcement, status string) {
+	if waitsForPower(status) {
+		e.waitPower = true
+		return
+	}
 	reason := blockerFailures[status]
 	if reason == "" {
 		reason = FailureGeneric
@@ -508,7 +515,7 @@ func (d *Device) enforceArmLocked(e *enforcement) {
 		return
 	}
 	now := d.env.clock.Now()
-	if !e.resolved || e.failed {
+	if !e.resolved || e.failed || e.waitPower {
 		next := now.Add(EnforcementRetryInterval)
 		if !e.forced && e.resolved && e.forceAt.After(now) && e.forceAt.Before(next) {
 			next = e.forceAt
@@ -550,14 +557,14 @@ func (d *Device) enforceStepLocked(e *enforcement) {
 		e.missed = false
 		e.since, e.forceAt = now, now.Add(EnforcementMissedDelay)
 		e.notifications, e.stepAt = nil, time.Time{}
-	case !e.resolved || e.failed:
+	case !e.resolved || e.failed || e.waitPower:
 		// Retry: the catalog may hold the target now, or the condition
 		// that stopped the update may have gone.
 		wasResolved := e.resolved
-		e.failed = false
+		e.failed, e.waitPower = false, false
 		d.enforceStartLocked(e)
 		switch {
-		case !e.resolved || e.failed:
+		case !e.resolved || e.failed || e.waitPower:
 		case !wasResolved && !e.forced:
 			// The target appeared: the notifications start over, and
 			// after the deadline it is past due.

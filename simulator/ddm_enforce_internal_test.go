@@ -21,22 +21,25 @@ func declareForTest(d *Device) {
 
 // TestEnforceLegacyCommands: while an enforcement declaration is active,
 // ScheduleOSUpdate is ignored with an informational error, and
-// OSUpdateStatus and AvailableOSUpdates leave the OS update out
-// (update-behaviour.md B4.9).
+// OSUpdateStatus leaves the OS update out, and AvailableOSUpdates the
+// managed one (update-behaviour.md B4.9).
 func TestEnforceLegacyCommands(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigConfig{model: "MacBookPro16,1", version: "15.6"})
 	r.send(RequestScheduleOSUpdateScan, map[string]any{"Force": true})
 	r.clk.Advance(time.Minute)
-	if n := len(r.send(RequestAvailableOSUpdates, nil).Fields["AvailableOSUpdates"].([]any)); n == 0 {
+	before := len(r.send(RequestAvailableOSUpdates, nil).Fields["AvailableOSUpdates"].([]any))
+	if before == 0 {
 		t.Fatal("no update available before the declaration")
 	}
 	if have := results(r.schedule(map[string]any{"ProductVersion": "15.7.1", "InstallAction": ActionDownloadOnly})); have != "DownloadOnly Downloading" {
 		t.Fatalf("before the declaration: %s", have)
 	}
 	declareForTest(r.d)
-	if n := len(r.send(RequestAvailableOSUpdates, nil).Fields["AvailableOSUpdates"].([]any)); n != 0 {
-		t.Errorf("AvailableOSUpdates lists %d OS updates under a declaration", n)
+	// This declaration targets nothing the catalog has: no update is the
+	// managed one, and the list stays (TestAvailableHidesOnlyTheManaged).
+	if n := len(r.send(RequestAvailableOSUpdates, nil).Fields["AvailableOSUpdates"].([]any)); n != before {
+		t.Errorf("AvailableOSUpdates lists %d updates under a declaration that manages none, %d before", n, before)
 	}
 	if have := r.status(); have != "[]" {
 		t.Errorf("OSUpdateStatus under a declaration: %s", have)

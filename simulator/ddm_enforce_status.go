@@ -62,6 +62,9 @@ func (d *Device) installStateLocked() any {
 	case PhaseDownloading, PhasePreparing:
 		return "downloading"
 	case PhasePrepared:
+		if waitsForPower(j.blocker) {
+			return "waiting"
+		}
 		if j.blocker != "" {
 			return "failed"
 		}

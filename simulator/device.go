@@ -47,6 +47,10 @@ type profileSettings struct {
 	profileID    string
 	profileUUID  string
 	anchors      [][]byte
+	// bootstrapToken: the profile's ServerCapabilities list
+	// com.apple.mdm.bootstraptoken, without which a Mac neither creates
+	// nor asks for a bootstrap token (com.apple.mdm.yaml).
+	bootstrapToken bool
 }
 
 // Device is one simulated Mac or iPhone. Its methods are safe for concurrent

@@ -123,7 +123,8 @@ func (s *scriptedServer) profile(accessRights int) *protocol.EnrollmentProfile {
 		Certificates: [][]byte{s.Certificate().Raw},
 		MDM: protocol.MDMPayload{PayloadType: protocol.PayloadTypeMDM, ServerURL: s.URL + "/mdm",
 			Topic: "com.apple.mgmt.External.test", IdentityCertificateUUID: "X", SignMessage: true,
-			AccessRights: accessRights, CheckOutWhenRemoved: true},
+			AccessRights: accessRights, CheckOutWhenRemoved: true,
+			ServerCapabilities: []string{simulator.CapabilityBootstrapToken}},
 	}
 }
 

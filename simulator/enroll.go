@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -215,6 +216,11 @@ func (e *Env) transportFor(p *protocol.EnrollmentProfile) *protocol.Transport {
 	return e.trustFor(p).transport
 }
 
+// CapabilityBootstrapToken is the ServerCapabilities entry of a server that
+// escrows bootstrap tokens: "This must be present to have the device create
+// a Bootstrap Token and send it to the server" (com.apple.mdm.yaml).
+const CapabilityBootstrapToken = "com.apple.mdm.bootstraptoken"
+
 // settingsFor returns the settings of profile p, shared by every device
 // enrolled with the same parsed profile.
 func (e *Env) settingsFor(p *protocol.EnrollmentProfile) *profileSettings {
@@ -229,6 +235,7 @@ func (e *Env) settingsFor(p *protocol.EnrollmentProfile) *profileSettings {
 		serverURL: p.MDM.ServerURL, checkInURL: p.CheckInURL(), topic: p.MDM.Topic, mode: mode,
 		accessRights: p.MDM.AccessRights, checkOut: p.MDM.CheckOutWhenRemoved, transport: e.transportFor(p),
 		profileID: p.PayloadIdentifier, profileUUID: p.PayloadUUID, anchors: p.Certificates,
+		bootstrapToken: slices.Contains(p.MDM.ServerCapabilities, CapabilityBootstrapToken),
 	}
 	v, _ := e.profiles.LoadOrStore(p, ps)
 	return v.(*profileSettings)

@@ -92,7 +92,9 @@ func (h *Handlers) lookup(requestType string) (Handler, bool) {
 // DefaultHandlers answers the commands every simulated device knows.
 func DefaultHandlers() *Handlers {
 	h := NewHandlers()
-	h.Handle("DeviceInformation", Handler{Handle: handleDeviceInformation, AccessRight: AccessQueryDeviceInfo})
+	// DeviceInformation's access right is a "Special Case" in Apple's
+	// schema: each query names its own (info_answer.go).
+	h.Handle("DeviceInformation", Handler{Handle: handleDeviceInformation})
 	h.Handle("SecurityInfo", Handler{Handle: handleSecurityInfo, AccessRight: AccessSecurityQueries})
 	h.Handle("ProfileList", Handler{Handle: handleProfileList, AccessRight: AccessProfileInspection})
 	h.Handle("InstalledApplicationList", Handler{Handle: handleInstalledApplicationList, AccessRight: AccessAppInspection})
@@ -104,20 +106,6 @@ func DefaultHandlers() *Handlers {
 	// DDM (ddm*.go): enables and syncs declarative management.
 	h.Handle(RequestTypeDeclarativeManagement, DeclarativeManagementHandler(DefaultDDMTypes()))
 	return h
-}
-
-func handleRestartDevice(_ context.Context, d *Device, cmd *protocol.Command) *protocol.Result {
-	if _, err := protocol.DecodePayload[struct {
-		NotifyUser         bool     `plist:"NotifyUser"`
-		RebuildKernelCache bool     `plist:"RebuildKernelCache"`
-		KextPaths          []string `plist:"KextPaths"`
-	}](cmd); err != nil {
-		return FormatError(cmd.CommandUUID, err)
-	}
-	d.mu.Lock()
-	d.restarts++
-	d.mu.Unlock()
-	return nil
 }
 
 func handleShutDownDevice(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {

@@ -11,18 +11,21 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
-// deviceInformation returns every DeviceInformation key the device can
-// answer, with values that agree with its identity and current state.
-// network says whether the enrollment may read network information.
-func (d *Device) deviceInformation(network bool) map[string]any {
+// deviceInformation returns the DeviceInformation answers the device holds,
+// with values that agree with its identity and current state, keeping only
+// the queries its platform and OS version answer and rights allow
+// (queryAnswered, from Apple's schema).
+func (d *Device) deviceInformation(rights int) map[string]any {
 	d.mu.Lock()
 	id := d.id
 	var token []byte
 	if d.enr != nil {
 		token = d.enr.token[:]
 	}
+	dnd := d.sw.user.DoNotDisturb
 	d.mu.Unlock()
 	major := identity.Major(id.OSVersion)
+	mac := id.IsMac()
 	v := map[string]any{
 		"UDID":                          id.UDID,
 		"DeviceName":                    id.DeviceName,
@@ -40,8 +43,16 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 		"IsDeviceLocatorServiceEnabled": false,
 		"IsActivationLockEnabled":       false,
 		"IsCloudBackupEnabled":          false,
+		"IsDoNotDisturbInEffect":        dnd,
+		"IsMDMLostModeEnabled":          false,
 		"TimeZone":                      id.TimeZone,
 		"AwaitingConfiguration":         false,
+		"WiFiMAC":                       id.WiFiMAC,
+		"BluetoothMAC":                  id.BluetoothMAC,
+		// Supplemental: without a security response installed, devices
+		// report the base build (the key's schema description).
+		"SupplementalBuildVersion": id.BuildVersion,
+		"SoftwareUpdateDeviceID":   id.Model.SoftwareUpdateDeviceID,
 	}
 	if token != nil {
 		v["PushToken"] = token
@@ -49,46 +60,36 @@ func (d *Device) deviceInformation(network bool) map[string]any {
 	if id.SupplementalBuildVersion != "" {
 		v["SupplementalBuildVersion"] = id.SupplementalBuildVersion
 		v["SupplementalOSVersionExtra"] = id.SupplementalOSVersionExtra
-	} else if major >= 16 || (id.IsMac() && major >= 13) {
-		// Without a security response installed, devices report the base build.
-		v["SupplementalBuildVersion"] = id.BuildVersion
 	}
-	// SoftwareUpdateDeviceID: iOS 15 and macOS 12 until its removal in 27.
-	if major < 27 && (major >= 15 || (id.IsMac() && major >= 12)) {
-		v["SoftwareUpdateDeviceID"] = id.Model.SoftwareUpdateDeviceID
-	}
-	if id.IsMac() {
+	if mac {
 		v["IsAppleSilicon"] = id.Model.AppleSilicon
 		v["ProvisioningUDID"] = id.ProvisioningUDID
 		v["SystemIntegrityProtectionEnabled"] = true
-		v["HasBattery"] = strings.HasPrefix(id.Model.ModelName, "MacBook")
-		if !v["HasBattery"].(bool) {
+		// Activation Lock needs a T2 chip or Apple silicon.
+		v["IsActivationLockSupported"] = id.Model.AppleSilicon || id.Model.T2
+		hasBattery := strings.HasPrefix(id.Model.ModelName, "MacBook")
+		v["HasBattery"] = hasBattery
+		if !hasBattery {
 			v["BatteryLevel"] = -1.0
 		}
 		host := strings.NewReplacer("’", "", "'", "", " ", "-").Replace(id.DeviceName)
 		v["LocalHostName"] = host
 		v["HostName"] = host + ".local"
-		v["IsMultiUser"] = false
-		if major < UpdateCommandsRemovedIn {
-			// Removed with the legacy update commands in 27.
-			v["OSUpdateSettings"] = osUpdateSettings(major)
-		}
+		v["EthernetMAC"] = id.EthernetMAC
+		v["OSUpdateSettings"] = osUpdateSettings(major)
 	} else {
-		v["HasBattery"] = true
 		v["IsMultiUser"] = false
 		v["iTunesStoreAccountIsActive"] = false
 		if id.IMEI != "" {
+			v["IMEI"] = id.IMEI
 			v["ModemFirmwareVersion"] = "2.0" + strconv.Itoa(major%10) + ".01"
 		}
 	}
-	if network {
-		v["WiFiMAC"] = id.WiFiMAC
-		v["BluetoothMAC"] = id.BluetoothMAC
-		if id.IsMac() {
-			v["EthernetMAC"] = id.EthernetMAC
-		}
-		if id.IMEI != "" {
-			v["IMEI"] = id.IMEI
+	for q, x := range v {
+		// A value the device does not have (an address the caller's
+		// identity leaves empty) is not reported.
+		if s, ok := x.(string); ok && s == "" || !queryAnswered(q, &id, rights) {
+			delete(v, q)
 		}
 	}
 	return v
@@ -114,10 +115,15 @@ func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command
 	if err != nil {
 		return FormatError(cmd.CommandUUID, err)
 	}
+	// A device without an enrollment is one a test drives directly: it
+	// answers as if every right were granted.
 	d.mu.Lock()
-	network := d.enr != nil && d.enr.accessRights&AccessQueryNetworkInfo != 0
+	rights := AccessAll
+	if d.enr != nil {
+		rights = d.enr.accessRights
+	}
 	d.mu.Unlock()
-	all := d.deviceInformation(network)
+	all := d.deviceInformation(rights)
 	resp := all
 	if len(p.Queries) > 0 {
 		// Keys the device does not know, or may not tell, are left out.
@@ -132,12 +138,18 @@ func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command
 }
 
 func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
-	id := d.Identity()
-	mgmt := map[string]any{
-		"EnrolledViaDEP":             id.IsSupervised,
-		"UserApprovedEnrollment":     true,
-		"IsUserEnrollment":           false,
-		"IsActivationLockManageable": id.IsSupervised,
+	d.mu.Lock()
+	id := d.id
+	passcode := d.sw.user.Passcode
+	d.mu.Unlock()
+	// ManagementStatus: EnrolledViaDEP, UserApprovedEnrollment and
+	// IsActivationLockManageable are macOS keys; iOS reports only
+	// IsUserEnrollment (information.security.yaml).
+	mgmt := map[string]any{"IsUserEnrollment": false}
+	if id.IsMac() {
+		mgmt["EnrolledViaDEP"] = id.IsSupervised
+		mgmt["UserApprovedEnrollment"] = true
+		mgmt["IsActivationLockManageable"] = id.IsSupervised
 	}
 	var info map[string]any
 	if id.IsMac() {
@@ -174,11 +186,14 @@ func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *prot
 			info["BootstrapTokenRequiredForKernelExtensionApproval"] = true
 		}
 	} else {
+		// The passcode is the user's (update.UserProfile.Passcode). No
+		// passcode policy is installed, so any passcode, or none, complies.
 		info = map[string]any{
-			"HardwareEncryptionCaps":          3,
-			"PasscodePresent":                 true,
-			"PasscodeCompliant":               true,
-			"PasscodeCompliantWithProfiles":   true,
+			"HardwareEncryptionCaps":        3,
+			"PasscodePresent":               passcode,
+			"PasscodeCompliant":             true,
+			"PasscodeCompliantWithProfiles": true,
+			// 0: the passcode, if any, is asked for at once.
 			"PasscodeLockGracePeriodEnforced": 0,
 			"ManagementStatus":                mgmt,
 		}

@@ -161,15 +161,31 @@ func NotNowResult() *protocol.Result {
 	return &protocol.Result{Status: protocol.StatusNotNow}
 }
 
-// FormatError is the answer to a command the device cannot decode.
+// FormatError is the answer to a command the device cannot decode. Its
+// description is in the device's words, never the decoder's: the key of
+// the wrong type and what it must hold (protocol.FieldError), a missing
+// envelope key, or that the command could not be read at all. The code
+// and the wording are the simulator's choice (docs/fidelity.md).
 func FormatError(commandUUID string, err error) *protocol.Result {
-	msg := "The command could not be read."
-	if err != nil && !errors.Is(err, protocol.ErrTooLarge) {
-		msg = "The command could not be read: " + err.Error()
-	}
+	msg := formatErrorText(err)
 	return &protocol.Result{CommandUUID: commandUUID, Status: protocol.StatusCommandFormatError,
 		ErrorChain: []protocol.ErrorChainItem{{ErrorCode: protocol.CodeCommandFormat, ErrorDomain: protocol.DomainMCMDM,
 			LocalizedDescription: msg, USEnglishDescription: msg}}}
+}
+
+func formatErrorText(err error) string {
+	var fe *protocol.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Error()
+	case errors.Is(err, protocol.ErrMissingCommandUUID):
+		return "The command has no “CommandUUID”."
+	case errors.Is(err, protocol.ErrMissingRequestType):
+		return "The command has no “RequestType”."
+	case errors.Is(err, protocol.ErrTooLarge):
+		return "The command is too large."
+	}
+	return "The command could not be read."
 }
 
 // NotAuthorized is the error for a command the enrollment's AccessRights do

@@ -115,6 +115,7 @@ func (d *Device) SetEnvironment(e update.Environment) {
 	d.mu.Lock()
 	unlocked := d.sw.env.Locked && !e.Locked
 	d.sw.env = e
+	d.powerChangedLocked()
 	d.mu.Unlock()
 	if unlocked {
 		d.conditionsChanged()
@@ -143,5 +144,6 @@ func (d *Device) SetAvailableCapacity(gb float64) {
 func (d *Device) SetBatteryLevel(level float64) {
 	d.mu.Lock()
 	d.id.BatteryLevel = level
+	d.powerChangedLocked()
 	d.mu.Unlock()
 }

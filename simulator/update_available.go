@@ -133,9 +133,7 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		installed = d.installedVersion()
 		rels := d.availableLocked()
 		if d.ddmActiveLocked(ddm.TypeSoftwareUpdateEnforcementSpecific) {
-			// The managed OS update is left out; the simulated devices
-			// have no other (Xcode, CLT) items.
-			rels = nil
+			rels = d.withoutManagedLocked(rels) // available_managed.go
 		}
 		if mac {
 			rels = d.filterAvailableLocked(rels, installed)

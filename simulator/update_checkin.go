@@ -14,6 +14,12 @@ import (
 // fetchBootstrapToken asks the server for the escrowed bootstrap token with
 // a GetBootstrapToken check-in; nil when it has none or cannot be reached.
 func (d *Device) fetchBootstrapToken() []byte {
+	d.mu.Lock()
+	unsupported := d.enr != nil && !d.enr.bootstrapToken
+	d.mu.Unlock()
+	if unsupported {
+		return nil // the server does not escrow tokens: none to ask for
+	}
 	ctx, cancel := context.WithTimeout(d.env.ctx, protocol.DefaultTimeout)
 	defer cancel()
 	udid := d.UDID()
@@ -83,13 +89,14 @@ func (d *Device) conditionsChanged() {
 }
 
 // beforeSession runs at the start of every command session: an
-// Apple-silicon Mac escrows its bootstrap token at the first one (a
-// secure-token user logs in after enrollment), and under quirk
+// Apple-silicon Mac enrolled with a server that lists the bootstrap-token
+// capability escrows its token at the first one (a secure-token user logs
+// in after enrollment), and under quirk
 // bootstrap-token-nag a Mac that just updated asks for it again.
 func (d *Device) beforeSession(ctx context.Context, enr *enrollment, sess *protocol.Session) {
 	d.mu.Lock()
-	escrow := d.appleSiliconMac() && !d.sw.env.NoBootstrapToken && !d.sw.escrowed
-	nag := d.sw.more != nil && d.sw.more.tokenNag > 0
+	escrow := d.appleSiliconMac() && enr.bootstrapToken && !d.sw.env.NoBootstrapToken && !d.sw.escrowed
+	nag := enr.bootstrapToken && d.sw.more != nil && d.sw.more.tokenNag > 0
 	if nag {
 		d.sw.more.tokenNag--
 	}

@@ -98,7 +98,7 @@ func handleScheduleOSUpdate(_ context.Context, d *Device, cmd *protocol.Command)
 		return FormatError(cmd.CommandUUID, err)
 	}
 	if len(p.Updates) > MaxScheduleItems {
-		return FormatError(cmd.CommandUUID, fmt.Errorf("%d updates, at most %d", len(p.Updates), MaxScheduleItems))
+		return FormatError(cmd.CommandUUID, &protocol.FieldError{Key: "Updates", Want: fmt.Sprintf("an array of at most %d updates", MaxScheduleItems)})
 	}
 	if res := d.updateCommandDenied(cmd.RequestType); res != nil {
 		return res

@@ -118,7 +118,7 @@ func New(f *gofakeit.Faker, opts Options) (Identity, error) {
 		}
 		id.DeviceName = fmt.Sprintf("%s’s %s", first, m.ModelName)
 		id.DeviceCapacity = float64([]int{256, 512, 512, 1000, 2000}[f.Number(0, 4)])
-		id.EthernetMAC = f.MacAddress()
+		id.EthernetMAC = appleMAC(f)
 	default:
 		id.UDID = ecidUDID(f, chipID(m))
 		id.ProvisioningUDID = id.UDID
@@ -131,8 +131,8 @@ func New(f *gofakeit.Faker, opts Options) (Identity, error) {
 	id.SerialNumber = serialNumber(f, m)
 	id.AvailableDeviceCapacity = roundGB(id.DeviceCapacity * f.Float64Range(0.15, 0.8))
 	id.BatteryLevel = float64(f.Number(20, 100)) / 100
-	id.WiFiMAC = f.MacAddress()
-	id.BluetoothMAC = f.MacAddress()
+	id.WiFiMAC = appleMAC(f)
+	id.BluetoothMAC = appleMAC(f)
 	id.TimeZone = timeZone(f)
 	return id, nil
 }
@@ -301,6 +301,28 @@ var timeZones = []string{
 	"America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
 	"Europe/London", "Europe/Paris", "Europe/Berlin", "Africa/Johannesburg", "Asia/Dubai",
 	"Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+}
+
+// appleOUIs are organisationally unique identifiers registered to Apple
+// (IEEE MA-L registry). A MAC address drawn from them is unicast and
+// universally administered, as a device's hardware addresses are.
+var appleOUIs = [...][3]byte{
+	{0x00, 0x03, 0x93}, {0x00, 0x0a, 0x95}, {0x00, 0x1c, 0xb3}, {0x00, 0x1e, 0xc2},
+	{0x00, 0x23, 0xdf}, {0x00, 0x25, 0x00}, {0x04, 0x0c, 0xce}, {0x10, 0x9a, 0xdd},
+	{0x28, 0xcf, 0xe9}, {0x3c, 0x07, 0x54}, {0x40, 0x6c, 0x8f}, {0x60, 0x33, 0x4b},
+	{0x70, 0x56, 0x81}, {0x88, 0x66, 0xa5}, {0xa4, 0x5e, 0x60}, {0xf0, 0x18, 0x98},
+}
+
+// appleMAC draws a hardware address on one of Apple's OUIs. It takes as
+// many draws from f as f.MacAddress did, so the fields drawn after it stay
+// what they were for a given seed.
+func appleMAC(f *gofakeit.Faker) string {
+	var b [6]byte
+	for i := range b {
+		b[i] = byte(f.Rand.Intn(255))
+	}
+	oui := appleOUIs[int(b[0])%len(appleOUIs)]
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", oui[0], oui[1], oui[2], b[3], b[4], b[5])
 }
 
 func timeZone(f *gofakeit.Faker) string { return timeZones[f.Number(0, len(timeZones)-1)] }

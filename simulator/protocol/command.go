@@ -56,13 +56,19 @@ func DecodeCommand(body []byte) (*Command, error) {
 
 // DecodePayload decodes the Command dictionary of c into a value of type T,
 // whose fields carry plist tags named as in Apple's schema. A key of the wrong
-// type is an error wrapping ErrMalformed.
+// type is a *FieldError naming the key, which wraps ErrMalformed; any other
+// failure wraps ErrMalformed too.
 func DecodePayload[T any](c *Command) (T, error) {
 	var env struct {
 		Command T `plist:"Command"`
 	}
 	if err := safeUnmarshal(c.raw, &env); err != nil {
 		var zero T
+		if isTypeError(err) {
+			if fe := fieldError[T](c.raw); fe != nil {
+				return zero, fmt.Errorf("protocol: %s %s: %w", c.RequestType, c.CommandUUID, fe)
+			}
+		}
 		return zero, fmt.Errorf("protocol: %s %s: %w", c.RequestType, c.CommandUUID, err)
 	}
 	return env.Command, nil

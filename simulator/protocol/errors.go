@@ -31,7 +31,7 @@ func safeUnmarshal(data []byte, v any) (err error) {
 		return fmt.Errorf("%w: empty body", ErrMalformed)
 	}
 	if err := plist.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return nil
 }
