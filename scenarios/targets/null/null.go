@@ -34,6 +34,7 @@ import (
 	"github.com/mdmsim/mdmsim/internal/cpuside"
 	"github.com/mdmsim/mdmsim/internal/pki"
 	"github.com/mdmsim/mdmsim/scenarios"
+	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
@@ -184,6 +185,9 @@ func (t *Target) buildProfile() ([]byte, error) {
 			// MintCredential, never over SCEP.
 			IdentityCertificateUUID: "6D646D73-696D-4E75-6C6C-000000000003",
 			SignMessage:             true, AccessRights: 8191, CheckOutWhenRemoved: true,
+			// Apple-silicon Macs escrow their bootstrap token only with a
+			// server that says it keeps one.
+			ServerCapabilities: []string{simulator.CapabilityBootstrapToken},
 		},
 	}
 	b, err := p.Marshal()
