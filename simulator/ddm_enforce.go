@@ -70,7 +70,17 @@ const (
 	FailureRequiresComputer    = "The update must be installed with a computer."
 	FailurePhoneCall           = "A phone call is in progress."
 	FailureGeneric             = "Software update failed."
+	// FailureNoBootstrapToken is an Apple-silicon Mac that cannot
+	// authorise the enforced install: the server has no bootstrap token
+	// and no volume owner authenticates (update-behaviour.md B3.2: "under
+	// DDM, sync or enforcement fails with SUMacControllerError
+	// Code=7507"; the code is Apple's, the sentence the simulator's).
+	FailureNoBootstrapToken = "SUMacControllerError Code=7507: the update needs a volume owner's authorization and no bootstrap token is escrowed."
 )
+
+// statusAuthorization is the pseudo-status a job stopped for want of a
+// volume owner carries into enforceFailLocked.
+const statusAuthorization = "InstallNeedsAuthorization"
 
 var blockerFailures = map[string]string{
 	"DownloadInsufficientSpace":   FailureInsufficientSpace,
@@ -80,6 +90,7 @@ var blockerFailures = map[string]string{
 	"DownloadInsufficientNetwork": FailureInsufficientNetwork,
 	"DownloadRequiresComputer":    FailureRequiresComputer,
 	"InstallPhoneCallInProgress":  FailurePhoneCall,
+	statusAuthorization:           FailureNoBootstrapToken,
 }
 
 // EnforcementOptions change how devices enforce.
@@ -117,18 +128,19 @@ func RegisterEnforcement(types *DDMTypes, o EnforcementOptions) {
 // enforcement is a device's DDM update enforcement; nil until the first
 // enforcement declaration.
 type enforcement struct {
-	opts     EnforcementOptions
-	decls    []enfDecl       // accepted and active, earliest deadline first
-	accepted map[string]bool // Identifier+ServerToken found above the OS when received
-	cur      *enfDecl        // the declaration being enforced
-	since    time.Time       // when cur became the target
-	rel      catalog.Release // what cur installs now (the base of a supplemental target first)
-	resolved bool
-	forceAt  time.Time // when the install is forced
-	missed   bool      // the device was off at forceAt
-	forced   bool      // the forced install was asked for
-	unusable bool      // iOS past the deadline: nothing but the update
-	failed   bool      // the last attempt was stopped (install-state failed)
+	opts      EnforcementOptions
+	decls     []enfDecl       // accepted and active, earliest deadline first
+	accepted  map[string]bool // Identifier+ServerToken found above the OS when received
+	cur       *enfDecl        // the declaration being enforced
+	since     time.Time       // when cur became the target
+	rel       catalog.Release // what cur installs now (the base of a supplemental target first)
+	resolved  bool
+	forceAt   time.Time // when the install is forced
+	missed    bool      // the device was off at forceAt
+	forced    bool      // the forced install was asked for
+	unusable  bool      // iOS past the deadline: nothing but the update
+	countdown time.Time // when the forced restart's countdown began (macOS)
+	failed    bool      // the last attempt was stopped (install-state failed)
 	// waitPower: the last attempt was held up by a low battery, which the
 	// device waits out (install-state waiting), see power_wait.go.
 	waitPower bool
@@ -370,7 +382,7 @@ func (d *Device) enforceEvalLocked() {
 	}
 	if e.cur == nil || e.cur.id != cur.id || e.cur.token != cur.token || !e.cur.deadline.Equal(cur.deadline) {
 		e.since, e.missed, e.forced, e.unusable, e.failed, e.waitPower = now, false, false, false, false, false
-		e.notifications, e.stepAt = nil, time.Time{}
+		e.notifications, e.stepAt, e.countdown = nil, time.Time{}, time.Time{}
 		e.forceAt = cur.deadline
 		if !cur.deadline.After(now) {
 			// Past due on receipt: a prompt now, the install in an hour.
@@ -438,7 +450,7 @@ func (d *Device) enforceStartLocked(e *enforcement) {
 	d.startJobLocked(rel, key, installPlan{action: actDownloadOnly, reported: "Declaration", maxDeferrals: -1,
 		reason: InstallReasonDeclaration, notify: d.enforceNotify})
 	if e.forced {
-		d.requestInstallLocked(d.sw.job, modeForce)
+		d.requestInstallLocked(d.sw.job, modeDeadline)
 	}
 }
 
@@ -574,7 +586,7 @@ func (d *Device) enforceStepLocked(e *enforcement) {
 			}
 		case e.forced:
 			if j := d.sw.job; j != nil {
-				d.requestInstallLocked(j, modeForce)
+				d.requestInstallLocked(j, modeDeadline)
 				d.checkBlockedLocked(e, j)
 			}
 		case !now.Before(e.forceAt):
@@ -621,15 +633,37 @@ func (d *Device) enforceForceLocked(e *enforcement) {
 			d.armEnfLocked(e, enfSlotUser, min(d.responseDelay(), EnforcementPasscodeWait), func(e *enforcement) {
 				if j := d.sw.job; j != nil {
 					j.authorized = true
-					d.requestInstallLocked(j, modeForce)
+					d.requestInstallLocked(j, modeDeadline)
 					d.checkBlockedLocked(e, j)
 				}
 			})
 			return
 		}
 	}
-	d.requestInstallLocked(j, modeForce)
+	d.requestInstallLocked(j, modeDeadline)
 	d.checkBlockedLocked(e, j)
+}
+
+// enforceAuthFailedLocked: an Apple-silicon Mac asked for the bootstrap
+// token before the enforced install and neither the server nor a volume
+// owner authorised it. The enforcement counts a failure, reports it, and
+// tries again at EnforcementRetryInterval as any stopped attempt does
+// (update-behaviour.md B3.2).
+func (d *Device) enforceAuthFailedLocked(j *updateJob) {
+	e := d.sw.enforce
+	if e == nil || e.cur == nil || j.plan.reason != InstallReasonDeclaration {
+		return
+	}
+	d.enforceFailLocked(e, statusAuthorization)
+	d.enforceArmLocked(e)
+	d.notifyLocked(j)
+}
+
+// enforceCountdownLocked notes the forced restart's countdown.
+func (d *Device) enforceCountdownLocked() {
+	if e := d.sw.enforce; e != nil && e.cur != nil {
+		e.countdown = d.env.clock.Now()
+	}
 }
 
 // enforceResumeLocked is the enforcement's part of PowerOn: a deadline that

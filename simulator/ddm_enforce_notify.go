@@ -43,6 +43,9 @@ func notificationTimes(since, force time.Time, off bool) []time.Time {
 // enforceNotificationLocked shows a notification and lets the user answer.
 func (d *Device) enforceNotificationLocked(e *enforcement, now time.Time) {
 	e.stepAt = now
+	if d.id.IsMac() && d.quirk(update.QuirkDDMNoWarning) {
+		return // quirk Q12: the Mac shows nothing before the forced restart
+	}
 	u := d.sw.user
 	lastDay := now.After(e.forceAt.Add(-24*time.Hour)) || now.Equal(e.forceAt.Add(-24*time.Hour))
 	if u.DoNotDisturb && !lastDay {

@@ -12,12 +12,15 @@ import (
 
 // EnforcementState is a snapshot of a device's DDM update enforcement.
 type EnforcementState struct {
-	Declaration   string // Identifier of the declaration being enforced
-	Target        string // version and build it installs now
-	Deadline      time.Time
-	ForceAt       time.Time // when the install is (or was) forced
-	Missed        bool      // the device was off at the deadline
-	Unusable      bool      // iOS past its deadline
+	Declaration string // Identifier of the declaration being enforced
+	Target      string // version and build it installs now
+	Deadline    time.Time
+	ForceAt     time.Time // when the install is (or was) forced
+	Missed      bool      // the device was off at the deadline
+	Unusable    bool      // iOS past its deadline
+	// Countdown is when the forced restart's countdown began at the
+	// deadline (macOS); zero when none was shown (quirk Q12, iOS).
+	Countdown     time.Time
 	Notifications []time.Time
 	FailureCount  int
 	FailureReason string
@@ -32,7 +35,7 @@ func (d *Device) EnforcementState() EnforcementState {
 		return EnforcementState{}
 	}
 	missed := e.missed || d.off && !e.forced && e.cur != nil && !d.env.clock.Now().Before(e.forceAt)
-	s := EnforcementState{ForceAt: e.forceAt, Missed: missed, Unusable: e.unusable,
+	s := EnforcementState{ForceAt: e.forceAt, Missed: missed, Unusable: e.unusable, Countdown: e.countdown,
 		Notifications: slices.Clone(e.notifications), FailureCount: e.failCount, FailureReason: e.failReason}
 	if e.cur != nil {
 		s.Declaration, s.Deadline = e.cur.id, e.cur.deadline

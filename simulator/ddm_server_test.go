@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/brianvoe/gofakeit/v6"
+	"github.com/micromdm/plist"
 
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
@@ -39,6 +40,10 @@ type ddmServer struct {
 	log      []string
 	reports  []map[string]any
 	n        int
+	// bootstrap is the token the device escrowed with SetBootstrapToken,
+	// answered to GetBootstrapToken; checkins counts those two.
+	bootstrap []byte
+	checkins  []string
 }
 
 type serverDecl struct {
@@ -75,6 +80,19 @@ func (s *ddmServer) serve(w http.ResponseWriter, r *http.Request) {
 	m, err := protocol.UnmarshalCheckin(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch m := m.(type) {
+	case *protocol.SetBootstrapToken:
+		s.checkins = append(s.checkins, "SetBootstrapToken")
+		s.bootstrap = m.BootstrapToken
+		return
+	case *protocol.GetBootstrapToken:
+		s.checkins = append(s.checkins, "GetBootstrapToken")
+		if s.bootstrap != nil {
+			b, _ := plist.Marshal(protocol.BootstrapTokenResponse{BootstrapToken: s.bootstrap})
+			w.Write(b)
+		}
 		return
 	}
 	dm, ok := m.(*protocol.DeclarativeManagement)
@@ -239,7 +257,10 @@ func (s *ddmServer) profile() *protocol.EnrollmentProfile {
 		Certificates: [][]byte{s.Certificate().Raw},
 		MDM: protocol.MDMPayload{PayloadType: protocol.PayloadTypeMDM, ServerURL: s.URL + "/mdm",
 			Topic: "com.apple.mgmt.External.test", IdentityCertificateUUID: "X", SignMessage: true,
-			AccessRights: simulator.AccessAll, CheckOutWhenRemoved: true},
+			AccessRights: simulator.AccessAll, CheckOutWhenRemoved: true,
+			// Apple-silicon Macs escrow their bootstrap token with it
+			// (ddm_deadline_test.go).
+			ServerCapabilities: []string{simulator.CapabilityBootstrapToken}},
 	}
 }
 

@@ -184,8 +184,8 @@ func TestEnforceOffAcrossDeadline(t *testing.T) {
 		t.Error("no notification in the hour before the forced install")
 	}
 	r.clk.Set(on.Add(simulator.EnforcementMissedDelay))
-	if ph := r.d.UpdateState().Phase; ph != simulator.PhaseInstalling {
-		t.Errorf("an hour after start-up: %s, want installing", ph)
+	if ph := r.d.UpdateState().Phase; ph != simulator.PhaseCountdown {
+		t.Errorf("an hour after start-up: %s, want the forced restart's countdown", ph)
 	}
 	r.run(2 * time.Hour)
 	checkStates(t, r.states(), []string{"waiting@15.6", "downloading", "prepared", "installing", "none@15.7.1"})
@@ -220,8 +220,8 @@ func TestEnforceOffBeforeDeadline(t *testing.T) {
 		t.Error("no notification on the last day")
 	}
 	r.clk.Set(dl)
-	if ph := r.d.UpdateState().Phase; ph != simulator.PhaseInstalling {
-		t.Errorf("at the deadline: %s, want installing", ph)
+	if ph := r.d.UpdateState().Phase; ph != simulator.PhaseCountdown {
+		t.Errorf("at the deadline: %s, want the forced restart's countdown", ph)
 	}
 }
 
@@ -241,7 +241,7 @@ func TestEnforceOffJustBeforeDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.clk.Set(dl)
-	if ph := r.d.UpdateState().Phase; ph != simulator.PhaseInstalling {
-		t.Errorf("at the deadline: %s, want installing", ph)
+	if ph := r.d.UpdateState().Phase; ph != simulator.PhaseCountdown {
+		t.Errorf("at the deadline: %s, want the forced restart's countdown", ph)
 	}
 }

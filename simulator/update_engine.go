@@ -118,6 +118,7 @@ const (
 	modeForce                        // restart now; apps with unsaved work lose it
 	modeNight                        // unattended: no countdown, but apps with unsaved work block it
 	modeUser                         // the user chose "Restart Now": they quit their apps
+	modeDeadline                     // a DDM deadline: a restart countdown nobody can dismiss, then as modeForce
 )
 
 // installPlan says what a job is for.
@@ -472,9 +473,11 @@ func (d *Device) authorizeStep(j *updateJob) {
 			switch {
 			case u.NoSecureToken || resp == update.UserIgnores:
 				j.waiting = "volume-owner"
+				d.enforceAuthFailedLocked(j)
 			case resp == update.UserDismisses:
 				j.dismissals++
 				j.waiting = "volume-owner"
+				d.enforceAuthFailedLocked(j)
 			default:
 				j.waiting = "volume-owner"
 				d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) {
@@ -498,6 +501,19 @@ func (d *Device) beginInstallLocked(j *updateJob) {
 	case modeForce:
 		j.dataLoss = apps
 		d.installLocked(j)
+	case modeDeadline:
+		// The enforcement deadline: the restart countdown runs out whatever
+		// the user does, then the Mac restarts over unsaved work
+		// (update-behaviour.md B4.4: "at the deadline, a forced install
+		// with a restart countdown"). Quirk Q12: no warning at all.
+		j.dataLoss = apps
+		if d.quirk(update.QuirkDDMNoWarning) {
+			d.installLocked(j)
+			return
+		}
+		d.setPhase(j, PhaseCountdown)
+		d.enforceCountdownLocked()
+		d.armLocked(j, slotPhase, d.timings().Countdown, d.installLocked)
 	case modeNight:
 		if apps {
 			// Unsaved work holds the night's restart up: the next night.

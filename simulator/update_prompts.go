@@ -139,8 +139,8 @@ func (d *Device) nightStep(j *updateJob) {
 		return
 	}
 	mode := modeNight
-	if j.requested && j.mode == modeForce {
-		mode = modeForce
+	if j.requested && (j.mode == modeForce || j.mode == modeDeadline) {
+		mode = j.mode
 	}
 	d.requestInstallLocked(j, mode)
 	if j.phase == PhasePrepared && j.blocker != "" {

@@ -42,6 +42,7 @@ const (
 	QuirkPrepareStall           = "prepare-stall"
 	QuirkBootstrapTokenNag      = "bootstrap-token-nag"
 	QuirkWrongProductKey        = "wrong-product-key"
+	QuirkDDMNoWarning           = "ddm-no-warning"
 )
 
 var quirkTable = []Quirk{
@@ -69,6 +70,8 @@ var quirkTable = []Quirk{
 		"Software Update says the Mac is up to date, so the user never finds the pending update behind a notification"},
 	{QuirkPrepareStall, "Q11", catalog.MacOS, false, "macOS 13 (super #95, #104)",
 		"preparing stalls for Timings.PrepareStall"},
+	{QuirkDDMNoWarning, "Q12", catalog.MacOS, false, "macOS 14/15 (Fleet #25127)",
+		"a DDM enforcement shows no notification and no restart countdown: the Mac restarts at the deadline without warning"},
 	{QuirkBootstrapTokenNag, "Q15", catalog.MacOS, false, "macOS 13–15, Apple silicon (Workspace ONE, Update_macOS_DDM #25)",
 		"the Mac asks the user to authenticate even with a bootstrap token escrowed, and keeps sending GetBootstrapToken after an update"},
 	{QuirkWrongProductKey, "Q17", catalog.IOS, true, "iOS dmd (decompiled)",

@@ -1,0 +1,134 @@
+package simulator_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/update"
+)
+
+// Apple-silicon Macs under DDM (update-behaviour.md B3): the enforced
+// install needs a volume owner's authorisation, which the escrowed
+// bootstrap token gives.
+var enfSiliconMac = deviceSpec{"Mac14,2", "15.6", "24G84", true}
+
+// With the token escrowed at the first session, the Mac fetches it before
+// the forced install and installs at the deadline.
+func TestEnforceAppleSiliconWithBootstrapToken(t *testing.T) {
+	t.Parallel()
+	r := newEnfRig(t, enfSiliconMac, update.UserProfile{Response: update.UserIgnores},
+		enfDeclSpec{id: "su", target: "15.7.1", due: 24 * time.Hour})
+	dl := r.deadline(24 * time.Hour)
+	r.clk.Set(dl.Add(2 * time.Hour))
+	checkStates(t, r.states(), []string{"waiting@15.6", "downloading", "prepared", "installing", "none@15.7.1"})
+	at := r.installedAt("15.7.1")
+	if at.Before(dl) || at.After(dl.Add(time.Hour)) {
+		t.Errorf("installed at %v, want within the hour after the deadline %v", at, dl)
+	}
+	r.srv.mu.Lock()
+	checkins := slices.Clone(r.srv.checkins)
+	r.srv.mu.Unlock()
+	if !slices.Equal(checkins[:2], []string{"SetBootstrapToken", "GetBootstrapToken"}) {
+		t.Errorf("check-ins %q, want the token escrowed then fetched for the install", checkins)
+	}
+	if fr, _ := r.item("failure-reason").(map[string]any); fmt.Sprint(fr["count"]) != "0" {
+		t.Errorf("failure-reason %v", fr)
+	}
+}
+
+// Without a bootstrap token or a volume owner the Mac cannot install: it
+// reports the failure (SUMacControllerError 7507, B3.2) and tries again
+// every EnforcementRetryInterval, counting each attempt, instead of sitting
+// at prepared with no failure.
+func TestEnforceAppleSiliconWithoutBootstrapToken(t *testing.T) {
+	t.Parallel()
+	srv := newDDMServer(t)
+	cat := catalog.Default()
+	d, clk := newDDMDevice(t, srv, enfSiliconMac, simulator.WithCatalog(cat))
+	// No secure-token user ever logged in: nothing is escrowed, and the
+	// user cannot authorise the update.
+	d.SetEnvironment(update.Environment{NoBootstrapToken: true})
+	d.SetUserProfile(update.UserProfile{Response: update.UserIgnores, NoSecureToken: true})
+	r := &enfRig{t: t, srv: srv, d: d, clk: clk, cat: cat, t0: clk.Now()}
+	r.declare(enfDeclSpec{id: "su", target: "15.7.1", due: 24 * time.Hour})
+	dl := r.deadline(24 * time.Hour)
+	r.clk.Set(dl.Add(-time.Minute))
+	checkStates(t, r.states(), []string{"waiting@15.6", "downloading", "prepared"})
+	r.clk.Set(dl.Add(3*time.Hour + time.Minute))
+	checkStates(t, r.states(), []string{"waiting@15.6", "downloading", "prepared",
+		"failed", "prepared", "failed", "prepared", "failed", "prepared", "failed"})
+	if len(r.d.UpdateHistory()) != 0 {
+		t.Fatalf("installed without authorisation: %+v", r.d.UpdateHistory())
+	}
+	fr, _ := r.item("failure-reason").(map[string]any)
+	if fr["reason"] != simulator.FailureNoBootstrapToken || fmt.Sprint(fr["count"]) != "4" {
+		t.Errorf("failure-reason %v, want a count of 4 (the deadline and three hourly retries) and %q", fr, simulator.FailureNoBootstrapToken)
+	}
+	if ts, _ := fr["timestamp"].(string); ts != dl.Add(3*time.Hour).UTC().Format(time.RFC3339) {
+		t.Errorf("failure timestamp %v, want the last retry at %v", fr["timestamp"], dl.Add(3*time.Hour).UTC())
+	}
+	r.srv.mu.Lock()
+	gets := 0
+	for _, c := range r.srv.checkins {
+		if c == "GetBootstrapToken" {
+			gets++
+		}
+	}
+	r.srv.mu.Unlock()
+	if gets != 4 {
+		t.Errorf("%d GetBootstrapToken check-ins, want one per attempt (4)", gets)
+	}
+	// A volume owner logs in and authenticates: the next retry installs.
+	r.d.SetUserProfile(update.UserProfile{Response: update.UserActs, ResponseDelay: 5 * time.Minute})
+	r.run(2 * time.Hour)
+	if at := r.installedAt("15.7.1"); at.Before(dl.Add(4 * time.Hour)) {
+		t.Errorf("installed at %v, before the retry", at)
+	}
+}
+
+// At the deadline a Mac shows the restart countdown (60 s) that nobody can
+// dismiss, then restarts; under quirk Q12 it restarts with no warning at
+// all, no notification and no countdown.
+func TestEnforceDeadlineCountdown(t *testing.T) {
+	t.Parallel()
+	for _, q12 := range []bool{false, true} {
+		t.Run(fmt.Sprint("q12=", q12), func(t *testing.T) {
+			t.Parallel()
+			r := newEnfRig(t, enfMac, update.UserProfile{Response: update.UserDismisses, BlockingApps: true})
+			if err := r.d.SetQuirk(update.QuirkDDMNoWarning, q12); err != nil {
+				t.Fatal(err)
+			}
+			r.declare(enfDeclSpec{id: "su", target: "15.7.1", due: 48 * time.Hour})
+			dl := r.deadline(48 * time.Hour)
+			r.clk.Set(dl.Add(30 * time.Second))
+			st := r.d.EnforcementState()
+			us := r.d.UpdateState()
+			if q12 {
+				if len(st.Notifications) != 0 || !st.Countdown.IsZero() || us.Phase != simulator.PhaseInstalling {
+					t.Errorf("quirk Q12: notifications %v, countdown %v, phase %s; want none, none, installing", st.Notifications, st.Countdown, us.Phase)
+				}
+			} else {
+				if len(st.Notifications) == 0 || !st.Countdown.Equal(dl) || us.Phase != simulator.PhaseCountdown {
+					t.Errorf("notifications %d, countdown %v, phase %s; want some, at the deadline %v, countdown", len(st.Notifications), st.Countdown, us.Phase, dl)
+				}
+			}
+			r.run(2 * time.Hour)
+			checkStates(t, r.states(), []string{"none@15.6", "waiting", "downloading", "prepared", "installing", "none@15.7.1"})
+			h := r.d.UpdateHistory()
+			if len(h) != 1 || !h[0].DataLoss {
+				t.Fatalf("history %+v, want one forced install over unsaved work", h)
+			}
+			start := dl.Add(update.DefaultTimings().Countdown)
+			if q12 {
+				start = dl
+			}
+			if min := start.Add(update.DefaultTimings().ApplyMac.Min); h[0].InstalledAt.Before(min) {
+				t.Errorf("installed at %v, before %v", h[0].InstalledAt, min)
+			}
+		})
+	}
+}
