@@ -261,6 +261,8 @@ func (d *Device) ddmSafetySync(st *ddmState) {
 	if err != nil {
 		d.env.logger.Info("DDM: safety sync", "udid", d.UDID(), "err", err)
 	}
+	// The daily software-update check of automatic updates (ddm_settings.go).
+	d.withLock(d.autoUpdateLocked)
 }
 
 // DDMEnabled reports whether a DeclarativeManagement command has enabled

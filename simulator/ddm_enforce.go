@@ -58,6 +58,7 @@ const (
 	InstallReasonDeclaration  = "declaration"
 	InstallReasonNotification = "notification"
 	InstallReasonTonight      = "install-tonight"
+	InstallReasonAutoUpdate   = "auto-update"
 )
 
 // Failure reasons the device reports in softwareupdate.failure-reason (U:
@@ -123,6 +124,7 @@ func RegisterEnforcement(types *DDMTypes, o EnforcementOptions) {
 	types.HandleStatusItem(StatusItem{Name: "softwareupdate.pending-version", Value: locked((*Device).pendingVersionLocked)})
 	types.HandleStatusItem(StatusItem{Name: "softwareupdate.failure-reason", Value: locked((*Device).failureReasonLocked)})
 	types.HandleStatusItem(StatusItem{Name: "softwareupdate.install-reason", Value: locked((*Device).installReasonLocked)})
+	types.HandleStatusItem(StatusItem{Name: "softwareupdate.beta-enrollment", Value: (*Device).betaEnrollment})
 }
 
 // enforcement is a device's DDM update enforcement; nil until the first
@@ -243,33 +245,6 @@ func (d *Device) applyEnforcement(active []ddm.Declaration, o EnforcementOptions
 		return nil
 	}
 	return rejected
-}
-
-// applyUpdateSettings is Apply for software-update settings: the
-// Notifications key changes the enforcement's notifications; deferrals
-// only hide updates from the user, and enforcement still installs them.
-func (d *Device) applyUpdateSettings(active []ddm.Declaration) {
-	off := false
-	for _, decl := range active {
-		if p, err := ddm.DecodePayload[ddm.SoftwareUpdateSettings](decl); err == nil && p.Notifications != nil && !*p.Notifications {
-			off = true
-		}
-	}
-	d.withLock(func() {
-		e := d.sw.enforce
-		if e == nil {
-			if !off {
-				return
-			}
-			e = d.enforcementLocked(EnforcementOptions{})
-		}
-		if e.notificationsOff != off {
-			e.notificationsOff = off
-			if e.cur != nil {
-				d.enforceArmLocked(e)
-			}
-		}
-	})
 }
 
 func targetString(p ddm.SoftwareUpdateEnforcementSpecific) string {

@@ -103,6 +103,8 @@ func DefaultHandlers() *Handlers {
 	h.Handle("ShutDownDevice", Handler{Handle: handleShutDownDevice, AccessRight: AccessDeviceLock})
 	// Software update (update_*.go): the four legacy commands.
 	registerUpdateHandlers(h)
+	// Configuration profiles (profiles.go).
+	RegisterProfileHandlers(h)
 	// DDM (ddm*.go): enables and syncs declarative management.
 	h.Handle(RequestTypeDeclarativeManagement, DeclarativeManagementHandler(DefaultDDMTypes()))
 	return h

@@ -221,6 +221,7 @@ func handleProfileList(_ context.Context, d *Device, _ *protocol.Command) *proto
 			},
 		})
 	}
+	list = append(list, d.profileListItems()...)
 	return Acknowledged(map[string]any{"ProfileList": list})
 }
 

@@ -138,8 +138,13 @@ func handleAvailableOSUpdates(ctx context.Context, d *Device, cmd *protocol.Comm
 		if mac {
 			rels = d.filterAvailableLocked(rels, installed)
 		}
+		rels, deferred := d.deferralsLocked(rels)
 		for _, r := range rels {
-			items = append(items, d.availableItemLocked(r, installed))
+			it := d.availableItemLocked(r, installed)
+			if until, ok := deferred[r.Build]; ok {
+				it["DeferredUntil"] = until
+			}
+			items = append(items, it)
 		}
 		errNone = !mac && len(items) == 0 && d.quirk(update.QuirkAvailableErrorWhenNone)
 	})

@@ -256,7 +256,7 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 	}
 	*started = true
 	j := d.startJobLocked(rel, key, plan)
-	if d.id.IsMac() && d.quirk(update.QuirkAutoDownloadConflict) {
+	if d.id.IsMac() && d.quirk(update.QuirkAutoDownloadConflict) && d.updateSettingsLocked().Download != SettingAlwaysOff {
 		// Automatic download got there first: the update sits downloaded
 		// and the install action is never run.
 		j.stopTimers()
@@ -396,6 +396,14 @@ func (d *Device) planLocked(it scheduleItem, rel catalog.Release, key string) (i
 // rescheduleLocked handles a ScheduleOSUpdate for the update already in
 // progress.
 func (d *Device) rescheduleLocked(j *updateJob, it scheduleItem, p installPlan) map[string]any {
+	if d.id.IsMac() && autoDownloaded(j) && d.quirk(update.QuirkAutoDownloadConflict) {
+		// Quirk Q9: automatic download (AutomaticActions.Download
+		// AlwaysOn) cached the update; the install action is skipped.
+		j.stuck, j.waiting = true, "server"
+	}
+	if autoDownloaded(j) && !j.stuck {
+		j.plan.reason = "mdm" // the server's command takes the download over
+	}
 	if j.stuck {
 		return updateResult(j.key, p.reported, "Idle")
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
@@ -44,6 +45,9 @@ type softwareUpdate struct {
 	more *swMore
 
 	enforce *enforcement // DDM enforcement (ddm_enforce.go); nil until a declaration
+	// settings are the combined softwareupdate.settings declarations
+	// (ddm_settings.go): shared among the devices that hold the same.
+	settings unique.Handle[declSettings]
 }
 
 // swMore is the state of a device that has done more than check in when
@@ -59,6 +63,8 @@ type swMore struct {
 	io []func() // network work queued under d.mu, run after it is released
 
 	poll clock.Timer // the next poll (poll.go): nil unless WithPollInterval
+
+	profiles []*profile // installed configuration profiles (profiles.go), shared
 }
 
 // grow returns the device's swMore, allocating it the first time; d.mu is
@@ -108,6 +114,7 @@ const (
 	actForceRestart               // install and restart without waiting for anyone
 	actInstallLater               // prompts, the night, MaxUserDeferrals
 	actNotifyOnly                 // one notification
+	actAutomatic                  // automatic install (settings AutomaticActions): the night after it is prepared
 )
 
 // installMode is how an install that has been asked for proceeds.
@@ -389,6 +396,11 @@ func (d *Device) proceedLocked(j *updateJob) {
 	case actInstallLater, actNotifyOnly:
 		j.waiting = "user"
 		d.armLocked(j, slotPhase, 0, d.promptStep)
+	case actAutomatic:
+		// Automatic updates install unattended at night, with the
+		// authorisation the user gave when turning them on (U).
+		j.tonight, j.authorized, j.waiting = true, true, "night"
+		d.armNightLocked(j)
 	default:
 		j.waiting = "server"
 	}
