@@ -132,3 +132,25 @@ func TestEnforceDeadlineCountdown(t *testing.T) {
 		})
 	}
 }
+
+// Past the deadline an iPhone without a passcode restarts into the update
+// at once: no countdown, no prompt (update-behaviour.md B4.5); the reports
+// go from prepared to installing at the deadline.
+func TestEnforceIOSNoPasscodeRestartsAtDeadline(t *testing.T) {
+	t.Parallel()
+	r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores},
+		enfDeclSpec{id: "su", target: "18.7", due: 30 * time.Hour})
+	dl := r.deadline(30 * time.Hour)
+	r.clk.Set(dl.Add(-time.Second))
+	checkStates(t, r.states(), []string{"waiting@18.6", "downloading", "prepared"})
+	r.clk.Set(dl)
+	st := r.d.EnforcementState()
+	if !st.Unusable || !st.Countdown.IsZero() || r.d.UpdateState().Phase != simulator.PhaseInstalling {
+		t.Errorf("at the deadline: %+v, phase %s; want unusable, no countdown, installing", st, r.d.UpdateState().Phase)
+	}
+	checkStates(t, r.states(), []string{"waiting@18.6", "downloading", "prepared", "installing"})
+	r.run(time.Hour)
+	if at := r.installedAt("18.7.1"); at.After(dl.Add(30 * time.Minute)) {
+		t.Errorf("installed at %v", at)
+	}
+}
