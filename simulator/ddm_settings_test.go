@@ -1,13 +1,21 @@
 package simulator
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/micromdm/plist"
+	"github.com/smallstep/pkcs7"
 
 	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
@@ -389,4 +397,47 @@ func init() {
 	}
 	fuzzPayloads[RequestTypeInstallProfile] = []map[string]any{{"Payload": b}}
 	fuzzPayloads[RequestTypeRemoveProfile] = []map[string]any{{"Identifier": "com.example.fuzz"}}
+}
+
+// TestSignedProfile: a signed profile installs; one whose content was
+// changed after signing does not.
+func TestSignedProfile(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Profile signer"},
+		NotBefore: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	content := restrictionsProfile(t, "com.example.signed", map[string]any{"forceDelayedSoftwareUpdates": true, "enforcedSoftwareUpdateDelay": 7})
+	sd, err := pkcs7.NewSignedData(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, mac15)
+	if res := r.send(RequestTypeInstallProfile, map[string]any{"Payload": signed}); res.Status != protocol.StatusAcknowledged {
+		t.Fatalf("signed profile: %s %+v", res.Status, res.ErrorChain)
+	}
+	if s := r.d.UpdateSettings(); s.MinorDays != 7 {
+		t.Errorf("settings %+v", s)
+	}
+	tampered := bytes.Replace(signed, []byte("<integer>7</integer>"), []byte("<integer>9</integer>"), 1)
+	if bytes.Equal(tampered, signed) {
+		t.Fatal("the test could not tamper with the content")
+	}
+	if res := r.send(RequestTypeInstallProfile, map[string]any{"Payload": tampered}); res.Status != protocol.StatusError || res.ErrorChain[0].ErrorCode != 4000 {
+		t.Errorf("tampered profile: %s %+v, want error 4000", res.Status, res.ErrorChain)
+	}
 }
