@@ -35,6 +35,7 @@ type Payload struct {
 	DeclarationType string        `yaml:"declarationtype"`
 	StatusItemType  string        `yaml:"statusitemtype"`
 	RequestType     string        `yaml:"requesttype"`
+	PayloadType     string        `yaml:"payloadtype"` // other/: MachineInfo
 	SupportedOS     map[string]OS `yaml:"supportedOS"`
 	Apply           string        `yaml:"apply"`
 }

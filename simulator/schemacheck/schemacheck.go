@@ -17,7 +17,7 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/appleschema"
 )
 
-//go:embed schemas/mdm/commands/*.yaml schemas/mdm/checkin/*.yaml
+//go:embed schemas/mdm/commands/*.yaml schemas/mdm/checkin/*.yaml schemas/other/*.yaml
 var embedded embed.FS
 
 // Schema is one of Apple's YAML schemas: an MDM command or a check-in
@@ -82,8 +82,11 @@ func Parse(data []byte) (*Schema, error) {
 func Load(fsys fs.FS, dir string) (map[string]*Schema, error) {
 	out := map[string]*Schema{}
 	err := appleschema.Walk(fsys, dir, func(_ string, d *appleschema.Doc) error {
-		if d.Payload.RequestType != "" {
+		switch {
+		case d.Payload.RequestType != "":
 			out[d.Payload.RequestType] = &Schema{Doc: *d}
+		case d.Payload.PayloadType != "":
+			out[d.Payload.PayloadType] = &Schema{Doc: *d} // MachineInfo
 		}
 		return nil
 	})
@@ -93,7 +96,8 @@ func Load(fsys fs.FS, dir string) (map[string]*Schema, error) {
 var builtin = sync.OnceValues(func() (map[string]*Schema, error) { return Load(embedded, "schemas") })
 
 // For returns the embedded schema of an MDM command or check-in message
-// ("ScheduleOSUpdate", "GetBootstrapToken").
+// ("ScheduleOSUpdate", "GetBootstrapToken"), or of the MachineInfo a
+// device sends in Setup Assistant ("MachineInfo").
 func For(requestType string) (*Schema, error) {
 	all, err := builtin()
 	if err != nil {

@@ -43,6 +43,7 @@ const (
 	QuirkBootstrapTokenNag      = "bootstrap-token-nag"
 	QuirkWrongProductKey        = "wrong-product-key"
 	QuirkDDMNoWarning           = "ddm-no-warning"
+	QuirkADENewerMajor          = "ade-newer-major"
 )
 
 var quirkTable = []Quirk{
@@ -74,6 +75,8 @@ var quirkTable = []Quirk{
 		"a DDM enforcement shows no notification and no restart countdown: the Mac restarts at the deadline without warning"},
 	{QuirkBootstrapTokenNag, "Q15", catalog.MacOS, false, "macOS 13–15, Apple silicon (Workspace ONE, Update_macOS_DDM #25)",
 		"the Mac asks the user to authenticate even with a bootstrap token escrowed, and keeps sending GetBootstrapToken after an update"},
+	{QuirkADENewerMajor, "Q16", catalog.MacOS, false, "macOS 15 to 26 (Fleet #33499)",
+		"told at enrollment (ADE) to reach a version of its major, the Mac installs the newest major upgrade instead"},
 	{QuirkWrongProductKey, "Q17", catalog.IOS, true, "iOS dmd (decompiled)",
 		"scheduling a different update while one is in progress fails with a wrong-product-key error; off, the new one replaces it"},
 }
