@@ -154,3 +154,27 @@ func TestEnforceIOSNoPasscodeRestartsAtDeadline(t *testing.T) {
 		t.Errorf("installed at %v", at)
 	}
 }
+
+// Quirk Q15 under DDM: the token is escrowed, yet the Mac asks its user,
+// who does not answer; the attempt fails as any stopped attempt does, not
+// for want of a token.
+func TestEnforceAppleSiliconTokenNag(t *testing.T) {
+	t.Parallel()
+	r := newEnfRig(t, enfSiliconMac, update.UserProfile{Response: update.UserIgnores})
+	if err := r.d.SetQuirk(update.QuirkBootstrapTokenNag, true); err != nil {
+		t.Fatal(err)
+	}
+	r.declare(enfDeclSpec{id: "su", target: "15.7.1", due: 24 * time.Hour})
+	dl := r.deadline(24 * time.Hour)
+	r.clk.Set(dl.Add(time.Minute))
+	if !r.d.BootstrapTokenEscrowed() {
+		t.Fatal("no token escrowed")
+	}
+	fr, _ := r.item("failure-reason").(map[string]any)
+	if fr["reason"] != simulator.FailureGeneric || fmt.Sprint(fr["count"]) != "1" {
+		t.Errorf("failure-reason %v, want one %q", fr, simulator.FailureGeneric)
+	}
+	if len(r.d.UpdateHistory()) != 0 {
+		t.Errorf("installed %+v", r.d.UpdateHistory())
+	}
+}

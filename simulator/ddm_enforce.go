@@ -624,12 +624,18 @@ func (d *Device) enforceForceLocked(e *enforcement) {
 // owner authorised it. The enforcement counts a failure, reports it, and
 // tries again at EnforcementRetryInterval as any stopped attempt does
 // (update-behaviour.md B3.2).
-func (d *Device) enforceAuthFailedLocked(j *updateJob) {
+func (d *Device) enforceAuthFailedLocked(j *updateJob, hadToken bool) {
 	e := d.sw.enforce
 	if e == nil || e.cur == nil || j.plan.reason != InstallReasonDeclaration {
 		return
 	}
-	d.enforceFailLocked(e, statusAuthorization)
+	status := statusAuthorization
+	if hadToken {
+		// Quirk Q15: the token was there, yet the user was asked and
+		// did not answer: a plain failure.
+		status = "InstallFailed"
+	}
+	d.enforceFailLocked(e, status)
 	d.enforceArmLocked(e)
 	d.notifyLocked(j)
 }

@@ -485,11 +485,11 @@ func (d *Device) authorizeStep(j *updateJob) {
 			switch {
 			case u.NoSecureToken || resp == update.UserIgnores:
 				j.waiting = "volume-owner"
-				d.enforceAuthFailedLocked(j)
+				d.enforceAuthFailedLocked(j, token != nil)
 			case resp == update.UserDismisses:
 				j.dismissals++
 				j.waiting = "volume-owner"
-				d.enforceAuthFailedLocked(j)
+				d.enforceAuthFailedLocked(j, token != nil)
 			default:
 				j.waiting = "volume-owner"
 				d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) {
