@@ -17,8 +17,9 @@ import (
 
 // Devices of the enforcement tests. On 2026-01-05 the catalog offers the
 // iPhone 18.7.1 (22H31) and 26.0.1, the Intel Mac 15.7.1 (24G231) and
-// 26.0.1. Neither needs a volume owner's authorisation, which the scripted
-// server cannot give (it holds no bootstrap token).
+// 26.0.1. Neither needs a volume owner's authorisation; the Apple-silicon
+// Macs, which do, are in ddm_deadline_test.go (the scripted server keeps
+// the bootstrap token the Mac escrows).
 var (
 	enfIPhone = deviceSpec{"iPhone15,2", "18.6", "22G86", true}
 	enfMac    = deviceSpec{"MacBookPro16,1", "15.6", "24G84", true}
