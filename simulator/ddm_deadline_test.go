@@ -178,3 +178,52 @@ func TestEnforceAppleSiliconTokenNag(t *testing.T) {
 		t.Errorf("installed %+v", r.d.UpdateHistory())
 	}
 }
+
+// An iPhone with a passcode under DDM (Iru's iOS Managed OS user
+// experience, [S38]): before the deadline only the Settings badge; past it
+// the Lock Screen and Home Screen prompt, which the user may put off
+// ("Remind Me Later") three times before the update installs; "Later"
+// installs overnight.
+func TestEnforceIOSPasscodePrompt(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	t.Run("remind-me-later", func(t *testing.T) {
+		t.Parallel()
+		r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserDismisses, Passcode: true, ResponseDelay: 5 * time.Minute},
+			enfDeclSpec{id: "su", target: "18.7", due: 2 * day})
+		dl := r.deadline(2 * day)
+		r.clk.Set(dl.Add(-time.Second))
+		if n := r.d.EnforcementState().Notifications; len(n) != 1 || !n[0].Equal(r.t0) {
+			t.Errorf("before the deadline: notifications %v, want the badge at %v only", n, r.t0)
+		}
+		r.clk.Set(dl.Add(3*day + time.Hour))
+		want := []time.Time{r.t0, dl, dl.Add(day), dl.Add(2 * day), dl.Add(3 * day)}
+		if have := r.d.EnforcementState().Notifications; !slices.EqualFunc(have, want, time.Time.Equal) {
+			t.Errorf("notifications\nhave %v\nwant %v", have, want)
+		}
+		if at := r.installedAt("18.7.1"); at.Before(dl.Add(3*day+5*time.Minute)) || at.After(dl.Add(3*day+time.Hour)) {
+			t.Errorf("installed at %v, want after the fourth prompt at %v", at, dl.Add(3*day))
+		}
+		checkStates(t, r.states(), []string{"waiting@18.6", "downloading", "prepared", "installing", "none@18.7.1"})
+	})
+	t.Run("later", func(t *testing.T) {
+		t.Parallel()
+		// The user leaves the badge alone, then answers the prompt with
+		// "Later".
+		r := newEnfRig(t, enfIPhone, update.UserProfile{Response: update.UserIgnores, Passcode: true},
+			enfDeclSpec{id: "su", target: "18.7", due: 2 * day})
+		dl := r.deadline(2 * day)
+		r.clk.Set(dl.Add(-time.Minute))
+		r.d.SetUserProfile(update.UserProfile{Response: update.UserTonight, Passcode: true})
+		r.clk.Set(dl.Add(day))
+		at := r.installedAt("18.7.1")
+		local := at.In(r.d.Identity().Location())
+		if at.Before(dl) || local.Hour() >= 6 && local.Hour() < 22 {
+			t.Errorf("installed at %v (%v local), want the night after the deadline", at, local)
+		}
+		reason, _ := r.item("install-reason").(map[string]any)
+		if fmt.Sprint(reason["reason"]) != "[install-tonight]" {
+			t.Errorf("install-reason %v", reason)
+		}
+	})
+}

@@ -518,7 +518,7 @@ func (d *Device) enforceArmLocked(e *enforcement) {
 		return
 	}
 	next := e.forceAt
-	for _, t := range notificationTimes(e.since, e.forceAt, e.notificationsOff) {
+	for _, t := range notificationTimes(e.since, e.forceAt, e.notificationsOff, d.id.IsMac()) {
 		if t.After(e.stepAt) && !t.Before(now) {
 			next = t
 			break
@@ -601,17 +601,11 @@ func (d *Device) enforceForceLocked(e *enforcement) {
 	d.setInstallReasonLocked(e, InstallReasonDeclaration)
 	if !d.id.IsMac() {
 		// iOS: past the deadline the device is good for nothing but the
-		// update. With a passcode the user must enter it, and does, to use
-		// the device again; without one it restarts.
+		// update. With a passcode the user is prompted (ddm_enforce_notify.go);
+		// without one it restarts without warning (B4.5).
 		e.unusable = true
 		if d.sw.user.Passcode && !j.authorized {
-			d.armEnfLocked(e, enfSlotUser, min(d.responseDelay(), EnforcementPasscodeWait), func(e *enforcement) {
-				if j := d.sw.job; j != nil {
-					j.authorized = true
-					d.requestInstallLocked(j, modeDeadline)
-					d.checkBlockedLocked(e, j)
-				}
-			})
+			d.enforceIOSPromptLocked(e)
 			return
 		}
 	}

@@ -11,9 +11,20 @@ import (
 // notificationTimes is the schedule of notifications before a forced
 // install at force, from since: daily, hourly in the last 24 h, then every
 // 30 and every 10 minutes in the last hour. With notifications off, only
-// the one an hour before.
-func notificationTimes(since, force time.Time, off bool) []time.Time {
+// the one an hour before (update-behaviour.md B4.4, macOS).
+//
+// An iPhone or iPad shows no such schedule: once the update is there, a
+// badge on Settings and a message at the top of it offer the update until
+// the deadline (Iru's iOS Managed OS user experience, [S38]); the
+// simulator records that as a single notification at since.
+func notificationTimes(since, force time.Time, off, mac bool) []time.Time {
 	var out []time.Time
+	if !mac {
+		if since.Before(force) {
+			out = append(out, since)
+		}
+		return out
+	}
 	add := func(t time.Time) {
 		if t.Before(since) {
 			t = since
@@ -48,7 +59,7 @@ func (d *Device) enforceNotificationLocked(e *enforcement, now time.Time) {
 	}
 	u := d.sw.user
 	lastDay := now.After(e.forceAt.Add(-24*time.Hour)) || now.Equal(e.forceAt.Add(-24*time.Hour))
-	if u.DoNotDisturb && !lastDay {
+	if u.DoNotDisturb && !lastDay && d.id.IsMac() {
 		return // hidden; the last day's notifications ignore Do Not Disturb
 	}
 	e.notifications = append(e.notifications, now)
@@ -84,7 +95,9 @@ func (d *Device) enforceNotificationLocked(e *enforcement, now time.Time) {
 		}
 		d.armNightLocked(j)
 	case update.UserDismisses:
-		j.dismissals++
+		if d.id.IsMac() {
+			j.dismissals++ // an iPhone's badge is not dismissed
+		}
 	}
 }
 
@@ -93,5 +106,53 @@ func (d *Device) setInstallReasonLocked(e *enforcement, reason string) {
 	e.reasonID = ""
 	if e.cur != nil {
 		e.reasonID = e.cur.id
+	}
+}
+
+// enforceIOSPromptLocked is the prompt an iPhone or iPad with a passcode
+// shows past the deadline: a notification on the Lock Screen, then on the
+// Home Screen "Install Now" (the passcode, and the install), "Later" (the
+// passcode, and the install overnight) or "Remind Me Later", which the
+// user may choose Timings.IOSUserDeferrals times (3), the prompt coming
+// back after Timings.PromptInterval ([S38]: "You're allowed to defer the
+// update just three times"; the interval is the simulator's, U). A user
+// who ignores it cannot use the device and enters the passcode within
+// EnforcementPasscodeWait (B4.5).
+func (d *Device) enforceIOSPromptLocked(e *enforcement) {
+	j := d.sw.job
+	if j == nil || j.authorized {
+		return
+	}
+	now := d.env.clock.Now()
+	e.notifications = append(e.notifications, now)
+	if len(e.notifications) > maxEnfNotifications {
+		e.notifications = e.notifications[len(e.notifications)-maxEnfNotifications:]
+	}
+	j.prompts++
+	resp := d.sw.user.Response
+	if resp == update.UserDismisses && (d.givesIn(j) || j.dismissals >= d.timings().IOSUserDeferrals) {
+		resp = update.UserActs
+	}
+	install := func(e *enforcement) {
+		if j := d.sw.job; j != nil {
+			j.authorized = true
+			d.requestInstallLocked(j, modeDeadline)
+			d.checkBlockedLocked(e, j)
+		}
+	}
+	switch resp {
+	case update.UserTonight:
+		j.authorized, j.tonight, j.waiting = true, true, "night"
+		d.setInstallReasonLocked(e, InstallReasonTonight)
+		d.armNightLocked(j)
+	case update.UserDismisses:
+		j.dismissals++
+		j.waiting = "user"
+		j.nextInstall = now.Add(d.timings().PromptInterval)
+		d.armEnfLocked(e, enfSlotUser, d.timings().PromptInterval, d.enforceIOSPromptLocked)
+	case update.UserActs:
+		d.armEnfLocked(e, enfSlotUser, d.responseDelay(), install)
+	default:
+		d.armEnfLocked(e, enfSlotUser, min(d.responseDelay(), EnforcementPasscodeWait), install)
 	}
 }
