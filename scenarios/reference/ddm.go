@@ -470,6 +470,10 @@ func ddmReason(state, failure string) string {
 	switch {
 	case state == "" && failure == "":
 		return ReasonNoStatus
+	case state == "failed" && (strings.Contains(f, "code=7507") || strings.Contains(f, "bootstrap token")):
+		// SUMacController's 7507: no one could authorise the install on an
+		// Apple-silicon Mac (update-behaviour.md B3.2).
+		return ReasonNoBootstrapToken
 	case state == "failed" && strings.Contains(f, "space"):
 		return ReasonInsufficientSpace
 	case state == "failed" && (strings.Contains(f, "battery") || strings.Contains(f, "power")):
