@@ -14,6 +14,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/simulator"
 	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/schemacheck"
 	"github.com/mdmsim/mdmsim/simulator/update"
 )
 
@@ -134,5 +135,40 @@ func TestLowBatteryIPadWaits(t *testing.T) {
 	r.run(24 * time.Hour)
 	if at := r.installedAt("18.7.3"); at.IsZero() || at.After(r.deadline(24*time.Hour).Add(time.Hour)) {
 		t.Errorf("installed at %v, want by the deadline", at)
+	}
+}
+
+// TestProfileListOfAnEnrolledDevice: the enrollment profile's ProfileList
+// entry follows Apple's schema on both platforms: PayloadUUID on its
+// payloads, IsManaged only where the platform has the key.
+func TestProfileListOfAnEnrolledDevice(t *testing.T) {
+	t.Parallel()
+	schema, err := schemacheck.For("ProfileList")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []struct{ model, version, build, os string }{
+		{"Mac14,2", "26.6.1", "25G76", "macOS"},
+		{"iPhone15,2", "26.6.1", "23G80", "iOS"},
+	} {
+		srv := newScriptedServer(t)
+		clk := clock.NewManual(catalog.Default().LatestPostingDate())
+		d, _ := updateDevice(t, srv, clk, dev.model, dev.version, dev.build)
+		srv.enqueue(t, "profiles", "ProfileList", nil)
+		if err := d.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		res := srv.waitResult(t, "profiles")
+		list, _ := res.Fields["ProfileList"].([]any)
+		if len(list) == 0 {
+			t.Fatalf("%s: no profile listed: %v", dev.model, res.Fields)
+		}
+		first, _ := list[0].(map[string]any)
+		if _, ok := first["IsManaged"]; ok == (dev.os == "macOS") {
+			t.Errorf("%s: IsManaged present %v", dev.model, ok)
+		}
+		if err := schema.CheckResponse(schemacheck.Target{OS: dev.os, Version: dev.version}, res.Fields); err != nil {
+			t.Errorf("%s: %v", dev.model, err)
+		}
 	}
 }

@@ -46,6 +46,7 @@ type profileSettings struct {
 	transport    *protocol.Transport
 	profileID    string
 	profileUUID  string
+	mdmUUID      string // the MDM payload's PayloadUUID
 	anchors      [][]byte
 	// bootstrapToken: the profile's ServerCapabilities list
 	// com.apple.mdm.bootstraptoken, without which a Mac neither creates

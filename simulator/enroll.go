@@ -234,7 +234,7 @@ func (e *Env) settingsFor(p *protocol.EnrollmentProfile) *profileSettings {
 	ps := &profileSettings{
 		serverURL: p.MDM.ServerURL, checkInURL: p.CheckInURL(), topic: p.MDM.Topic, mode: mode,
 		accessRights: p.MDM.AccessRights, checkOut: p.MDM.CheckOutWhenRemoved, transport: e.transportFor(p),
-		profileID: p.PayloadIdentifier, profileUUID: p.PayloadUUID, anchors: p.Certificates,
+		profileID: p.PayloadIdentifier, profileUUID: p.PayloadUUID, mdmUUID: p.MDM.PayloadUUID, anchors: p.Certificates,
 		bootstrapToken: slices.Contains(p.MDM.ServerCapabilities, CapabilityBootstrapToken),
 	}
 	v, _ := e.profiles.LoadOrStore(p, ps)

@@ -207,19 +207,24 @@ func handleProfileList(_ context.Context, d *Device, _ *protocol.Command) *proto
 	d.mu.Unlock()
 	list := []any{}
 	if enr != nil {
-		list = append(list, map[string]any{
+		item := map[string]any{
 			"PayloadIdentifier":        enr.profileID,
 			"PayloadUUID":              enr.profileUUID,
 			"PayloadDisplayName":       "MDM enrollment",
 			"PayloadVersion":           1,
-			"IsManaged":                true,
 			"IsEncrypted":              false,
 			"HasRemovalPasscode":       false,
 			"PayloadRemovalDisallowed": false,
 			"PayloadContent": []any{
-				map[string]any{"PayloadType": protocol.PayloadTypeMDM, "PayloadIdentifier": enr.profileID + ".mdm", "PayloadVersion": 1},
+				map[string]any{"PayloadType": protocol.PayloadTypeMDM, "PayloadIdentifier": enr.profileID + ".mdm",
+					"PayloadUUID": enr.mdmUUID, "PayloadVersion": 1},
 			},
-		})
+		}
+		if !d.id.IsMac() {
+			// IsManaged is not a macOS key (profile.list.yaml).
+			item["IsManaged"] = true
+		}
+		list = append(list, item)
 	}
 	list = append(list, d.profileListItems()...)
 	return Acknowledged(map[string]any{"ProfileList": list})
