@@ -55,6 +55,7 @@ func (d *Device) endActivity() {
 				d.activityDone = nil
 			}
 			d.mu.Unlock()
+			d.changed()
 			return
 		}
 		d.timersPending = false

@@ -148,6 +148,10 @@ func (d *Device) Enrolled() bool {
 func (d *Device) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.statsLocked()
+}
+
+func (d *Device) statsLocked() Stats {
 	s := d.stats
 	return Stats{Sessions: int(s.Sessions), Commands: int(s.Commands), Acknowledged: int(s.Acknowledged), Errors: int(s.Errors),
 		NotNow: int(s.NotNow), FormatErrors: int(s.FormatErrors), SessionErrors: int(s.SessionErrors), Pushes: int(s.Pushes)}

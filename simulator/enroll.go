@@ -101,6 +101,11 @@ func (d *Device) EnrollWithCredential(ctx context.Context, p *protocol.Enrollmen
 	d.enr = enr
 	d.startPollingLocked(enr)
 	d.mu.Unlock()
+	if s := d.env.stateSink; s != nil {
+		if err := s.Enrolled(d); err != nil {
+			return fmt.Errorf("simulator: enroll %s: saving the enrollment: %w", id.UDID, err)
+		}
+	}
 	d.env.emit(Event{Kind: EventEnrolled, UDID: id.UDID})
 	return nil
 }
@@ -117,6 +122,7 @@ func (d *Device) Unenroll(ctx context.Context) error {
 	if enr == nil {
 		return ErrNotEnrolled
 	}
+	d.changed()
 	if d.env.push != nil {
 		d.env.push.UnregisterDevice(enr.token[:])
 	}

@@ -126,6 +126,10 @@ type Env struct {
 	sessionWork *clock.Work
 	anchors     anchors
 	profiles    sync.Map // *protocol.EnrollmentProfile -> *profileSettings
+	// stateSink, when set, is told of devices' changes (state.go); states
+	// shares their profiles' ProfileState.
+	stateSink StateSink
+	states    profileStates
 	// scepKeys, when set, supplies SCEP keys (keysource.go).
 	scepKeys protocol.SCEPKeySource
 

@@ -1,0 +1,26 @@
+// Package store keeps a fleet's state in a bbolt file, so a run killed
+// mid-way resumes with the same devices, enrolled with the same identities,
+// instead of enrolling them again (the server still holds the first
+// enrollments).
+//
+// One file, state.db, in the directory given. Its meta bucket holds the
+// format name, the schema version and what the fleet was drawn from (seed,
+// size, target); Open refuses another version, another fleet or a file
+// that is not one of ours with a clear error, never a silent fresh start.
+// Each device is one record keyed by UDID: a CRC-32C of the payload, then
+// the payload (JSON). Each distinct enrollment profile is stored once, in
+// the profiles bucket, and devices refer to it by its hash.
+//
+// Writes are batched: devices mark themselves changed (simulator.StateSink)
+// and one writer goroutine per store writes every changed device in one
+// transaction, again and again while changes come (group commit: no timer,
+// no goroutine per device). An enrollment waits for the transaction that
+// carries it, so a device the run counts enrolled is in the file even after
+// kill -9. Other changes (counters, installs) can lose what happened since
+// the last commit, which is at most the time of one commit.
+//
+// What a resume restores and what it does not is simulator.Device.Restore's
+// to say: identities, enrollments, counters, random sources and install
+// history come back; pending timers (an update in progress, DDM
+// declarations) do not, and the device behaves as one switched off and on.
+package store

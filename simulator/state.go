@@ -1,0 +1,218 @@
+package simulator
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// A device's persisted state: what a fleet writes to its state file
+// (fleet/store) as it changes, and what a resumed run puts back. It is the
+// device's identity, its enrollment and the parts of its history that
+// outlive a restart of the simulator; its pending timers do not (a resumed
+// device is one that was switched off and on: see DeviceState).
+
+// StateSink is told when a device's persisted state changes. Both methods
+// are called without the device's lock held.
+type StateSink interface {
+	// Changed marks the device for the next write; it must be quick and
+	// safe for concurrent use (it runs at the end of every session and
+	// every run of a device's timers).
+	Changed(d *Device)
+	// Enrolled returns once the device's new enrollment is durable. The
+	// device reports itself enrolled (EventEnrolled) only after it
+	// returns nil, so a run never counts an enrollment its file lacks.
+	Enrolled(d *Device) error
+}
+
+// WithStateSink makes every device of the Env report its changes to s.
+func WithStateSink(s StateSink) Option { return func(e *Env) { e.stateSink = s } }
+
+// DeviceState is the persisted state of a device.
+type DeviceState struct {
+	// Identity is the device's identity now (its OS version and build
+	// follow its installs).
+	Identity identity.Identity
+	// Enrollment is nil when the device is not enrolled.
+	Enrollment *EnrollmentState
+	Stats      Stats
+	Restarts   int
+	// RNG is the state of the device's random source, so a resumed device
+	// goes on drawing what it would have drawn.
+	RNG []byte
+	// Escrowed says the device sent SetBootstrapToken.
+	Escrowed bool
+	// History is the device's installs, oldest first.
+	History []UpdateRecord
+}
+
+// EnrollmentState is a device's MDM enrollment.
+type EnrollmentState struct {
+	// Profile is shared by every device of a fleet enrolled from the same
+	// profile (the same pointer), so a store keeps it once.
+	Profile    *ProfileState
+	Credential *protocol.Credential
+	Token      [32]byte
+	// MagicHi and MagicLo are the push magic's two halves.
+	MagicHi, MagicLo uint64
+}
+
+// ProfileState is what an enrollment profile tells a device.
+type ProfileState struct {
+	ServerURL, CheckInURL, Topic    string
+	MutualTLS                       bool
+	AccessRights                    int
+	CheckOut                        bool
+	ProfileID, ProfileUUID, MDMUUID string
+	Anchors                         [][]byte
+	BootstrapToken                  bool
+}
+
+// profileStates maps a profile's shared settings to their ProfileState,
+// both ways, so a fleet's million devices share one of each.
+type profileStates struct {
+	mu       sync.Mutex
+	toState  map[*profileSettings]*ProfileState
+	settings map[*ProfileState]*profileSettings
+}
+
+func (e *Env) profileState(ps *profileSettings) *ProfileState {
+	e.states.mu.Lock()
+	defer e.states.mu.Unlock()
+	if s, ok := e.states.toState[ps]; ok {
+		return s
+	}
+	s := &ProfileState{
+		ServerURL: ps.serverURL, CheckInURL: ps.checkInURL, Topic: ps.topic, MutualTLS: ps.mode == protocol.MutualTLS,
+		AccessRights: ps.accessRights, CheckOut: ps.checkOut, ProfileID: ps.profileID, ProfileUUID: ps.profileUUID,
+		MDMUUID: ps.mdmUUID, Anchors: ps.anchors, BootstrapToken: ps.bootstrapToken,
+	}
+	if e.states.toState == nil {
+		e.states.toState = map[*profileSettings]*ProfileState{}
+		e.states.settings = map[*ProfileState]*profileSettings{}
+	}
+	e.states.toState[ps] = s
+	e.states.settings[s] = ps
+	return s
+}
+
+func (e *Env) settingsOf(s *ProfileState) *profileSettings {
+	e.states.mu.Lock()
+	defer e.states.mu.Unlock()
+	if ps, ok := e.states.settings[s]; ok {
+		return ps
+	}
+	mode := protocol.MdmSignature
+	if s.MutualTLS {
+		mode = protocol.MutualTLS
+	}
+	ps := &profileSettings{
+		serverURL: s.ServerURL, checkInURL: s.CheckInURL, topic: s.Topic, mode: mode, accessRights: s.AccessRights,
+		checkOut: s.CheckOut, profileID: s.ProfileID, profileUUID: s.ProfileUUID, mdmUUID: s.MDMUUID,
+		anchors: s.Anchors, bootstrapToken: s.BootstrapToken,
+		transport: e.transportFor(&protocol.EnrollmentProfile{Certificates: s.Anchors}),
+	}
+	if e.states.toState == nil {
+		e.states.toState = map[*profileSettings]*ProfileState{}
+		e.states.settings = map[*ProfileState]*profileSettings{}
+	}
+	e.states.toState[ps] = s
+	e.states.settings[s] = ps
+	return ps
+}
+
+// State returns the device's persisted state.
+func (d *Device) State() (DeviceState, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rng, err := d.pcg.MarshalBinary()
+	if err != nil {
+		return DeviceState{}, fmt.Errorf("simulator: state of %s: %w", d.id.UDID, err)
+	}
+	st := DeviceState{Identity: d.id, Stats: d.statsLocked(), Restarts: int(d.restarts), RNG: rng, Escrowed: d.sw.escrowed}
+	if d.sw.more != nil && len(d.sw.more.history) > 0 {
+		st.History = append([]UpdateRecord(nil), d.sw.more.history...)
+	}
+	if e := d.enr; e != nil {
+		st.Enrollment = &EnrollmentState{Profile: d.env.profileState(e.profileSettings), Credential: e.identity,
+			Token: e.token, MagicHi: e.magicHi, MagicLo: e.magicLo}
+	}
+	return st, nil
+}
+
+// Errors of Restore.
+var (
+	ErrRestoreMismatch = errors.New("simulator: restore: the saved state is another device's")
+	ErrRestoreBusy     = errors.New("simulator: restore: the device has already enrolled or run")
+)
+
+// Restore puts a saved state back on a device that has done nothing yet
+// (drawn from the same seed: the UDIDs must match). An enrolled device
+// comes back enrolled with its credential, push token and magic, registered
+// for pushes and polling as after its enrollment; timers it had pending
+// when the state was saved are not restored: it is a device switched off
+// and on, which next hears of its server with a push or its own poll.
+func (d *Device) Restore(st DeviceState) error {
+	enr, err := d.restoreLocked(st)
+	if err != nil {
+		return err
+	}
+	if enr != nil && d.env.push != nil {
+		d.env.push.RegisterDevice(enr.token[:], enr.topic, enr.pushMagic(), d.Wake)
+	}
+	return nil
+}
+
+func (d *Device) restoreLocked(st DeviceState) (*enrollment, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st.Identity.UDID != d.id.UDID {
+		return nil, fmt.Errorf("%w: have %s, saved %s", ErrRestoreMismatch, d.id.UDID, st.Identity.UDID)
+	}
+	if d.enr != nil || d.active || d.busy {
+		return nil, fmt.Errorf("%w: %s", ErrRestoreBusy, d.id.UDID)
+	}
+	if st.Identity.Model == nil {
+		return nil, fmt.Errorf("simulator: restore %s: the saved identity has no model", d.id.UDID)
+	}
+	if len(st.RNG) > 0 {
+		if err := d.pcg.UnmarshalBinary(st.RNG); err != nil {
+			return nil, fmt.Errorf("simulator: restore %s: random source: %w", d.id.UDID, err)
+		}
+	}
+	d.id = st.Identity
+	s := st.Stats
+	d.stats = counters{Sessions: uint32(s.Sessions), Commands: uint32(s.Commands), Acknowledged: uint32(s.Acknowledged),
+		Errors: uint32(s.Errors), NotNow: uint32(s.NotNow), FormatErrors: uint32(s.FormatErrors),
+		SessionErrors: uint32(s.SessionErrors), Pushes: uint32(s.Pushes)}
+	d.restarts = uint32(st.Restarts)
+	d.sw.escrowed = st.Escrowed
+	if len(st.History) > 0 {
+		h := st.History
+		if len(h) > maxHistory {
+			h = h[len(h)-maxHistory:]
+		}
+		d.sw.grow().history = append([]UpdateRecord(nil), h...)
+	}
+	if es := st.Enrollment; es != nil {
+		if es.Profile == nil || es.Credential == nil {
+			return nil, fmt.Errorf("simulator: restore %s: enrollment without profile or credential", d.id.UDID)
+		}
+		enr := &enrollment{profileSettings: d.env.settingsOf(es.Profile), identity: es.Credential,
+			token: es.Token, magicHi: es.MagicHi, magicLo: es.MagicLo}
+		d.enr = enr
+		d.startPollingLocked(enr)
+		return enr, nil
+	}
+	return nil, nil
+}
+
+// changed tells the Env's sink, if any, that the device's state changed.
+func (d *Device) changed() {
+	if s := d.env.stateSink; s != nil {
+		s.Changed(d)
+	}
+}
