@@ -42,8 +42,11 @@ type runOptions struct {
 	// Makefiles that want to know their flags are right).
 	validateOnly bool
 	enrollSet    bool
-	legacy       *legacyOptions
-	ddm          *ddmOptions
+	// state is the directory of the fleet's state (--state): "" keeps it
+	// in memory only.
+	state  string
+	legacy *legacyOptions
+	ddm    *ddmOptions
 }
 
 // Wall-clock limits of a run: the default job sends one command; a
@@ -96,6 +99,7 @@ lists them): by default every device is sent DeviceInformation with a push.
 	fs.StringVar(&o.scenario, "scenario", scenarioDefault, "the job: "+joinNames(scenarioNames()))
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.BoolVar(&o.skipMemoryCheck, "skip-memory-check", false, "run even when the memory estimate says the fleet will not fit")
+	fs.StringVar(&o.state, "state", "", "keep the fleet's state in this directory and resume from it: devices come back enrolled with their identities (needs a server outside the process to resume)")
 	addOutputFlags(fs, &o.out, true)
 	fs.BoolVar(&o.validateOnly, "validate-only", false, "check the flags and exit: 0 when they are right, 2 with the reason")
 	o.legacy = legacyFlags(fs)
@@ -144,6 +148,11 @@ func (o *runOptions) parse(cmd *cobra.Command) error {
 	}
 	if err := o.checkTarget(); err != nil {
 		return err
+	}
+	if o.state != "" {
+		if fi, err := os.Stat(o.state); err == nil && !fi.IsDir() {
+			return usageErrorf("--state must be a directory, %s is a file", o.state)
+		}
 	}
 	if o.target != targets.Embedded && (o.enroll == "fast" || o.mtls) {
 		if o.enroll == "fast" && o.enrollSet || o.mtls {

@@ -84,7 +84,12 @@ func runDDM(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer)
 	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()
 
 	cat := catalog.Default()
-	vc := newVirtualClock("mdmsim run", storyStart(cat), o.legacy.speed, stderr)
+	begin, err := o.storyStartFor(cat)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	vc := newVirtualClock("mdmsim run", begin, o.legacy.speed, stderr)
 	defer vc.close()
 	sum.Clock = vc.mode()
 

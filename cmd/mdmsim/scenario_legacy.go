@@ -114,7 +114,12 @@ func runLegacy(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writ
 	// the fleet enrolls and starts with the enforcement. Certificates keep
 	// to the wall clock.
 	cat := catalog.Default()
-	vc := newVirtualClock("mdmsim run", storyStart(cat), lo.speed, stderr)
+	begin, err := o.storyStartFor(cat)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	vc := newVirtualClock("mdmsim run", begin, lo.speed, stderr)
 	defer vc.close()
 	sum.Clock = vc.mode()
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
+	"github.com/mdmsim/mdmsim/fleet/store"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 )
 
@@ -17,6 +18,7 @@ import (
 func startRun(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer, cfg jobs.Config, clk clock.Clock) (*jobs.Run, error) {
 	o.jobConfig(&cfg)
 	cfg.Devices, cfg.Seed = o.devices, o.seed
+	cfg.StateDir = o.state
 	cfg.Clock = clk
 	cfg.Mint = o.enroll == "fast"
 	cfg.MutualTLS = o.mtls
@@ -44,6 +46,21 @@ const behindWarn = time.Minute
 // days after the newest release of the catalog.
 func storyStart(cat *catalog.Catalog) time.Time {
 	return cat.LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
+}
+
+// storyStartFor is where a scenario's clock starts: where the saved run
+// left it when --state resumes one, else storyStart.
+func (o *runOptions) storyStartFor(cat *catalog.Catalog) (time.Time, error) {
+	if o.state != "" {
+		info, ok, err := store.Peek(o.state)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%w: --state: %w", jobs.ErrSetup, err)
+		}
+		if ok && !info.VirtualTime.IsZero() {
+			return info.VirtualTime, nil
+		}
+	}
+	return storyStart(cat), nil
 }
 
 // maxSpeed bounds --speed: at 1e9 a second of wall time is already three

@@ -434,3 +434,53 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 func compareBytes(a, b []byte) int {
 	return strings.Compare(string(a), string(b))
 }
+
+// Info is what a state file says of its fleet, read without resuming it.
+type Info struct {
+	Fleet Fleet
+	// VirtualTime is the virtual time of the last commit; zero if none
+	// was saved.
+	VirtualTime time.Time
+	// Devices counts the devices stored.
+	Devices int
+}
+
+// Peek reads what the state file in dir holds: ok is false when there is
+// none. A file that is not a state file of this schema is an error, as in
+// Open. It is how a caller starts a resumed world's clock where the saved
+// run left it, before it opens the store.
+func Peek(dir string) (info Info, ok bool, err error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return Info{}, false, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return Info{}, false, fmt.Errorf("%w: %s", ErrLocked, path)
+		}
+		return Info{}, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	defer db.Close()
+	defer recoverCorrupt(&err)
+	err = db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil || string(m.Get(keyFormat)) != format || tx.Bucket(bucketDevices) == nil {
+			return fmt.Errorf("%w: %s is not an mdmsim state file", ErrCorrupt, path)
+		}
+		if v := string(m.Get(keySchema)); v != strconv.Itoa(Schema) {
+			return fmt.Errorf("%w: %s is schema %q, this mdmsim reads schema %d", ErrSchema, path, v, Schema)
+		}
+		if err := json.Unmarshal(m.Get(keyFleet), &info.Fleet); err != nil {
+			return fmt.Errorf("%w: %s: fleet: %v", ErrCorrupt, path, err)
+		}
+		if v := m.Get(keyTime); v != nil {
+			if err := info.VirtualTime.UnmarshalText(v); err != nil {
+				return fmt.Errorf("%w: %s: virtual time: %v", ErrCorrupt, path, err)
+			}
+		}
+		info.Devices = tx.Bucket(bucketDevices).Stats().KeyN
+		return nil
+	})
+	return info, err == nil, err
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/fleet/store"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
@@ -60,6 +61,13 @@ type Config struct {
 	// OnPhase, when set, is called as each phase of the job starts (see
 	// Phase); a phase ends when the next one starts or the job returns.
 	OnPhase func(Phase)
+	// StateDir, when set, keeps the fleet's state there (fleet/store) as it
+	// changes, and a run started on a directory that holds a fleet resumes
+	// it: the devices come back enrolled with their identities, and only
+	// the others enroll. Resuming needs a server outside the process: an
+	// in-process target (embedded, null) died with the run that enrolled
+	// the fleet, and Start refuses to resume against one.
+	StateDir string
 }
 
 // Phase names of a job, in the order they come.
@@ -114,7 +122,16 @@ type Run struct {
 	World  *scenarios.World
 	Target scenarios.Target
 	Fleet  *scenarios.EnrolledFleet
+	// State is the fleet's state file when Config.StateDir is set.
+	State *store.Store
+	// Restored counts the devices a resumed run found enrolled in State
+	// (they are in Fleet.Enrolled too, once).
+	Restored int
 }
+
+// ErrResumeInProcess is a state directory of a fleet enrolled in an
+// in-process target, which died with the run that enrolled it.
+var ErrResumeInProcess = errors.New("resuming needs a server outside the process")
 
 // ErrSetup wraps what kept a job from starting: the target could not be
 // opened or reached. The CLI tells it from failures the job found.
@@ -127,6 +144,12 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{Config: cfg}
+	if cfg.StateDir != "" {
+		var err error
+		if r.State, err = openState(cfg); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+	}
 	wc := scenarios.WorldConfig{Clock: cfg.Clock, Catalog: cfg.Catalog, Seed: cfg.Seed, CADir: cfg.CADir, GDMFAddr: cfg.GDMFAddr}
 	if !targets.InProcess(cfg.Target) {
 		wc.ProxyAddr = cfg.ProxyAddr
@@ -136,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 	}
 	var err error
 	if r.World, err = scenarios.NewWorld(wc); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+		return r, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	opts := targets.Options{Logger: cfg.ServerLogger, Mint: cfg.Mint, MutualTLS: cfg.MutualTLS}
 	if opts.Logger == nil {
@@ -157,7 +180,28 @@ func Attach(ctx context.Context, cfg Config, w *scenarios.World, t scenarios.Tar
 	}
 	cfg.Clock, cfg.Catalog = w.Clock, w.Catalog
 	r := &Run{Config: cfg, World: w, Target: t}
+	if cfg.StateDir != "" {
+		var err error
+		if r.State, err = openState(cfg); err != nil {
+			return r, fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+	}
 	return r, r.enroll(ctx)
+}
+
+// openState opens the state directory and refuses to resume a fleet whose
+// server died with an earlier process.
+func openState(cfg Config) (*store.Store, error) {
+	st, err := store.Open(cfg.StateDir, store.Fleet{Seed: cfg.Seed, Devices: cfg.Devices, Target: cfg.Target})
+	if err != nil {
+		return nil, err
+	}
+	if st.Resuming() && targets.InProcess(cfg.Target) {
+		st.Close()
+		return nil, fmt.Errorf("%w: %s holds a fleet enrolled in the in-process target %q, whose enrollments died with it (start with an empty --state)",
+			ErrResumeInProcess, cfg.StateDir, cfg.Target)
+	}
+	return st, nil
 }
 
 func (r *Run) enroll(ctx context.Context) error {
@@ -167,6 +211,9 @@ func (r *Run) enroll(ctx context.Context) error {
 		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks,
 		OnBuilt: func(n int) { built.Store(int64(n)) }}
 	devOpts := append([]simulator.Option{simulator.WithLogger(cfg.Logger)}, cfg.DeviceOptions...)
+	if r.State != nil {
+		devOpts = append(devOpts, simulator.WithStateSink(r.State))
+	}
 	cfg.phase(Phase{Name: PhaseDraw, Total: cfg.Devices, Done: func() int { return int(built.Load()) }})
 	var err error
 	r.Fleet, err = scenarios.Draw(ctx, r.World, r.Target, fc, devOpts...)
@@ -177,14 +224,28 @@ func (r *Run) enroll(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
+	if r.State != nil {
+		r.State.SetClock(r.World.Clock)
+		if r.Restored, err = r.State.Resume(r.Fleet.Fleet); err != nil {
+			return fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+		r.Fleet.Enrolled += r.Restored
+		if r.Restored > 0 {
+			cfg.Say("resumed %d enrolled devices from %s", r.Restored, cfg.StateDir)
+		}
+	}
 	counts := r.Fleet.Counters()
 	cfg.phase(Phase{Name: PhaseEnroll, Total: cfg.Devices, Done: func() int { return int(counts.Enrolled.Load()) }})
 	return r.Fleet.Enroll(ctx)
 }
 
-// Close closes the target and the world.
+// Close writes the fleet's last changes to its state, if any, and closes
+// the target and the world.
 func (r *Run) Close() error {
 	var errs []error
+	if r.State != nil {
+		errs = append(errs, r.State.Close())
+	}
 	if r.Target != nil {
 		errs = append(errs, r.Target.Close())
 	}
