@@ -141,6 +141,7 @@ func DeclarativeManagementHandler(types *DDMTypes) Handler {
 			return d.handleDeclarativeManagement(ctx, types, cmd)
 		},
 		Available: DDMAvailable,
+		ddmTypes:  types,
 	}
 }
 

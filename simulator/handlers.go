@@ -39,6 +39,10 @@ type Handler struct {
 	Available func(id identity.Identity) bool
 	// AccessRight is the AccessRights bit the command needs; 0 means none.
 	AccessRight int
+
+	// ddmTypes are DeclarativeManagementHandler's, for a restored device
+	// to re-enable its DDM client with (state.go).
+	ddmTypes *DDMTypes
 }
 
 // Handlers maps RequestType to Handler. It is safe for concurrent use;

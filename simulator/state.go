@@ -3,7 +3,9 @@ package simulator
 import (
 	"errors"
 	"fmt"
+	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"sync"
+	"time"
 
 	"github.com/mdmsim/mdmsim/simulator/identity"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
@@ -47,6 +49,18 @@ type DeviceState struct {
 	Escrowed bool
 	// History is the device's installs, oldest first.
 	History []UpdateRecord
+	// DDM is set when a DeclarativeManagement command enabled declarative
+	// management for the enrollment.
+	DDM *DDMSavedState
+}
+
+// DDMSavedState is what a device keeps of its DDM client: that it is
+// enabled, the DeclarationsToken of its last sync and its counters. Its
+// declarations are not kept: a restored client syncs them again from the
+// server (restoreDDM).
+type DDMSavedState struct {
+	Token string
+	Stats DDMStats
 }
 
 // EnrollmentState is a device's MDM enrollment.
@@ -136,6 +150,9 @@ func (d *Device) State() (DeviceState, error) {
 	if d.sw.more != nil && len(d.sw.more.history) > 0 {
 		st.History = append([]UpdateRecord(nil), d.sw.more.history...)
 	}
+	if dd := d.ddm; dd != nil && dd.enr == d.enr && d.enr != nil {
+		st.DDM = &DDMSavedState{Token: dd.token, Stats: dd.stats}
+	}
 	if e := d.enr; e != nil {
 		st.Enrollment = &EnrollmentState{Profile: d.env.profileState(e.profileSettings), Credential: e.identity,
 			Token: e.token, MagicHi: e.magicHi, MagicLo: e.magicLo}
@@ -205,9 +222,36 @@ func (d *Device) restoreLocked(st DeviceState) (*enrollment, error) {
 			token: es.Token, magicHi: es.MagicHi, magicLo: es.MagicLo}
 		d.enr = enr
 		d.startPollingLocked(enr)
+		if st.DDM != nil {
+			d.restoreDDMLocked(st.DDM)
+		}
 		return enr, nil
 	}
 	return nil, nil
+}
+
+// ddmResumeSyncMax bounds when a restored DDM client syncs: within this
+// much device time after the resume, drawn from the device's seed, so a
+// resumed fleet does not sync in one burst. The value is the simulator's;
+// Apple documents no sync at start-up beyond the 24-hour safety sync.
+const ddmResumeSyncMax = 10 * time.Minute
+
+// restoreDDMLocked re-enables the DDM client of a restored device with the
+// types of the Env's DeclarativeManagement handler. Its declarations are
+// not saved: it syncs them again, with a full report, soon after the
+// resume (as its safety sync does), so the server sees the device's status
+// again and the enforcement of a deadline is re-armed from the
+// declaration, whose deadline is an absolute date. d.mu is held.
+func (d *Device) restoreDDMLocked(saved *DDMSavedState) {
+	h, ok := d.env.handlers.lookup(RequestTypeDeclarativeManagement)
+	if !ok || h.ddmTypes == nil {
+		return
+	}
+	st := &ddmState{types: h.ddmTypes, enr: d.enr, decls: map[string]*ddmDecl{}, applied: map[string]string{},
+		rejected: map[string][]ddm.StatusReason{}, reported: map[string]uint64{}, reportedErrors: map[string]bool{},
+		stats: saved.Stats}
+	d.ddm = st
+	st.timer = d.after(time.Duration(d.rng.Int64N(int64(ddmResumeSyncMax))), func() { d.ddmSafetySync(st) })
 }
 
 // changed tells the Env's sink, if any, that the device's state changed.

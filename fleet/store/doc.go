@@ -20,7 +20,13 @@
 // the last commit, which is at most the time of one commit.
 //
 // What a resume restores and what it does not is simulator.Device.Restore's
-// to say: identities, enrollments, counters, random sources and install
-// history come back; pending timers (an update in progress, DDM
-// declarations) do not, and the device behaves as one switched off and on.
+// to say: identities, enrollments, counters, random sources, install
+// history and whether DDM is enabled come back; pending timers (an update
+// in progress) do not, and the device behaves as one switched off and on.
+// A DDM client comes back without its declarations and syncs them again
+// from the server soon after the resume.
+//
+// The enforcer of a resumed run (scenarios/reference) starts afresh, with
+// the fleet as the file left it: it asks every device where its OS is and
+// enforces the rollout again for those not on their target.
 package store

@@ -23,6 +23,7 @@ type record struct {
 	RNG        []byte                     `json:"rng"`
 	Escrowed   bool                       `json:"escrowed,omitempty"`
 	History    []simulator.UpdateRecord   `json:"history,omitempty"`
+	DDM        *simulator.DDMSavedState   `json:"ddm,omitempty"`
 }
 
 type enrollmentRecord struct {
@@ -76,7 +77,7 @@ func encodeDevice(st simulator.DeviceState, profile func(*simulator.ProfileState
 	if err != nil {
 		return nil, err
 	}
-	r := record{Identity: id, Stats: st.Stats, Restarts: st.Restarts, RNG: st.RNG, Escrowed: st.Escrowed, History: st.History}
+	r := record{Identity: id, Stats: st.Stats, Restarts: st.Restarts, RNG: st.RNG, Escrowed: st.Escrowed, History: st.History, DDM: st.DDM}
 	if e := st.Enrollment; e != nil {
 		key, err := profile(e.Profile)
 		if err != nil {
@@ -115,7 +116,7 @@ func decodeDevice(v []byte, profiles map[string]*simulator.ProfileState) (simula
 	if st.Identity, err = decodeIdentity(r.Identity); err != nil {
 		return st, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	st.Stats, st.Restarts, st.RNG, st.Escrowed, st.History = r.Stats, r.Restarts, r.RNG, r.Escrowed, r.History
+	st.Stats, st.Restarts, st.RNG, st.Escrowed, st.History, st.DDM = r.Stats, r.Restarts, r.RNG, r.Escrowed, r.History, r.DDM
 	if e := r.Enrollment; e != nil {
 		p, ok := profiles[e.Profile]
 		if !ok {

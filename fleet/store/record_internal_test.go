@@ -1,0 +1,89 @@
+package store
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/simulator"
+	"github.com/mdmsim/mdmsim/simulator/identity"
+	"github.com/mdmsim/mdmsim/simulator/protocol"
+)
+
+// TestDeviceRecordEveryField round-trips a device state with every field
+// of DeviceState set: a field added there and not stored fails here.
+func TestDeviceRecordEveryField(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "d"},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<32, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := protocol.NewCredentialDER(der, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, _ := catalog.ModelRef("Mac14,2")
+	prof := &simulator.ProfileState{ServerURL: "https://mdm.example/mdm", CheckInURL: "https://mdm.example/checkin", Topic: "t",
+		MutualTLS: true, AccessRights: 8191, CheckOut: true, ProfileID: "p", ProfileUUID: "u", MDMUUID: "m",
+		Anchors: [][]byte{{1, 2}}, BootstrapToken: true}
+	st := simulator.DeviceState{
+		Identity:   identity.Identity{UDID: "U1", Model: model, OSVersion: "15.7.1"},
+		Enrollment: &simulator.EnrollmentState{Profile: prof, Credential: cred, Token: [32]byte{9}, MagicHi: 1, MagicLo: 2},
+		Stats:      simulator.Stats{Sessions: 1, Commands: 2, Acknowledged: 3, Errors: 4, NotNow: 5, FormatErrors: 6, SessionErrors: 7, Pushes: 8},
+		Restarts:   3, RNG: []byte{1, 2, 3}, Escrowed: true,
+		History: []simulator.UpdateRecord{{FromVersion: "15.7", FromBuild: "a", ToVersion: "15.7.1", ToBuild: "b", ProductKey: "k",
+			Action: "InstallASAP", Reason: "r", DataLoss: true, InstalledAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		DDM: &simulator.DDMSavedState{Token: "tok", Stats: simulator.DDMStats{Syncs: 1, SyncErrors: 2, Fetched: 3, Removed: 4,
+			Reports: 5, FullReports: 6, ReportErrors: 7, Rejected: 8}},
+	}
+	v := reflect.ValueOf(st)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Fatalf("the test leaves DeviceState.%s unset", v.Type().Field(i).Name)
+		}
+	}
+	var key0 string
+	b, err := encodeDevice(st, func(p *simulator.ProfileState) (string, error) {
+		_, k, err := encodeProfile(p)
+		key0 = k
+		return k, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeDevice(b, map[string]*simulator.ProfileState{key0: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Enrollment.Credential.CertificateDER()) != string(der) {
+		t.Error("certificate lost")
+	}
+	if s, err := got.Enrollment.Credential.Signer(); err != nil || !s.Public().(*ecdsa.PublicKey).Equal(&key.PublicKey) {
+		t.Errorf("key lost: %v", err)
+	}
+	got.Enrollment.Credential, st.Enrollment.Credential = nil, nil
+	if !reflect.DeepEqual(got, st) {
+		t.Errorf("round trip:\nhave %+v\nwant %+v", got, st)
+	}
+	// A flipped bit anywhere in the record is caught by its checksum.
+	for i := range b {
+		c := append([]byte(nil), b...)
+		c[i] ^= 1
+		if _, err := decodeDevice(c, map[string]*simulator.ProfileState{key0: prof}); err == nil {
+			t.Fatalf("bit flipped at byte %d decoded without error", i)
+		}
+	}
+}
