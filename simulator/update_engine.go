@@ -302,6 +302,9 @@ func (d *Device) cancelJobLocked() {
 	}
 }
 
+// setPhase moves the job to phase p; d.mu is held (notifyLocked), so the
+// debug line reads the UDID from d.id, not through UDID, which would wait
+// for the lock forever.
 func (d *Device) setPhase(j *updateJob, p UpdatePhase) {
 	j.phase = p
 	j.since = d.env.clock.Now()
@@ -310,7 +313,7 @@ func (d *Device) setPhase(j *updateJob, p UpdatePhase) {
 		if p == PhaseNone {
 			name = "none"
 		}
-		l.LogAttrs(context.Background(), slog.LevelDebug, "device update", slog.String("udid", d.UDID()),
+		l.LogAttrs(context.Background(), slog.LevelDebug, "device update", slog.String("udid", d.id.UDID),
 			slog.String("phase", name), slog.String("product_key", j.key), slog.Time("virtual_time", j.since))
 	}
 	d.notifyLocked(j)

@@ -63,6 +63,9 @@ func TestStateKillNineStockNanoMDM(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	args := []string{"run", "--target", target, "--state", state, "--devices", fmt.Sprint(devices), "--seed", "5",
 		"--apns-proxy", proxy, "--ca-dir", caDir, "--json", "-v", "--log-format", "json", "--quiet"}
+	if extra := os.Getenv("STATE_EXTRA_ARGS"); extra != "" {
+		args = append(args, strings.Fields(extra)...)
+	}
 
 	// First run: SIGKILL once killAfter enrollments are logged (each is
 	// in the state file before it is logged).
