@@ -17,11 +17,12 @@ import (
 
 // TestStateKillNineStockNanoMDM is the acceptance of --state: `mdmsim run`
 // against the stock NanoMDM (a server outside the process, which survives
-// the kill) is killed with SIGKILL while it enrolls, then run again with
-// the same --state. The second run resumes the devices the first counted
-// enrolled (NanoMDM answers them only with the identity they enrolled
-// with: the DeviceInformation round proves it), enrolls the rest, and its
-// report counts every device once.
+// the kill) is killed with SIGKILL while it enrolls, or while a
+// legacy-update rollout installs, then run again with the same --state.
+// The second run resumes the devices the first counted enrolled (NanoMDM
+// answers them only with the identity they enrolled with: the
+// DeviceInformation round proves it), enrolls only the rest, continues the
+// rollout, and its report counts every device once.
 func TestStateKillNineStockNanoMDM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the stock servers and the binary")
@@ -59,13 +60,61 @@ func TestStateKillNineStockNanoMDM(t *testing.T) {
 	if err := os.WriteFile(target, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const devices, killAfter = 24, 8
-	state := filepath.Join(dir, "state")
-	args := []string{"run", "--target", target, "--state", state, "--devices", fmt.Sprint(devices), "--seed", "5",
-		"--apns-proxy", proxy, "--ca-dir", caDir, "--json", "-v", "--log-format", "json", "--quiet"}
-	if extra := os.Getenv("STATE_EXTRA_ARGS"); extra != "" {
-		args = append(args, strings.Fields(extra)...)
+	// The cases run one after the other on the same servers, each with a
+	// fleet of its own (another seed, other UDIDs).
+	legacy := func(t *testing.T, last string) {
+		var sum legacySummary
+		if err := json.Unmarshal([]byte(last), &sum); err != nil {
+			t.Fatalf("last line %q: %v", last, err)
+		}
+		// Unsupervised devices cannot be made to install: they are
+		// noncompliant for a reason the fleet explains, not failures.
+		if sum.Devices != killFleet || sum.Enrolled != killFleet || sum.Compliant+sum.Noncompliant != killFleet ||
+			sum.Compliant == 0 || len(sum.Failures) != 0 {
+			t.Errorf("summary %s: want every one of %d devices enrolled once, counted once, none failed", last, killFleet)
+		}
 	}
+	legacyArgs := []string{"--scenario", "legacy-update", "--speed", "20000", "--cooperative"}
+	for i, tc := range []struct {
+		name   string
+		args   []string
+		killOn string // the debug line counted to killAfter
+		check  func(t *testing.T, last string)
+	}{
+		{"DeviceInformation", nil, "device enrolled", func(t *testing.T, last string) {
+			var sum runSummary
+			if err := json.Unmarshal([]byte(last), &sum); err != nil {
+				t.Fatalf("last line %q: %v", last, err)
+			}
+			if sum.Devices != killFleet || sum.Enrolled != killFleet || sum.CommandsSent != killFleet || sum.Acknowledged != killFleet {
+				t.Errorf("summary %+v: want every one of %d devices enrolled once and answering", sum, killFleet)
+			}
+		}},
+		// The rollout goes on after a kill during the enrollment or during
+		// the enforcement: the enforcer starts again and every device,
+		// those resumed too, counts once.
+		{"legacy-update", legacyArgs, "device enrolled", legacy},
+		{"legacy-update killed updating", legacyArgs, "device os-updated", legacy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"run", "--target", target, "--state", filepath.Join(dir, "state-"+tc.name), "--devices", fmt.Sprint(killFleet),
+				"--seed", fmt.Sprint(5 + i), "--apns-proxy", proxy, "--ca-dir", caDir, "--json", "-v", "--log-format", "json", "--quiet"}
+			killAndResume(t, bin, append(args, tc.args...), tc.killOn, tc.check)
+		})
+	}
+}
+
+// killFleet is the size of the fleet TestStateKillNineStockNanoMDM kills
+// after killAfter enrollments.
+const killFleet, killAfter = 24, 8
+
+// killAndResume runs the command args until killAfter enrollments are
+// logged, kills it with SIGKILL, runs it again and checks the second run's
+// summary (its last line) and that no device counted before the kill
+// enrolled again.
+func killAndResume(t *testing.T, bin string, args []string, killOn string, check func(t *testing.T, last string)) {
+	t.Helper()
+	const devices = killFleet
 
 	// First run: SIGKILL once killAfter enrollments are logged (each is
 	// in the state file before it is logged).
@@ -78,6 +127,7 @@ func TestStateKillNineStockNanoMDM(t *testing.T) {
 		t.Fatal(err)
 	}
 	counted := map[string]bool{}
+	seen := 0
 	var tail []string
 	sc := bufio.NewScanner(stderr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -87,17 +137,22 @@ func TestStateKillNineStockNanoMDM(t *testing.T) {
 			UDID string `json:"udid"`
 		}
 		tail = append(tail, sc.Text())
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "device enrolled" {
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		if line.Msg == "device enrolled" {
 			counted[line.UDID] = true
-			if len(counted) == killAfter {
+		}
+		if line.Msg == killOn {
+			if seen++; seen == killAfter {
 				break
 			}
 		}
 	}
 	first.Process.Kill()
 	first.Wait()
-	if len(counted) < killAfter {
-		t.Fatalf("the first run logged %d enrollments, want %d; stderr:\n%s", len(counted), killAfter, strings.Join(tail, "\n"))
+	if seen < killAfter {
+		t.Fatalf("the first run logged %d %q, want %d; stderr:\n%s", seen, killOn, killAfter, strings.Join(tail, "\n"))
 	}
 
 	// Second run: resumes and finishes.
@@ -109,13 +164,7 @@ func TestStateKillNineStockNanoMDM(t *testing.T) {
 		t.Fatalf("second run: %v\nstdout:\n%s\nstderr:\n%s", err, out, lastLines(errBuf.String(), 30))
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	var sum runSummary
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
-		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
-	}
-	if sum.Devices != devices || sum.Enrolled != devices || sum.CommandsSent != devices || sum.Acknowledged != devices {
-		t.Errorf("summary %+v: want every one of %d devices enrolled once and answering", sum, devices)
-	}
+	check(t, lines[len(lines)-1])
 	again := 0
 	for _, l := range strings.Split(errBuf.String(), "\n") {
 		var line struct {
@@ -131,8 +180,8 @@ func TestStateKillNineStockNanoMDM(t *testing.T) {
 	}
 	// How many were left depends on how far the first run got before the
 	// kill landed, which the machine's load decides: said, not asserted.
-	t.Logf("killed after %d enrollments counted; the second run enrolled %d", len(counted), again)
-	if again > devices-killAfter {
-		t.Errorf("the second run enrolled %d devices, at most %d were left", again, devices-killAfter)
+	t.Logf("killed after %d %q, %d enrollments counted; the second run enrolled %d", seen, killOn, len(counted), again)
+	if again > devices-len(counted) {
+		t.Errorf("the second run enrolled %d devices, at most %d were left", again, devices-len(counted))
 	}
 }
