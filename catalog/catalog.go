@@ -144,8 +144,16 @@ func (c *Catalog) Expire(platform Platform, build string, at time.Time) {
 	c.expiries[buildKey{platform, build}] = at
 }
 
+// visible reports whether e is in Apple's answer at at: posted by then,
+// not past its ExpirationDate and not expired by the timeline. Apple never
+// lists an asset past its ExpirationDate (none of the three embedded
+// snapshots does) and an expired asset cannot be installed
+// (update-behaviour.md B4.6 (b)); a zero ExpirationDate never expires.
 func (c *Catalog) visible(e *entry, at time.Time) bool {
 	if at.Before(e.from) {
+		return false
+	}
+	if !e.ExpirationDate.IsZero() && !at.Before(e.ExpirationDate) {
 		return false
 	}
 	if exp, ok := c.expiries[buildKey{e.Platform, e.Build}]; ok && !at.Before(exp) {
@@ -154,9 +162,9 @@ func (c *Catalog) visible(e *entry, at time.Time) bool {
 	return true
 }
 
-// Releases returns every release visible at at (posted by then and not
-// expired by the timeline), newest version first within each platform.
-// Apple's ExpirationDate does not hide a release.
+// Releases returns every release visible at at (posted by then, not past
+// its ExpirationDate and not expired by the timeline), newest version first
+// within each platform.
 func (c *Catalog) Releases(at time.Time) []Release {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
