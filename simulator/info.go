@@ -134,7 +134,7 @@ func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command
 func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
 	id := d.Identity()
 	mgmt := map[string]any{
-		"EnrolledViaDEP":             id.IsSupervised,
+		"EnrolledViaDEP":             id.ViaADE(),
 		"UserApprovedEnrollment":     true,
 		"IsUserEnrollment":           false,
 		"IsActivationLockManageable": id.IsSupervised,
