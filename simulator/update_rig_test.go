@@ -76,6 +76,8 @@ type rigConfig struct {
 	// bandwidth).
 	downloadTime    time.Duration
 	downloadVersion string
+	// failures are the Env's failure chances (WithFailures).
+	failures update.Failures
 }
 
 func newRig(t *testing.T, c rigConfig) *rig {
@@ -121,7 +123,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 		c.timings(&tm)
 	}
 	r := &rig{t: t, clk: clock.NewManual(rigStart), start: rigStart, enr: &enrollment{profileSettings: &profileSettings{accessRights: AccessAll}}}
-	env := NewEnv(WithClock(r.clk), WithCatalog(cat), WithUpdateTimings(tm))
+	env := NewEnv(WithClock(r.clk), WithCatalog(cat), WithUpdateTimings(tm), WithFailures(c.failures))
 	r.d = env.NewDevice(id)
 	r.d.SetUserProfile(c.user)
 	r.d.SetEnvironment(c.env)
