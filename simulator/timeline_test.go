@@ -67,3 +67,46 @@ func TestReleasePostedMidRun(t *testing.T) {
 		t.Errorf("day 3 scan: have %s, want the new release", have)
 	}
 }
+
+// TestFutureMajorPostedAndExpired: a scenario posts iOS 27.0, a release
+// the catalog has never held, on day 3. The iPhone offers it in
+// AvailableOSUpdates (answers schema-checked by the rig) from then on, not
+// before, and ScheduleOSUpdate of it is refused before and accepted after.
+// When the 26.6.1 it was offered before expires, the iPhone stops offering
+// it: the expired release is no longer installable either.
+func TestFutureMajorPostedAndExpired(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, ios26)
+	id := r.d.Identity()
+	day3 := r.start.Add(72 * time.Hour)
+	r.d.env.catalog.Post(catalog.Release{Platform: catalog.IOS, ProductVersion: "27.0", Build: "24A330", Public: true,
+		SupportedDevices: []string{id.Model.SoftwareUpdateDeviceID}}, day3)
+
+	if have := availableKeys(r); have != "iOSUpdate23G83" {
+		t.Errorf("day 0 offers %q, want 26.6.1 only", have)
+	}
+	if have := results(r.schedule(map[string]any{"ProductVersion": "27.0", "InstallAction": ActionDownloadOnly})); have != "Error Idle +ErrorChain" {
+		t.Errorf("scheduling 27.0 before it is posted: %s", have)
+	}
+	r.clk.Set(day3.Add(time.Hour))
+	if have := availableKeys(r); have != "iOSUpdate24A330" {
+		t.Errorf("day 3 offers %q, want 27.0 (iOS lists one update, the newest)", have)
+	}
+	if have := results(r.schedule(map[string]any{"ProductVersion": "27.0", "InstallAction": ActionDownloadOnly})); have != "DownloadOnly Downloading" {
+		t.Errorf("scheduling 27.0 once posted: %s", have)
+	}
+
+	// Another iPhone on 26.6, the day 26.6.1 (23G83) expires (2026-11-20).
+	r2 := newRig(t, ios26)
+	r2.clk.Set(time.Date(2026, 11, 19, 12, 0, 0, 0, time.UTC))
+	if have := availableKeys(r2); have != "iOSUpdate23G83" {
+		t.Errorf("the day before expiry: %q", have)
+	}
+	r2.clk.Set(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
+	if have := availableKeys(r2); have != "" {
+		t.Errorf("after expiry: %q, want nothing", have)
+	}
+	if have := results(r2.schedule(map[string]any{"ProductKey": "iOSUpdate23G83", "InstallAction": ActionDownloadOnly})); have != "Error Idle +ErrorChain" {
+		t.Errorf("scheduling the expired 26.6.1: %s", have)
+	}
+}
