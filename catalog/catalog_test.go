@@ -317,25 +317,53 @@ func TestExpirationDate(t *testing.T) {
 	if got := builds(c.Installable(m, MustParseVersion("15.7"), "24G222", after)); slices.Contains(got, "25A362") {
 		t.Errorf("Installable offers an expired release: %v", got)
 	}
-	// Everything has gone once 26.1 expires too; the history remains.
-	if got := c.Releases(time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)); len(got) != 0 {
-		t.Errorf("Releases after every expiry = %v", builds(got))
+	// 26.1, the newest of its major in the newest answer, is renewed as
+	// Apple re-posts current releases: listed past its ExpirationDate,
+	// with the dates of its re-posting.
+	may2 := time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
+	got := c.Releases(may2.Add(time.Hour))
+	if len(got) != 1 || got[0].Build != "25B78" || !got[0].PostingDate.Equal(may2) || !got[0].ExpirationDate.Equal(may2.Add(DefaultExpiration)) {
+		t.Errorf("Releases after 26.1's expiry = %+v, want 26.1 re-posted on %s", got, may2.Format(DateLayout))
 	}
-	if got := builds(c.ShippedBuilds(m)); !slices.Equal(got, []string{"25B78", "25A362"}) {
+	later := may2.Add(DefaultExpiration + 24*time.Hour)
+	if got := c.Releases(later); len(got) != 1 || !got[0].PostingDate.Equal(may2.Add(DefaultExpiration)) {
+		t.Errorf("Releases a renewal later = %+v", got)
+	}
+	// A newer 26.x posted on the timeline: 26.1 lapses from then on.
+	c.Post(Release{Platform: MacOS, ProductVersion: "26.2", Build: "25C56", SupportedDevices: []string{"J413AP"}}, later)
+	if got := builds(c.Releases(later.Add(time.Hour))); !slices.Equal(got, []string{"25C56"}) {
+		t.Errorf("Releases once 26.2 is posted = %v, want 26.2 only", got)
+	}
+	if got := builds(c.Releases(later.Add(-time.Hour))); !slices.Equal(got, []string{"25B78"}) {
+		t.Errorf("Releases before 26.2 is posted = %v, want the renewed 26.1", got)
+	}
+	// The history remains.
+	if got := builds(c.ShippedBuilds(m)); !slices.Equal(got, []string{"25C56", "25B78", "25A362"}) {
 		t.Errorf("ShippedBuilds = %v", got)
 	}
 }
 
-// TestDefaultCatalogExpiry: on each snapshot's day the default catalog lists
-// no asset past its ExpirationDate, as Apple's answers never do.
+// TestDefaultCatalogExpiry: on each snapshot's day, and months after the
+// newest, the default catalog lists no asset past its ExpirationDate, as
+// Apple's answers never do; past the newest answer the newest release of
+// each major is still listed (renewed), nothing older.
 func TestDefaultCatalogExpiry(t *testing.T) {
 	t.Parallel()
 	c := Default()
 	for _, at := range []time.Time{day(2025, 10, 21), day(2026, 4, 12), day(2026, 8, 22), day(2026, 12, 1)} {
 		for _, r := range c.Releases(at) {
-			if !at.Before(r.ExpirationDate) {
-				t.Errorf("at %s: %s %s expired %s but listed", at.Format(DateLayout), r.Platform, r.Build, r.ExpirationDate.Format(DateLayout))
+			if !at.Before(r.ExpirationDate) || at.Before(r.PostingDate) {
+				t.Errorf("at %s: %s %s listed, posted %s, expired %s", at.Format(DateLayout), r.Platform, r.Build,
+					r.PostingDate.Format(DateLayout), r.ExpirationDate.Format(DateLayout))
 			}
 		}
+	}
+	m := mustModel(t, "Mac14,2")
+	var got []string
+	for _, r := range c.ReleasesFor(m, day(2027, 6, 1)) {
+		got = append(got, r.ProductVersion)
+	}
+	if want := []string{"26.6.2", "15.7.9", "14.8.9", "13.7.8", "12.7.6"}; !slices.Equal(got, want) {
+		t.Errorf("Mac14,2 in June 2027: %v, want the newest of each major %v", got, want)
 	}
 }

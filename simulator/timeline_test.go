@@ -72,8 +72,7 @@ func TestReleasePostedMidRun(t *testing.T) {
 // the catalog has never held, on day 3. The iPhone offers it in
 // AvailableOSUpdates (answers schema-checked by the rig) from then on, not
 // before, and ScheduleOSUpdate of it is refused before and accepted after.
-// When the 26.6.1 it was offered before expires, the iPhone stops offering
-// it: the expired release is no longer installable either.
+// A release past its ExpirationDate cannot be scheduled any more.
 func TestFutureMajorPostedAndExpired(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, ios26)
@@ -96,17 +95,23 @@ func TestFutureMajorPostedAndExpired(t *testing.T) {
 		t.Errorf("scheduling 27.0 once posted: %s", have)
 	}
 
-	// Another iPhone on 26.6, the day 26.6.1 (23G83) expires (2026-11-20).
-	r2 := newRig(t, ios26)
-	r2.clk.Set(time.Date(2026, 11, 19, 12, 0, 0, 0, time.UTC))
-	if have := availableKeys(r2); have != "iOSUpdate23G83" {
-		t.Errorf("the day before expiry: %q", have)
+	// An iPhone on 26.5 around the day 26.5.2 (23F84) expires, 2026-11-04:
+	// it can be scheduled the day before, not the day of. 26.6.1, the
+	// newest 26 of Apple's newest answer, is renewed and still offered.
+	sched := func(r *rig) string {
+		return results(r.schedule(map[string]any{"ProductVersion": "26.5.2", "InstallAction": ActionDownloadOnly}))
 	}
-	r2.clk.Set(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
-	if have := availableKeys(r2); have != "" {
-		t.Errorf("after expiry: %q, want nothing", have)
+	r2 := newRig(t, rigConfig{model: "iPhone15,2", version: "26.5"})
+	r2.clk.Set(time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC))
+	if have := sched(r2); have != "DownloadOnly Downloading" {
+		t.Errorf("scheduling 26.5.2 the day before it expires: %s", have)
 	}
-	if have := results(r2.schedule(map[string]any{"ProductKey": "iOSUpdate23G83", "InstallAction": ActionDownloadOnly})); have != "Error Idle +ErrorChain" {
-		t.Errorf("scheduling the expired 26.6.1: %s", have)
+	r3 := newRig(t, rigConfig{model: "iPhone15,2", version: "26.5"})
+	r3.clk.Set(time.Date(2026, 11, 4, 12, 0, 0, 0, time.UTC))
+	if have := sched(r3); have != "Error Idle +ErrorChain" {
+		t.Errorf("scheduling the expired 26.5.2: %s", have)
+	}
+	if have := availableKeys(r3); have != "iOSUpdate23G83" {
+		t.Errorf("offered after 26.5.2 expired: %q, want the renewed 26.6.1", have)
 	}
 }
