@@ -53,8 +53,9 @@ func ExampleEnforcer() {
 		fmt.Printf("  %-24s %d\n", r, report.Reasons[r])
 	}
 	// Output:
-	// 30 devices: 27 compliant, 3 not, the longest after 168h0m0s
-	//   awaiting-user            1
-	//   insufficient-power       1
-	//   not-supervised           1
+	// 30 devices: 18 compliant, 12 not, the longest after 168h0m0s
+	//   not-supervised           6
+	//   insufficient-space       4
+	//   no-bootstrap-token       1
+	//   user-ignored-deferrals   1
 }
