@@ -105,7 +105,7 @@ func New(cfg Config, opts ...simulator.Option) (*Fleet, error) {
 	var picker *identity.Picker
 	if cfg.Population != nil {
 		var err error
-		if picker, err = cfg.Population.picker(cfg.Catalog, cfg.Start); err != nil {
+		if picker, err = cfg.Population.picker(cfg.Catalog, cfg.Start, cfg.Seed); err != nil {
 			return nil, err
 		}
 		base = append(base, simulator.WithFailures(cfg.Population.Failures))
@@ -205,6 +205,22 @@ func (f *Fleet) Mix() map[string]int {
 		m[d.Identity().Model.Family]++
 	}
 	return m
+}
+
+// OSMajors counts devices per platform and OS major they run now, for
+// reports: {"macOS": {26: 12, 15: 5}, "iOS": {26: 14, 18: 5}}.
+func (f *Fleet) OSMajors() map[catalog.Platform]map[int]int {
+	out := map[catalog.Platform]map[int]int{}
+	for _, d := range f.devices {
+		id := d.Identity()
+		m := out[id.Model.Platform]
+		if m == nil {
+			m = map[int]int{}
+			out[id.Model.Platform] = m
+		}
+		m[identity.Major(id.OSVersion)]++
+	}
+	return out
 }
 
 // IdentitySource mints an enrollment identity for a device (the fast path),

@@ -60,9 +60,10 @@ type Population struct {
 	RequiresComputer float64 `yaml:"requires_computer"`
 
 	// OS is, per platform ("macOS", "iOS"), the share of each OS major
-	// (they add up to 1). A model that cannot run a major draws among
-	// the ones it can, in the same proportions. Empty keeps the default:
-	// the newest release about half the time.
+	// (they add up to 1): a device's major is drawn first, in its share
+	// (stratified, so small fleets hold every major too), then a model
+	// that runs it. Empty keeps the default: the model first, then its
+	// newest release about half the time.
 	OS map[catalog.Platform]map[int]float64 `yaml:"os"`
 	// Models weighs models within their platform: keys are identifiers
 	// ("iPhone15,2"), prefixes ending in "*" ("iPhone17,*") or "*" for
@@ -210,8 +211,8 @@ func (p Population) Validate() error {
 
 // picker is the identity draw of the population: model and OS weights,
 // time zones and enrollment, for a fleet starting at start.
-func (p Population) picker(cat *catalog.Catalog, start time.Time) (*identity.Picker, error) {
-	cfg := identity.PickerConfig{Catalog: cat, ShippedBy: start, OSShares: p.OS, TimeZones: p.TimeZones,
+func (p Population) picker(cat *catalog.Catalog, start time.Time, seed int64) (*identity.Picker, error) {
+	cfg := identity.PickerConfig{Catalog: cat, ShippedBy: start, Seed: seed, OSShares: p.OS, TimeZones: p.TimeZones,
 		ADE: p.Enrollment.ADE, Configurator: p.Enrollment.Configurator}
 	if len(p.Models) > 0 {
 		w, err := identity.ModelWeightFunc(p.Models)

@@ -159,13 +159,16 @@ func TestPopulationRealism(t *testing.T) {
 			t.Errorf("%s: majors %v, want at least three", pl, m)
 		}
 	}
-	// Every iPhone and iPad in the population runs 18 and 26; iOS 17 only
-	// those that shipped before the iPhone 16, so the 18 and 26 shares are
-	// at least the file's.
-	if m := majors[catalog.IOS]; float64(m[26]) < 0.6*float64(perPlatform[catalog.IOS]) || m[17] == 0 || m[18] == 0 {
-		t.Errorf("iOS majors %v of %d", m, perPlatform[catalog.IOS])
+	// The majors are drawn first and stratified: each is within a device
+	// or two of its share.
+	for pl, shares := range pop.OS {
+		for v, share := range shares {
+			want := share * float64(perPlatform[pl])
+			if have := float64(majors[pl][v]); math.Abs(have-want) > 2 {
+				t.Errorf("%s %d: %v devices, want %.1f", pl, v, have, want)
+			}
+		}
 	}
-	near("macOS 15", majors[catalog.MacOS][15], pop.OS[catalog.MacOS][15], perPlatform[catalog.MacOS])
 	near("ADE", ade, pop.Enrollment.ADE, 2000)
 	near("free 5-30 GB", mid, pop.FreeDisk[2].Share, 2000)
 	if zones["America/New_York"] <= zones["Pacific/Auckland"] {
@@ -193,5 +196,24 @@ func TestPopulationStartTooEarly(t *testing.T) {
 	_, err := fleet.New(fleet.Config{Devices: 1, Population: &pop, Start: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err == nil || !strings.Contains(err.Error(), "shipped by 2020-01-01") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestPopulationSmallFleet: ten devices of each platform already hold at
+// least three OS majors each, whatever the seed.
+func TestPopulationSmallFleet(t *testing.T) {
+	t.Parallel()
+	pop := fleet.DefaultPopulation()
+	start := time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
+	for seed := int64(1); seed <= 20; seed++ {
+		for _, mac := range []float64{0, 1} {
+			f, err := fleet.New(fleet.Config{Devices: 10, Seed: seed, MacFraction: mac, Population: &pop, Start: start})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := f.OSMajors(); len(m[catalog.MacOS])+len(m[catalog.IOS]) < 3 {
+				t.Errorf("seed %d, mac fraction %v: majors %v", seed, mac, m)
+			}
+		}
 	}
 }

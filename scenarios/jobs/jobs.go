@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -32,6 +33,8 @@ type Config struct {
 	Seed       int64
 	Population *fleet.Population
 	Quirks     map[string]float64
+	// MacFraction is the share of Macs; nil means fleet.DefaultMacFraction.
+	MacFraction *float64
 	// Catalog is Apple's world; nil means catalog.Default().
 	Catalog *catalog.Catalog
 	// Clock is the world's time; nil means the wall clock.
@@ -127,7 +130,11 @@ func Attach(ctx context.Context, cfg Config, w *scenarios.World, t scenarios.Tar
 
 func (r *Run) enroll(ctx context.Context) error {
 	cfg := r.Config
-	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: fleet.DefaultMacFraction,
+	mac := fleet.DefaultMacFraction
+	if cfg.MacFraction != nil {
+		mac = *cfg.MacFraction
+	}
+	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: mac,
 		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks}
 	devOpts := append([]simulator.Option{simulator.WithLogger(cfg.Logger)}, cfg.DeviceOptions...)
 	var err error
@@ -164,12 +171,31 @@ func MixString(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// OSMajorsString prints a fleet's OS majors, newest first per platform:
+// "iOS 26: 14, 18: 5, 17: 1; macOS 26: 12, 15: 5, 14: 2".
+func OSMajorsString(m map[catalog.Platform]map[int]int) string {
+	var parts []string
+	for _, p := range slices.Sorted(maps.Keys(m)) {
+		majors := slices.Sorted(maps.Keys(m[p]))
+		slices.Reverse(majors)
+		counts := make([]string, len(majors))
+		for i, v := range majors {
+			counts[i] = fmt.Sprintf("%d: %d", v, m[p][v])
+		}
+		parts = append(parts, string(p)+" "+strings.Join(counts, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Rollout is what both update jobs report of their fleet: the verdicts,
 // who enrolled, the mix, and the length of the story.
 type Rollout struct {
 	reference.Report
 	Enrolled int            `json:"enrolled"`
 	Mix      map[string]int `json:"mix"`
+	// OSMajors counts the fleet's devices per platform and OS major
+	// when the rollout starts (OSMajorsString prints it).
+	OSMajors map[catalog.Platform]map[int]int `json:"os_majors"`
 	// Polling is set when devices checked in on their own, not when
 	// pushed: the run shows the server's command handling, not a fleet's.
 	Polling bool `json:"polling,omitempty"`
@@ -186,7 +212,7 @@ type Rollout struct {
 // rollout starts a rollout's summary.
 func (r *Run) rollout() Rollout {
 	return Rollout{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
-		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), Polling: r.Fleet.Polling}
+		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), OSMajors: r.Fleet.OSMajors(), Polling: r.Fleet.Polling}
 }
 
 // end closes a rollout: stop (if set) stops time, the story is the longest

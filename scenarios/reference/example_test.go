@@ -53,9 +53,10 @@ func ExampleEnforcer() {
 		fmt.Printf("  %-24s %d\n", r, report.Reasons[r])
 	}
 	// Output:
-	// 30 devices: 18 compliant, 12 not, the longest after 168h0m0s
-	//   not-supervised           6
-	//   insufficient-space       4
-	//   no-bootstrap-token       1
-	//   user-ignored-deferrals   1
+	// 30 devices: 14 compliant, 16 not, the longest after 168h0m0s
+	//   insufficient-space       5
+	//   not-supervised           5
+	//   user-ignored-deferrals   4
+	//   awaiting-user            1
+	//   insufficient-power       1
 }

@@ -115,12 +115,12 @@ func New(f *gofakeit.Faker, opts Options) (Identity, error) {
 	if pk := opts.Picker; pk != nil {
 		if opts.Model != "" {
 			m = pool[0]
-		} else if m, ok = pk.model(opts.Platform, f.Rand); !ok {
+			rel, ok = pk.release(m, f.Rand)
+		} else if m, rel, ok = pk.modelAndRelease(opts.Platform, f.Rand); m == nil {
 			return Identity{}, fmt.Errorf("%w: %+v", ErrNoModel, opts)
 		}
 		id = Identity{Model: m, Seed: f.Int64(), Enrollment: pk.enrollment(m, f.Rand)}
 		id.IsSupervised = id.Enrollment != EnrollmentProfile
-		rel, ok = pk.release(m, f.Rand)
 	} else {
 		m = pool[f.Number(0, len(pool)-1)]
 		id = Identity{Model: m, Seed: f.Int64(), IsSupervised: f.Rand.Float64() < 0.9}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
@@ -54,6 +55,8 @@ type PickerConfig struct {
 	OSShares map[catalog.Platform]map[int]float64
 	// TimeZones weighs IANA time zones; empty keeps the default spread.
 	TimeZones map[string]float64
+	// Seed places the stratified draws of OS majors.
+	Seed int64
 	// ADE is the share of devices enrolled by Automated Device
 	// Enrollment; Configurator the share of iPhones and iPads supervised
 	// with Apple Configurator (of the rest); the others enrolled by a
@@ -63,13 +66,31 @@ type PickerConfig struct {
 
 // Picker draws models, OS releases, time zones and enrollments with the
 // weights of a population. Its tables are built once and shared by every
-// device it draws; drawing allocates nothing. A Picker is read-only once
-// built and safe for concurrent use.
+// device it draws; drawing allocates nothing. With OS shares, the k-th
+// device of a platform takes the k-th point of a low-discrepancy sequence
+// to choose its major, so a fleet of ten already holds every major of
+// share 0.15 or more, and the same seed draws the same fleet as long as
+// devices are drawn in the same order. A Picker is safe for concurrent
+// use.
 type Picker struct {
 	cfg     PickerConfig
 	models  map[catalog.Platform]weighted[*catalog.Model]
 	zones   weighted[string]
 	byModel map[string]*modelReleases
+	// byMajor holds, for a platform with OS shares, the majors weighted
+	// by their shares and, for each, the models that run it (a release of
+	// it shipped for them by ShippedBy) weighted by ModelWeight.
+	byMajor map[catalog.Platform]*weighted[majorModels]
+	// draws counts the major draws per platform: the k-th uses the k-th
+	// point of a Weyl sequence, so even a small fleet holds every major in
+	// about its share.
+	draws map[catalog.Platform]*atomic.Uint64
+	phase float64
+}
+
+type majorModels struct {
+	major  int
+	models weighted[*catalog.Model]
 }
 
 // modelReleases is one model's starting OS releases (shipped by ShippedBy),
@@ -121,7 +142,9 @@ func NewPicker(cfg PickerConfig) (*Picker, error) {
 	if cfg.ModelWeight == nil {
 		cfg.ModelWeight = func(*catalog.Model) float64 { return 1 }
 	}
-	p := &Picker{cfg: cfg, models: map[catalog.Platform]weighted[*catalog.Model]{}, byModel: map[string]*modelReleases{}}
+	p := &Picker{cfg: cfg, models: map[catalog.Platform]weighted[*catalog.Model]{}, byModel: map[string]*modelReleases{},
+		byMajor: map[catalog.Platform]*weighted[majorModels]{}, draws: map[catalog.Platform]*atomic.Uint64{},
+		phase: float64(uint64(cfg.Seed)>>11) / (1 << 53)}
 	for _, m := range modelPool()[""] {
 		w := p.models[m.Platform]
 		wt := cfg.ModelWeight(m)
@@ -139,6 +162,9 @@ func NewPicker(cfg PickerConfig) (*Picker, error) {
 	for _, pl := range []catalog.Platform{catalog.MacOS, catalog.IOS} {
 		if w := p.models[pl]; len(w.items) == 0 {
 			return nil, fmt.Errorf("identity: no %s model has a positive weight", pl)
+		}
+		if err := p.buildMajors(pl); err != nil {
+			return nil, err
 		}
 	}
 	names := make([]string, 0, len(cfg.TimeZones))
@@ -188,15 +214,99 @@ func (p *Picker) releasesOf(m *catalog.Model) (*modelReleases, error) {
 	return mr, nil
 }
 
-func (p *Picker) model(platform catalog.Platform, r randSource) (*catalog.Model, bool) {
+// buildMajors builds the major-first tables of a platform with OS shares.
+// The majors are listed newest first, so the older ones (each a small
+// share) sit side by side and a Weyl draw lands in their block however
+// small the fleet.
+func (p *Picker) buildMajors(pl catalog.Platform) error {
+	shares := p.cfg.OSShares[pl]
+	if len(shares) == 0 {
+		return nil
+	}
+	majors := make([]int, 0, len(shares))
+	for v, s := range shares {
+		if s > 0 {
+			majors = append(majors, v)
+		}
+	}
+	slices.Sort(majors)
+	slices.Reverse(majors)
+	w := &weighted[majorModels]{}
+	for _, v := range majors {
+		mm := majorModels{major: v}
+		for i, m := range p.models[pl].items {
+			wt := p.models[pl].cum[i]
+			if i > 0 {
+				wt -= p.models[pl].cum[i-1]
+			}
+			if mr := p.byModel[m.Identifier]; mr != nil && mr.has(v) {
+				mm.models.add(m, wt)
+			}
+		}
+		if len(mm.models.items) == 0 {
+			continue // no model of positive weight runs it by ShippedBy
+		}
+		w.add(mm, shares[v])
+	}
+	if len(w.items) == 0 {
+		return fmt.Errorf("identity: no %s model of positive weight runs any major of the OS shares by %s", pl, p.cfg.ShippedBy.Format(time.DateOnly))
+	}
+	p.byMajor[pl] = w
+	p.draws[pl] = &atomic.Uint64{}
+	return nil
+}
+
+// has reports whether the model has a release of major.
+func (mr *modelReleases) has(major int) bool {
+	return mr.of(major) != nil
+}
+
+func (mr *modelReleases) of(major int) []catalog.Release {
+	for _, rels := range mr.majors.items {
+		if rels[0].Version().Major == major {
+			return rels
+		}
+	}
+	return nil
+}
+
+// weyl is the k-th point of the picker's low-discrepancy sequence in [0, 1).
+func (p *Picker) weyl(k uint64) float64 {
+	const invPhi = 0.6180339887498949
+	x := p.phase + float64(k)*invPhi
+	return x - float64(uint64(x))
+}
+
+type fixed float64
+
+func (f fixed) Float64() float64 { return float64(f) }
+
+// modelAndRelease draws a model of the platform and its starting release:
+// with OS shares, the major first (in its share, stratified), then a model
+// that runs it; without, the model first, then one of its majors.
+func (p *Picker) modelAndRelease(platform catalog.Platform, r randSource) (*catalog.Model, catalog.Release, bool) {
 	if platform == "" {
 		platform = catalog.IOS
 		if r.Float64() < 0.5 {
 			platform = catalog.MacOS
 		}
 	}
+	if w := p.byMajor[platform]; w != nil {
+		k := p.draws[platform].Add(1) - 1
+		mm, _ := w.pick(fixed(p.weyl(k)))
+		m, ok := mm.models.pick(r)
+		if !ok {
+			return nil, catalog.Release{}, false
+		}
+		return m, newestMostly(p.byModel[m.Identifier].of(mm.major), r), true
+	}
 	w := p.models[platform]
-	return w.pick(r)
+	m, ok := w.pick(r)
+	if !ok {
+		return nil, catalog.Release{}, false
+	}
+	rel, ok := p.release(m, r)
+	return m, rel, ok
 }
 
 func (p *Picker) release(m *catalog.Model, r randSource) (catalog.Release, bool) {
@@ -211,13 +321,17 @@ func (p *Picker) release(m *catalog.Model, r randSource) (catalog.Release, bool)
 	if !ok {
 		return catalog.Release{}, false
 	}
-	// Within a major, the newest release about half the time, each older
-	// one about half as often as the one before.
+	return newestMostly(rels, r), true
+}
+
+// newestMostly picks within a major: the newest release about half the
+// time, each older one about half as often as the one before.
+func newestMostly(rels []catalog.Release, r randSource) catalog.Release {
 	i := 0
 	for i < len(rels)-1 && r.Float64() < 0.5 {
 		i++
 	}
-	return rels[i], true
+	return rels[i]
 }
 
 func (p *Picker) enrollment(m *catalog.Model, r randSource) Enrollment {
