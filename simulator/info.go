@@ -133,11 +133,13 @@ func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command
 
 func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
 	id := d.Identity()
-	mgmt := map[string]any{
-		"EnrolledViaDEP":             id.ViaADE(),
-		"UserApprovedEnrollment":     true,
-		"IsUserEnrollment":           false,
-		"IsActivationLockManageable": id.IsSupervised,
+	// ManagementStatus: EnrolledViaDEP, UserApprovedEnrollment and
+	// IsActivationLockManageable are macOS-only (information.security.yaml).
+	mgmt := map[string]any{"IsUserEnrollment": false}
+	if id.IsMac() {
+		mgmt["EnrolledViaDEP"] = id.ViaADE()
+		mgmt["UserApprovedEnrollment"] = true
+		mgmt["IsActivationLockManageable"] = id.IsSupervised
 	}
 	var info map[string]any
 	if id.IsMac() {
