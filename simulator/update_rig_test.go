@@ -78,6 +78,8 @@ type rigConfig struct {
 	downloadVersion string
 	// failures are the Env's failure chances (WithFailures).
 	failures update.Failures
+	// enrollment is how the device enrolled (zero: as supervised says).
+	enrollment identity.Enrollment
 }
 
 func newRig(t *testing.T, c rigConfig) *rig {
@@ -106,7 +108,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 		UDID: "RIG-" + c.model, ProvisioningUDID: "RIG-" + c.model, SerialNumber: "RIG0000001", DeviceName: "Rig",
 		Model: &m, OSVersion: c.version, BuildVersion: build, TimeZone: "Europe/Paris",
 		DeviceCapacity: 512, AvailableDeviceCapacity: c.freeGB, BatteryLevel: c.battery,
-		IsSupervised: !c.unsupervised, Seed: 42 + c.seed,
+		IsSupervised: !c.unsupervised, Seed: 42 + c.seed, Enrollment: c.enrollment,
 	}
 	tm := rigTimings()
 	if c.downloadTime > 0 {

@@ -31,7 +31,7 @@ const (
 )
 
 // ViaADE reports whether the device enrolled by Automated Device
-// Enrollment (DeviceInformation's EnrolledViaDEP).
+// Enrollment (SecurityInfo's EnrolledViaDEP, reported by Macs).
 func (id Identity) ViaADE() bool {
 	if id.Enrollment == EnrollmentUnknown {
 		return id.IsSupervised
