@@ -67,8 +67,8 @@ type Population struct {
 	OS map[catalog.Platform]map[int]float64 `yaml:"os"`
 	// Models weighs models within their platform: keys are identifiers
 	// ("iPhone15,2"), prefixes ending in "*" ("iPhone17,*") or "*" for
-	// the rest; the longest matching key wins and a model no key matches
-	// is never drawn. Empty: every model alike.
+	// the rest; an identifier wins, then the longest matching prefix, and
+	// a model no key matches is never drawn. Empty: every model alike.
 	Models map[string]float64 `yaml:"models"`
 	// Enrollment says how devices enrolled, and so which are supervised.
 	Enrollment Enrollment `yaml:"enrollment"`

@@ -119,3 +119,23 @@ func TestPostReleaseControlRefusesBadInput(t *testing.T) {
 		t.Errorf("GET: %d", rec.Code)
 	}
 }
+
+// FuzzPostRelease: any body gets 200 or a 4xx with an error, never a panic,
+// and what is accepted is served.
+func FuzzPostRelease(f *testing.F) {
+	f.Add(`{"platform":"iOS","product_version":"27.0","build":"24A330","supported_devices":["iPhone15,2"],"at":"2026-09-03T00:00:00Z"}`)
+	f.Add(`{"platform":"macOS","product_version":"27.0.1","build":"26A5","supported_devices":["J413AP"],"at":"2026-09-03T00:00:00Z","expiration_date":"2027-01-01","public":true}`)
+	f.Add(`{"at":"0001-01-01T00:00:00Z"}`)
+	f.Add(`[]`)
+	s := NewUnstartedServer(WithCatalog(catalog.Default()), WithNow(func() time.Time { return snapshotDay }))
+	f.Cleanup(s.Close)
+	f.Fuzz(func(t *testing.T, body string) {
+		rec := serve(s, http.MethodPost, ControlPrefix+"releases", body, nil)
+		switch {
+		case rec.Code == http.StatusOK:
+		case rec.Code >= 400 && rec.Code < 500 && strings.Contains(rec.Body.String(), `"error"`):
+		default:
+			t.Fatalf("status %d, body %s", rec.Code, rec.Body)
+		}
+	})
+}

@@ -350,15 +350,21 @@ func (p *Picker) timeZone(r randSource) (string, bool) {
 
 // ModelWeightFunc weighs models by keys that are identifiers ("iPhone15,2"),
 // prefixes ending in "*" ("iPhone17,*", "MacBookAir*"), or "*" for every
-// other model: the longest matching key wins; a model no key matches
-// weighs nothing. It reports a key that matches no model.
+// other model: an identifier wins, then the longest matching prefix; a
+// model no key matches weighs nothing. It reports a key that matches no model.
 func ModelWeightFunc(weights map[string]float64) (func(*catalog.Model) float64, error) {
 	keys := make([]string, 0, len(weights))
 	for k := range weights {
 		keys = append(keys, k)
 	}
-	// Longest first: the most specific key wins.
+	// The most specific key wins: identifiers, then the longest prefix.
 	slices.SortFunc(keys, func(a, b string) int {
+		if pa, pb := strings.HasSuffix(a, "*"), strings.HasSuffix(b, "*"); pa != pb {
+			if pb {
+				return -1
+			}
+			return 1
+		}
 		if len(a) != len(b) {
 			return len(b) - len(a)
 		}
