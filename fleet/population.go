@@ -149,64 +149,84 @@ func (p Population) Validate() error {
 	}
 	for _, s := range shares {
 		if !(s.v >= 0 && s.v <= 1) {
-			return fmt.Errorf("fleet: population %s must be in [0,1], have %v", s.name, s.v)
+			return fieldError(s.name, "must be in [0,1], have %v", s.v)
 		}
 	}
 	if p.Ignores+p.Dismisses+p.Tonight > 1 {
-		return fmt.Errorf("fleet: population users (ignores + dismisses + tonight) add up to %v, more than 1", p.Ignores+p.Dismisses+p.Tonight)
+		return fieldError("ignores", "users (ignores + dismisses + tonight) add up to %v, more than 1", p.Ignores+p.Dismisses+p.Tonight)
 	}
 	if p.Locked+p.LockedForever > 1 {
-		return fmt.Errorf("fleet: population locked and locked_forever add up to %v, more than 1", p.Locked+p.LockedForever)
+		return fieldError("locked", "locked and locked_forever add up to %v, more than 1", p.Locked+p.LockedForever)
 	}
 	if p.OnBattery+p.LowBattery > 1 {
-		return fmt.Errorf("fleet: population on_battery and low_battery add up to %v, more than 1", p.OnBattery+p.LowBattery)
+		return fieldError("on_battery", "on_battery and low_battery add up to %v, more than 1", p.OnBattery+p.LowBattery)
 	}
 	for _, pl := range slices.Sorted(maps.Keys(p.OS)) {
 		if pl != catalog.MacOS && pl != catalog.IOS {
-			return fmt.Errorf("fleet: population os.%s: the platform must be %s or %s", pl, catalog.MacOS, catalog.IOS)
+			return fieldError("os."+string(pl), "the platform must be %s or %s", catalog.MacOS, catalog.IOS)
 		}
 		sum := 0.0
 		for _, major := range slices.Sorted(maps.Keys(p.OS[pl])) {
 			v := p.OS[pl][major]
 			if !(v >= 0 && v <= 1) {
-				return fmt.Errorf("fleet: population os.%s.%d must be in [0,1], have %v", pl, major, v)
+				return fieldError(fmt.Sprintf("os.%s.%d", pl, major), "must be in [0,1], have %v", v)
 			}
 			sum += v
 		}
 		if math.Abs(sum-1) > 1e-6 {
-			return fmt.Errorf("fleet: population os.%s shares add up to %v, want 1", pl, sum)
+			return fieldError("os."+string(pl), "shares add up to %v, want 1", sum)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Models)) {
 		if v := p.Models[k]; !(v >= 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("fleet: population models.%s weight must be 0 or more, have %v", k, v)
+			return fieldError("models."+k, "weight must be 0 or more, have %v", v)
 		}
 	}
 	if _, err := identity.ModelWeightFunc(p.Models); err != nil {
-		return fmt.Errorf("fleet: population models: %w", err)
+		return fieldError("models", "%v", err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.TimeZones)) {
 		if v := p.TimeZones[k]; !(v >= 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("fleet: population time_zones.%s weight must be 0 or more, have %v", k, v)
+			return fieldError("time_zones."+k, "weight must be 0 or more, have %v", v)
 		}
 		if _, err := time.LoadLocation(k); err != nil || k == "" || k == "Local" {
-			return fmt.Errorf("fleet: population time_zones.%s: not an IANA time zone", k)
+			return fieldError("time_zones."+k, "not an IANA time zone")
 		}
 	}
 	sum := 0.0
 	for i, b := range p.FreeDisk {
 		if !(b.MinGB >= 0 && b.MaxGB >= b.MinGB) || math.IsInf(b.MaxGB, 0) {
-			return fmt.Errorf("fleet: population free_disk[%d]: want 0 <= min_gb <= max_gb, have %v and %v", i, b.MinGB, b.MaxGB)
+			return fieldError(fmt.Sprintf("free_disk[%d]", i), "want 0 <= min_gb <= max_gb, have %v and %v", b.MinGB, b.MaxGB)
 		}
 		if !(b.Share >= 0 && b.Share <= 1) {
-			return fmt.Errorf("fleet: population free_disk[%d].share must be in [0,1], have %v", i, b.Share)
+			return fieldError(fmt.Sprintf("free_disk[%d].share", i), "must be in [0,1], have %v", b.Share)
 		}
 		sum += b.Share
 	}
 	if len(p.FreeDisk) > 0 && math.Abs(sum-1) > 1e-6 {
-		return fmt.Errorf("fleet: population free_disk shares add up to %v, want 1", sum)
+		return fieldError("free_disk", "shares add up to %v, want 1", sum)
 	}
 	return nil
+}
+
+// FieldError is a population value Validate refuses. Field is the key's
+// path as a population file spells it ("os.iOS", "free_disk[0].share");
+// Line, when ParsePopulation knows it, is where the file sets it.
+type FieldError struct {
+	Field string
+	Line  int
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("fleet: population %s: %s", e.Field, e.Msg)
+}
+
+func fieldError(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // picker is the identity draw of the population: model and OS weights,
