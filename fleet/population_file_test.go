@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -58,6 +59,7 @@ func TestPopulationFileErrors(t *testing.T) {
 		{"empty", "", "empty"},
 		{"not a map", "- 1\n- 2\n", "cannot unmarshal"},
 		{"duplicate key", base + "\nignores: 0.2\n", "already defined"},
+		{"alias bomb", aliasBomb(), "pop.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,4 +219,17 @@ func TestPopulationSmallFleet(t *testing.T) {
 			}
 		}
 	}
+}
+
+// aliasBomb is a billion-laughs document under a key the file knows.
+func aliasBomb() string {
+	var b strings.Builder
+	b.WriteString("free_disk:\n  - &a0 {min_gb: 1, max_gb: 2, share: 1}\n")
+	prev := "a0"
+	for i := 1; i < 10; i++ {
+		name := fmt.Sprintf("a%d", i)
+		fmt.Fprintf(&b, "  - &%s [%s]\n", name, strings.TrimSuffix(strings.Repeat("*"+prev+", ", 9), ", "))
+		prev = name
+	}
+	return b.String()
 }
