@@ -98,3 +98,78 @@ func TestPickerDrawsCoherentIdentities(t *testing.T) {
 		t.Errorf("majors %v, want about 20 on 13 and 20 on 26", majors)
 	}
 }
+
+// TestOlderGates: devices on the older releases a population may draw
+// (macOS 12.2.1 and 13.0.1, iOS 16.1.1) answer without the keys their OS
+// predates, schema-checked for their version: no IsSecurityResponse in
+// AvailableOSUpdates before macOS 13.1 / iOS 16.2, no deferral counts in
+// OSUpdateStatus before macOS 12.3.
+func TestOlderGates(t *testing.T) {
+	t.Parallel()
+	hasKey := func(r *rig, key string) bool {
+		res := r.send(RequestAvailableOSUpdates, nil)
+		items, _ := res.Fields["AvailableOSUpdates"].([]any)
+		if len(items) == 0 {
+			t.Fatalf("%s: nothing offered", r.d.Identity().OSVersion)
+		}
+		_, ok := items[0].(map[string]any)[key]
+		return ok
+	}
+	for _, tt := range []struct {
+		model, version string
+		want           bool
+	}{
+		{"MacBookAir10,1", "12.2.1", false},
+		{"MacBookAir10,1", "13.0.1", false},
+		{"MacBookAir10,1", "13.7.8", true},
+		{"iPhone14,5", "16.1.1", false},
+		{"iPhone14,5", "17.7.2", true},
+	} {
+		r := newRig(t, rigConfig{model: tt.model, version: tt.version})
+		if tt.model != "iPhone14,5" {
+			r.send(RequestScheduleOSUpdateScan, map[string]any{"Force": true})
+			r.clk.Advance(time.Minute)
+		}
+		if have := hasKey(r, "IsSecurityResponse"); have != tt.want {
+			t.Errorf("%s on %s: IsSecurityResponse present %v, want %v", tt.model, tt.version, have, tt.want)
+		}
+	}
+	// macOS before 12.3 keeps no deferral count in OSUpdateStatus.
+	for _, tt := range []struct {
+		version string
+		want    bool
+	}{{"12.2.1", false}, {"13.0.1", true}} {
+		r := newRig(t, rigConfig{model: "MacBookAir10,1", version: tt.version})
+		r.send(RequestScheduleOSUpdateScan, map[string]any{"Force": true})
+		r.clk.Advance(time.Minute)
+		res := r.schedule(map[string]any{"ProductKey": r.minorKey(), "InstallAction": ActionInstallLater, "MaxUserDeferrals": 3})
+		if have := results(res); strings.Contains(have, "Error") {
+			t.Fatalf("%s: InstallLater: %s", tt.version, have)
+		}
+		st := r.send(RequestOSUpdateStatus, nil)
+		items, _ := st.Fields["OSUpdateStatus"].([]any)
+		if len(items) == 0 {
+			t.Fatalf("%s: no update in progress", tt.version)
+		}
+		_, have := items[0].(map[string]any)["MaxDeferrals"]
+		if have != tt.want {
+			t.Errorf("macOS %s: MaxDeferrals present %v, want %v", tt.version, have, tt.want)
+		}
+	}
+}
+
+// minorKey is the ProductKey of the newest update within the installed
+// major.
+func (r *rig) minorKey() string {
+	r.t.Helper()
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	installed := r.d.installedVersion()
+	for _, rel := range r.d.installableLocked() {
+		if rel.Version().Major == installed.Major && !rel.SecurityImprovement {
+			return rel.ProductKey(installed, r.d.id.BuildVersion)
+		}
+	}
+	r.t.Fatal("no minor update")
+	return ""
+}
