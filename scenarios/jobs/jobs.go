@@ -18,6 +18,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/mockgdmf"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
@@ -35,6 +36,10 @@ type Config struct {
 	Quirks     map[string]float64
 	// MacFraction is the share of Macs; nil means fleet.DefaultMacFraction.
 	MacFraction *float64
+	// Releases are posted on the catalog's timeline before the fleet is
+	// drawn, each at its At: releases that may not exist yet (a 27.0),
+	// served by the mock GDMF and offered to devices from then on.
+	Releases []mockgdmf.Posting
 	// Catalog is Apple's world; nil means catalog.Default().
 	Catalog *catalog.Catalog
 	// Clock is the world's time; nil means the wall clock.
@@ -109,6 +114,9 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 	if r.World, err = scenarios.NewWorld(wc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
+	if err := r.post(); err != nil {
+		return r, err
+	}
 	opts := targets.Options{Logger: cfg.Logger, Mint: cfg.Mint, MutualTLS: cfg.MutualTLS}
 	if r.Target, err = targets.Open(ctx, cfg.Target, r.World, opts); err != nil {
 		return r, fmt.Errorf("%w: %w", ErrSetup, err)
@@ -125,7 +133,20 @@ func Attach(ctx context.Context, cfg Config, w *scenarios.World, t scenarios.Tar
 	}
 	cfg.Clock, cfg.Catalog = w.Clock, w.Catalog
 	r := &Run{Config: cfg, World: w, Target: t}
+	if err := r.post(); err != nil {
+		return r, err
+	}
 	return r, r.enroll(ctx)
+}
+
+// post posts the config's releases on the world's timeline.
+func (r *Run) post() error {
+	for i, p := range r.Config.Releases {
+		if err := r.World.GDMF.Post(p); err != nil {
+			return fmt.Errorf("%w: release %d: %w", ErrSetup, i, err)
+		}
+	}
+	return nil
 }
 
 func (r *Run) enroll(ctx context.Context) error {

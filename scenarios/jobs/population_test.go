@@ -2,12 +2,14 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/mockgdmf"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 )
@@ -131,5 +133,41 @@ func TestPopulationReasonsReachable(t *testing.T) {
 				t.Errorf("reasons %v (%s), want %s", sum.Reasons, jobs.OSMajorsString(sum.OSMajors), tt.reason)
 			}
 		})
+	}
+}
+
+// TestPostedRelease: a release a job posts on its timeline (iOS 27.0, which
+// does not exist) is what the world's catalog offers from its time on, and
+// a bad posting stops the job before any device is drawn.
+func TestPostedRelease(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a bound for a hang only
+	defer cancel()
+	start := catalog.Default().LatestPostingDate().AddDate(0, 0, 10).Add(9 * time.Hour)
+	clk := clock.NewManual(start)
+	post := mockgdmf.Posting{Platform: catalog.IOS, ProductVersion: "27.0", Build: "24A330",
+		SupportedDevices: []string{"iPhone15,2"}, At: start.Add(24 * time.Hour)}
+	r, err := jobs.Start(ctx, jobs.Config{Devices: 1, Seed: 1, Mint: true, Clock: clk, Releases: []mockgdmf.Posting{post}})
+	if r != nil {
+		defer r.Close()
+	}
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	m, _ := catalog.LookupModel("iPhone15,2")
+	if rel, ok := r.World.Catalog.Latest(m, 27, -1, start); ok {
+		t.Errorf("27.0 offered before its posting: %+v", rel)
+	}
+	if rel, ok := r.World.Catalog.Latest(m, 27, -1, post.At); !ok || rel.Build != "24A330" {
+		t.Errorf("27.0 not offered once posted: %+v, %v", rel, ok)
+	}
+	bad := post
+	bad.Build = ""
+	r2, err := jobs.Start(ctx, jobs.Config{Devices: 1, Seed: 1, Mint: true, Clock: clock.NewManual(start), Releases: []mockgdmf.Posting{bad}})
+	if r2 != nil {
+		defer r2.Close()
+	}
+	if !errors.Is(err, jobs.ErrSetup) || r2 == nil || r2.Fleet != nil {
+		t.Errorf("a bad posting: err %v, want ErrSetup before any device is drawn", err)
 	}
 }
