@@ -51,6 +51,15 @@ func TestDefaultPopulationRuns(t *testing.T) {
 	pop := fleet.DefaultPopulation()
 
 	r, clk := startDefault(ctx, t, 30, 21, pop)
+	// Every device runs a release posted before the world's start.
+	for _, d := range r.Fleet.Devices() {
+		id := d.Identity()
+		for _, rel := range r.World.Catalog.ShippedBuilds(*id.Model) {
+			if rel.Build == id.BuildVersion && rel.PostingDate.After(clk.Now()) {
+				t.Errorf("%s runs %s, posted %s, after the start %s", id.Model.Identifier, id.OSVersion, rel.PostingDate, clk.Now())
+			}
+		}
+	}
 	leg, err := jobs.LegacyUpdate(ctx, r, jobs.LegacyConfig{Enforcer: reference.EnforcerConfig{Deadline: 48 * time.Hour}}, clk.Pause)
 	if err != nil {
 		t.Fatalf("LegacyUpdate: %v", err)
