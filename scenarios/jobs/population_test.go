@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,15 +52,6 @@ func TestDefaultPopulationRuns(t *testing.T) {
 	pop := fleet.DefaultPopulation()
 
 	r, clk := startDefault(ctx, t, 30, 21, pop)
-	// Every device runs a release posted before the world's start.
-	for _, d := range r.Fleet.Devices() {
-		id := d.Identity()
-		for _, rel := range r.World.Catalog.ShippedBuilds(*id.Model) {
-			if rel.Build == id.BuildVersion && rel.PostingDate.After(clk.Now()) {
-				t.Errorf("%s runs %s, posted %s, after the start %s", id.Model.Identifier, id.OSVersion, rel.PostingDate, clk.Now())
-			}
-		}
-	}
 	leg, err := jobs.LegacyUpdate(ctx, r, jobs.LegacyConfig{Enforcer: reference.EnforcerConfig{Deadline: 48 * time.Hour}}, clk.Pause)
 	if err != nil {
 		t.Fatalf("LegacyUpdate: %v", err)
@@ -169,6 +161,37 @@ func TestPostedRelease(t *testing.T) {
 	}
 	if rel, ok := r.World.Catalog.Latest(m, 27, -1, post.At); !ok || rel.Build != "24A330" {
 		t.Errorf("27.0 not offered once posted: %+v, %v", rel, ok)
+	}
+	// A 26.7 posted a day into the story for every iPhone and iPad: no
+	// device of a population drawn at the start runs it, though it would
+	// be the newest 26.
+	var ios []string
+	for _, m := range catalog.Models() {
+		if m.Platform == catalog.IOS {
+			ios = append(ios, m.SoftwareUpdateDeviceID)
+		}
+	}
+	pop := fleet.DefaultPopulation()
+	ios0 := 0.0
+	r3, err := jobs.Start(ctx, jobs.Config{Devices: 20, Seed: 4, Mint: true, Clock: clock.NewManual(start), Population: &pop, MacFraction: &ios0,
+		Releases: []mockgdmf.Posting{{Platform: catalog.IOS, ProductVersion: "26.7", Build: "23H20", SupportedDevices: ios, At: start.Add(24 * time.Hour)}}})
+	if r3 != nil {
+		defer r3.Close()
+	}
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	on26 := 0
+	for _, d := range r3.Fleet.Devices() {
+		switch v := d.Identity().OSVersion; {
+		case v == "26.7":
+			t.Errorf("%s runs 26.7, posted after the start", d.Identity().Model.Identifier)
+		case strings.HasPrefix(v, "26."):
+			on26++
+		}
+	}
+	if on26 == 0 {
+		t.Error("no device on 26: the check above proves nothing")
 	}
 	bad := post
 	bad.Build = ""
