@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/brianvoe/gofakeit/v6"
 
@@ -36,9 +37,15 @@ type Config struct {
 	// Catalog supplies models' OS releases; nil means catalog.Default().
 	// The devices' Env reads it too, unless an option sets another.
 	Catalog *catalog.Catalog
-	// Population draws each device's user and situation (population.go);
-	// nil leaves every device cooperative, on power and online.
+	// Population draws each device's user and situation, and the
+	// weights of its model, OS, time zone and enrollment (population.go);
+	// its failure chances go to the Env (simulator.WithFailures). Nil
+	// leaves every device cooperative, on power and online.
 	Population *Population
+	// Start is when the fleet's story starts: with a Population, every
+	// device runs an OS release posted by then. Zero means any release
+	// the catalog holds.
+	Start time.Time
 	// Quirks switches software-update quirks, by name (update.Quirks),
 	// on for a share of the devices each applies to and off for the rest.
 	Quirks map[string]float64
@@ -108,7 +115,16 @@ func NewContext(ctx context.Context, cfg Config, opts ...simulator.Option) (*Fle
 		return nil, err
 	}
 	f := &Fleet{cfg: cfg, byUDID: make(map[string]*simulator.Device, cfg.Devices)}
-	f.env = simulator.NewEnv(append([]simulator.Option{simulator.WithCatalog(cfg.Catalog), simulator.WithEvents(f.count)}, opts...)...)
+	base := []simulator.Option{simulator.WithCatalog(cfg.Catalog), simulator.WithEvents(f.count)}
+	var picker *identity.Picker
+	if cfg.Population != nil {
+		var err error
+		if picker, err = cfg.Population.picker(cfg.Catalog, cfg.Start, cfg.Seed); err != nil {
+			return nil, err
+		}
+		base = append(base, simulator.WithFailures(cfg.Population.Failures))
+	}
+	f.env = simulator.NewEnv(append(base, opts...)...)
 	faker := gofakeit.New(cfg.Seed)
 	for i := 0; i < cfg.Devices; i++ {
 		if i%builtEvery == 0 && i > 0 {
@@ -124,7 +140,7 @@ func NewContext(ctx context.Context, cfg Config, opts ...simulator.Option) (*Fle
 		if faker.Rand.Float64() < cfg.MacFraction {
 			platform = catalog.MacOS
 		}
-		id, err := identity.New(faker, identity.Options{Platform: platform, Catalog: cfg.Catalog})
+		id, err := identity.New(faker, identity.Options{Platform: platform, Catalog: cfg.Catalog, Picker: picker})
 		if err != nil {
 			return nil, fmt.Errorf("fleet: device %d: %w", i, err)
 		}
@@ -215,6 +231,22 @@ func (f *Fleet) Mix() map[string]int {
 		m[d.Identity().Model.Family]++
 	}
 	return m
+}
+
+// OSMajors counts devices per platform and OS major they run now, for
+// reports: {"macOS": {26: 12, 15: 5}, "iOS": {26: 14, 18: 5}}.
+func (f *Fleet) OSMajors() map[catalog.Platform]map[int]int {
+	out := map[catalog.Platform]map[int]int{}
+	for _, d := range f.devices {
+		id := d.Identity()
+		m := out[id.Model.Platform]
+		if m == nil {
+			m = map[int]int{}
+			out[id.Model.Platform] = m
+		}
+		m[identity.Major(id.OSVersion)]++
+	}
+	return out
 }
 
 // IdentitySource mints an enrollment identity for a device (the fast path),

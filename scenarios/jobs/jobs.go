@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/mockgdmf"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
@@ -33,6 +35,12 @@ type Config struct {
 	Seed       int64
 	Population *fleet.Population
 	Quirks     map[string]float64
+	// MacFraction is the share of Macs; nil means fleet.DefaultMacFraction.
+	MacFraction *float64
+	// Releases are posted on the catalog's timeline before the fleet is
+	// drawn, each at its At: releases that may not exist yet (a 27.0),
+	// served by the mock GDMF and offered to devices from then on.
+	Releases []mockgdmf.Posting
 	// Catalog is Apple's world; nil means catalog.Default().
 	Catalog *catalog.Catalog
 	// Clock is the world's time; nil means the wall clock.
@@ -138,6 +146,9 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 	if r.World, err = scenarios.NewWorld(wc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
+	if err := r.post(); err != nil {
+		return r, err
+	}
 	opts := targets.Options{Logger: cfg.ServerLogger, Mint: cfg.Mint, MutualTLS: cfg.MutualTLS}
 	if opts.Logger == nil {
 		opts.Logger = cfg.Logger
@@ -157,13 +168,30 @@ func Attach(ctx context.Context, cfg Config, w *scenarios.World, t scenarios.Tar
 	}
 	cfg.Clock, cfg.Catalog = w.Clock, w.Catalog
 	r := &Run{Config: cfg, World: w, Target: t}
+	if err := r.post(); err != nil {
+		return r, err
+	}
 	return r, r.enroll(ctx)
+}
+
+// post posts the config's releases on the world's timeline.
+func (r *Run) post() error {
+	for i, p := range r.Config.Releases {
+		if err := r.World.GDMF.Post(p); err != nil {
+			return fmt.Errorf("%w: release %d: %w", ErrSetup, i, err)
+		}
+	}
+	return nil
 }
 
 func (r *Run) enroll(ctx context.Context) error {
 	cfg := r.Config
+	mac := fleet.DefaultMacFraction
+	if cfg.MacFraction != nil {
+		mac = *cfg.MacFraction
+	}
 	var built atomic.Int64
-	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: fleet.DefaultMacFraction,
+	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: mac,
 		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks,
 		OnBuilt: func(n int) { built.Store(int64(n)) }}
 	devOpts := append([]simulator.Option{simulator.WithLogger(cfg.Logger)}, cfg.DeviceOptions...)
@@ -208,12 +236,31 @@ func MixString(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// OSMajorsString prints a fleet's OS majors, newest first per platform:
+// "iOS 26: 14, 18: 5, 17: 1; macOS 26: 12, 15: 5, 14: 2".
+func OSMajorsString(m map[catalog.Platform]map[int]int) string {
+	var parts []string
+	for _, p := range slices.Sorted(maps.Keys(m)) {
+		majors := slices.Sorted(maps.Keys(m[p]))
+		slices.Reverse(majors)
+		counts := make([]string, len(majors))
+		for i, v := range majors {
+			counts[i] = fmt.Sprintf("%d: %d", v, m[p][v])
+		}
+		parts = append(parts, string(p)+" "+strings.Join(counts, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Rollout is what both update jobs report of their fleet: the verdicts,
 // who enrolled, the mix, and the length of the story.
 type Rollout struct {
 	reference.Report
 	Enrolled int            `json:"enrolled"`
 	Mix      map[string]int `json:"mix"`
+	// OSMajors counts the fleet's devices per platform and OS major
+	// when the rollout starts (OSMajorsString prints it).
+	OSMajors map[catalog.Platform]map[int]int `json:"os_majors"`
 	// Polling is set when devices checked in on their own, not when
 	// pushed: the run shows the server's command handling, not a fleet's.
 	Polling bool `json:"polling,omitempty"`
@@ -233,7 +280,7 @@ type Rollout struct {
 // rollout starts a rollout's summary.
 func (r *Run) rollout() Rollout {
 	return Rollout{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
-		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), Polling: r.Fleet.Polling}
+		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), OSMajors: r.Fleet.OSMajors(), Polling: r.Fleet.Polling}
 }
 
 // end closes a rollout: stop (if set) stops time, the story is the longest
