@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -50,7 +51,7 @@ func ParsePopulation(data []byte, name string) (Population, error) {
 		if errors.Is(err, io.EOF) {
 			return Population{}, fmt.Errorf("%w: %s: empty", ErrPopulationFile, name)
 		}
-		return Population{}, fmt.Errorf("%w: %s: %w", ErrPopulationFile, name, err)
+		return Population{}, fmt.Errorf("%w: %s: %s", ErrPopulationFile, name, yamlWords(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -64,6 +65,52 @@ func ParsePopulation(data []byte, name string) (Population, error) {
 		return Population{}, fmt.Errorf("%w: %s: %w", ErrPopulationFile, name, err)
 	}
 	return p, nil
+}
+
+// goType is how the YAML decoder names a Go type in its errors; badValue
+// is its "cannot unmarshal" error.
+var (
+	goType   = regexp.MustCompile(` in type [\w.\[\]*]+`)
+	badValue = regexp.MustCompile("cannot unmarshal !!(\\w+) (?:(.*) )?into ([\\w.\\[\\]*]+)")
+)
+
+// kindWords says what a Go type holds, in a YAML file's words.
+func kindWords(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "fleet."), strings.HasPrefix(goType, "struct"):
+		return "a mapping"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "float"), strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "text"
+	}
+	return "the right kind of value"
+}
+
+// yamlWords is a decoder's error in the file's words: "line 3: field
+// users not found" rather than the Go type it was decoding into.
+func yamlWords(err error) string {
+	s := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	s = goType.ReplaceAllString(s, "")
+	s = badValue.ReplaceAllStringFunc(s, func(m string) string {
+		sub := badValue.FindStringSubmatch(m)
+		what := sub[2]
+		if what == "" {
+			what = "the " + map[string]string{"seq": "list", "map": "mapping"}[sub[1]]
+		}
+		return what + " is not " + kindWords(sub[3])
+	})
+	s = strings.ReplaceAll(s, "field ", "unknown key ")
+	s = strings.ReplaceAll(s, " not found", "")
+	lines := strings.Split(s, "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
 }
 
 // lineOf finds the line that sets a field ("os.iOS", "free_disk[1].share"),

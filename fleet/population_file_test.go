@@ -41,23 +41,23 @@ func TestPopulationFileErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"typo", "ignore: 0.1\n", "line 1: field ignore not found"},
-		{"wrong type", "ignores: lots\n", "line 1: cannot unmarshal"},
+		{"typo", "ignore: 0.1\n", "line 1: unknown key ignore"},
+		{"wrong type", "ignores: lots\n", "line 1: `lots` is not a number"},
 		{"share above one", "ignores: 0.1\npasscode: 1.5\n", "line 2: passcode: must be in [0,1]"},
 		{"negative share", "failures: {download: -0.1}\n", "line 1: failures.download: must be in [0,1]"},
 		{"users over one", "ignores: 0.6\ndismisses: 0.6\n", "users (ignores + dismisses + tonight) add up to 1.2"},
 		{"os shares", "ignores: 0\nos:\n  macOS: {26: 1}\n  iOS: {26: 0.5, 18: 0.2}\n", "line 4: os.iOS: shares add up to 0.7"},
 		{"os platform", "os: {tvOS: {26: 1}}\n", "os.tvOS: the platform must be"},
-		{"os major not a number", "os: {iOS: {latest: 1}}\n", "cannot unmarshal"},
+		{"os major not a number", "os: {iOS: {latest: 1}}\n", "`latest` is not a number"},
 		{"unknown model", "models: {\"iPhone99,1\": 1}\n", `model key "iPhone99,1" matches no model`},
 		{"time zone", "time_zones: {Mars/Olympus: 1}\n", "time_zones.Mars/Olympus: not an IANA time zone"},
 		{"disk bands", "free_disk: [{min_gb: 5, max_gb: 1, share: 1}]\n", "free_disk[0]: want 0 <= min_gb <= max_gb"},
 		{"disk shares", "free_disk: [{min_gb: 1, max_gb: 5, share: 0.5}]\n", "free_disk: shares add up to 0.5"},
 		{"disk band line", "free_disk:\n  - {min_gb: 1, max_gb: 5, share: 0.5}\n  - {min_gb: 5, max_gb: 1, share: 0.5}\n", "line 3: free_disk[1]: want 0 <= min_gb <= max_gb"},
-		{"unknown nested key", "enrollment: {dep: 0.5}\n", "field dep not found"},
+		{"unknown nested key", "enrollment: {dep: 0.5}\n", "unknown key dep"},
 		{"two documents", "ignores: 0.1\n---\nignores: 0.2\n", "more than one YAML document"},
 		{"empty", "", "empty"},
-		{"not a map", "- 1\n- 2\n", "cannot unmarshal"},
+		{"not a map", "- 1\n- 2\n", "the list is not a mapping"},
 		{"duplicate key", base + "\nignores: 0.2\n", "already defined"},
 		{"alias bomb", aliasBomb(), "pop.yaml"},
 	}
