@@ -248,13 +248,35 @@ func (p Population) picker(cat *catalog.Catalog, start time.Time, seed int64) (*
 	return pk, nil
 }
 
-// draw gives one device its user and situation.
-func (p Population) draw(d *simulator.Device, r *rand.Rand) {
-	id := d.Identity()
+// situation is what a Population draws for one device, applied apart
+// from the draw so that a shard can draw for devices it does not hold and
+// keep the stream where an unsharded run has it.
+type situation struct {
+	user    update.UserProfile
+	env     update.Environment
+	battery float64 // set when > 0
+	free    float64 // available capacity, set when freeSet
+	freeSet bool
+}
+
+// apply gives d its situation.
+func (s situation) apply(d *simulator.Device) {
+	if s.battery > 0 {
+		d.SetBatteryLevel(s.battery)
+	}
+	if s.freeSet {
+		d.SetAvailableCapacity(s.free)
+	}
+	d.SetUserProfile(s.user)
+	d.SetEnvironment(s.env)
+}
+
+// draw draws one device's user and situation from r.
+func (p Population) draw(id identity.Identity, r *rand.Rand) situation {
 	mac := id.Model.Family == "Mac"
 	portable := !mac || strings.HasPrefix(id.Model.ModelName, "MacBook")
-	var u update.UserProfile
-	var e update.Environment
+	var s situation
+	u, e := &s.user, &s.env
 	switch x := r.Float64(); {
 	case x < p.Ignores:
 		u.Response = update.UserIgnores
@@ -287,7 +309,7 @@ func (p Population) draw(d *simulator.Device, r *rand.Rand) {
 		switch x := r.Float64(); {
 		case x < p.LowBattery:
 			e.OnBattery = true
-			d.SetBatteryLevel(math.Round((0.03+0.14*r.Float64())*100) / 100)
+			s.battery = math.Round((0.03+0.14*r.Float64())*100) / 100
 		case x < p.LowBattery+p.OnBattery:
 			e.OnBattery = true
 		}
@@ -303,13 +325,12 @@ func (p Population) draw(d *simulator.Device, r *rand.Rand) {
 			x -= band.Share
 		}
 		gb := b.MinGB + (b.MaxGB-b.MinGB)*r.Float64()
-		d.SetAvailableCapacity(math.Round(min(gb, 0.95*id.DeviceCapacity)*100) / 100)
+		s.free, s.freeSet = math.Round(min(gb, 0.95*id.DeviceCapacity)*100)/100, true
 	case r.Float64() < p.DiskFull:
-		d.SetAvailableCapacity(math.Round((0.1+0.8*r.Float64())*100) / 100)
+		s.free, s.freeSet = math.Round((0.1+0.8*r.Float64())*100)/100, true
 	}
 	e.NoNetwork = r.Float64() < p.NoNetwork
-	d.SetUserProfile(u)
-	d.SetEnvironment(e)
+	return s
 }
 
 // validateQuirks checks quirk names and shares.
@@ -327,18 +348,23 @@ func validateQuirks(q map[string]float64) error {
 
 // applyQuirks switches each named quirk on for its share of the devices it
 // applies to (its platform), chosen from the seed, and off for the others.
-func applyQuirks(devices []*simulator.Device, q map[string]float64, seed int64) {
+// platforms are those of the whole fleet, in its order; devices are the
+// block of it from lo (a shard's): the choice is made over the whole
+// fleet, so a device has a quirk in a shard exactly when it has it in the
+// unsharded fleet.
+func applyQuirks(platforms []catalog.Platform, devices []*simulator.Device, lo int, q map[string]float64, seed int64) {
 	names := make([]string, 0, len(q))
 	for n := range q {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	hi := lo + len(devices)
 	for _, name := range names {
 		quirk, _ := update.LookupQuirk(name)
-		var eligible []*simulator.Device
-		for _, d := range devices {
-			if quirk.Platform == "" || d.Identity().Model.Platform == quirk.Platform {
-				eligible = append(eligible, d)
+		var eligible []int
+		for i, p := range platforms {
+			if quirk.Platform == "" || p == quirk.Platform {
+				eligible = append(eligible, i)
 			}
 		}
 		h := fnv.New64a()
@@ -347,7 +373,9 @@ func applyQuirks(devices []*simulator.Device, q map[string]float64, seed int64) 
 		order := r.Perm(len(eligible))
 		n := int(math.Round(q[name] * float64(len(eligible))))
 		for i, j := range order {
-			_ = eligible[j].SetQuirk(name, i < n)
+			if g := eligible[j]; g >= lo && g < hi {
+				_ = devices[g-lo].SetQuirk(name, i < n)
+			}
 		}
 	}
 }
