@@ -57,13 +57,22 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 	sum.TimeZones = len(zones)
 	udids := f.EnrolledUDIDs()
 
-	// The devices switched off for good, drawn from the seed.
+	// The devices switched off for good, drawn from the seed: one draw
+	// per device of the whole fleet, in its order, so that a device is
+	// switched off in its shard as in the unsharded run (with every
+	// device enrolled, the draws are those of one per enrolled device).
 	rng := rand.New(rand.NewPCG(uint64(r.Config.Seed), 0xdd))
+	for range f.Offset() {
+		rng.Float64()
+	}
 	var off []string
-	for _, udid := range udids {
-		if rng.Float64() < cfg.Off {
-			off = append(off, udid)
+	for _, d := range f.Devices() {
+		if x := rng.Float64(); x < cfg.Off && d.Enrolled() {
+			off = append(off, d.UDID())
 		}
+	}
+	for range f.Size() - f.Offset() - len(f.Devices()) {
+		rng.Float64()
 	}
 	sum.SwitchedOff = len(off)
 	if len(off) > 0 {
@@ -71,7 +80,7 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 		if after <= 0 {
 			after = DefaultDDMOffAfter
 		}
-		uuid := fmt.Sprintf("%08X-0000-4000-8000-%012X", rng.Uint32(), rng.Uint64()&0xffffffffffff)
+		uuid := fmt.Sprintf("%08X-0000-4000-8%03X-%012X", rng.Uint32(), shardTag(r.Config.Shard), rng.Uint64()&0xffffffffffff)
 		t := clk.AfterFunc(after, func() {
 			cmd := scenarios.Command{UUID: uuid, RequestType: "ShutDownDevice"}
 			if err := r.Target.Commands().Enqueue(context.Background(), off, cmd); err != nil {

@@ -41,6 +41,11 @@ type Config struct {
 	// drawn, each at its At: releases that may not exist yet (a 27.0),
 	// served by the mock GDMF and offered to devices from then on.
 	Releases []mockgdmf.Posting
+	// Shard, when set, runs only that slice of the fleet (fleet.Shard):
+	// Devices stays the whole fleet's size, and the job's summary counts
+	// the shard's devices (Devices is the shard's), for MergeSummaries to
+	// add up.
+	Shard fleet.Shard
 	// Catalog is Apple's world; nil means catalog.Default().
 	Catalog *catalog.Catalog
 	// Clock is the world's time; nil means the wall clock.
@@ -100,6 +105,9 @@ func (c *Config) phase(p Phase) {
 func (c *Config) Validate() error {
 	if c.Devices < 1 {
 		return fmt.Errorf("devices must be at least 1, have %d", c.Devices)
+	}
+	if err := c.Shard.Validate(); err != nil {
+		return err
 	}
 	if c.Target == "" {
 		c.Target = targets.Embedded
@@ -192,10 +200,10 @@ func (r *Run) enroll(ctx context.Context) error {
 	}
 	var built atomic.Int64
 	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: mac,
-		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks,
+		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks, Shard: cfg.Shard,
 		OnBuilt: func(n int) { built.Store(int64(n)) }}
 	devOpts := append([]simulator.Option{simulator.WithLogger(cfg.Logger)}, cfg.DeviceOptions...)
-	cfg.phase(Phase{Name: PhaseDraw, Total: cfg.Devices, Done: func() int { return int(built.Load()) }})
+	cfg.phase(Phase{Name: PhaseDraw, Total: r.Devices(), Done: func() int { return int(built.Load()) }})
 	var err error
 	r.Fleet, err = scenarios.Draw(ctx, r.World, r.Target, fc, devOpts...)
 	if r.Fleet == nil || err != nil {
@@ -206,8 +214,15 @@ func (r *Run) enroll(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	counts := r.Fleet.Counters()
-	cfg.phase(Phase{Name: PhaseEnroll, Total: cfg.Devices, Done: func() int { return int(counts.Enrolled.Load()) }})
+	cfg.phase(Phase{Name: PhaseEnroll, Total: r.Devices(), Done: func() int { return int(counts.Enrolled.Load()) }})
 	return r.Fleet.Enroll(ctx)
+}
+
+// Devices is how many devices the run holds: the whole fleet's, or its
+// shard's.
+func (r *Run) Devices() int {
+	lo, hi := r.Config.Shard.Range(r.Config.Devices)
+	return hi - lo
 }
 
 // Close closes the target and the world.
@@ -279,7 +294,7 @@ type Rollout struct {
 
 // rollout starts a rollout's summary.
 func (r *Run) rollout() Rollout {
-	return Rollout{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
+	return Rollout{Report: reference.Report{Devices: r.Devices(), Reasons: map[string]int{}},
 		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), OSMajors: r.Fleet.OSMajors(), Polling: r.Fleet.Polling}
 }
 
@@ -294,7 +309,7 @@ func (s *Rollout) end(ctx context.Context, r *Run, outcomes []reference.Outcome,
 		s.Story = max(s.Story, o.Elapsed)
 	}
 	s.Report = reference.Summarize(outcomes)
-	notEnrolled(&s.Report, r.Config.Devices)
+	notEnrolled(&s.Report, r.Devices())
 	s.ToCompliance = make([]time.Duration, 0, s.Compliant)
 	for _, o := range outcomes {
 		switch {
