@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,11 +35,14 @@ type DDMSummary struct {
 	Rollout
 	// Late counts devices that reached the target after their local
 	// deadline + 1 h, from their own record.
-	Late                int    `json:"late"`
-	DDMCapable          int    `json:"ddm_capable"`
-	SwitchedOff         int    `json:"switched_off"`
-	TimeZones           int    `json:"time_zones"`
-	TargetLocalDateTime string `json:"target_local_date_time"`
+	Late        int `json:"late"`
+	DDMCapable  int `json:"ddm_capable"`
+	SwitchedOff int `json:"switched_off"`
+	TimeZones   int `json:"time_zones"`
+	// Zones are the time zones counted, sorted: what merging shards
+	// unites.
+	Zones               []string `json:"zones,omitempty"`
+	TargetLocalDateTime string   `json:"target_local_date_time"`
 }
 
 // DDMDeadline lets the reference DDM enforcer send every enrolled device
@@ -45,7 +50,7 @@ type DDMSummary struct {
 // reads compliance from the devices' status reports.
 func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSummary, error) {
 	f := r.Fleet
-	sum := DDMSummary{Rollout: r.rollout()}
+	sum := DDMSummary{Rollout: r.rollout(JobDDMDeadline)}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands, scenarios.CapDeclarations); err != nil {
 		return sum, err
 	}
@@ -55,6 +60,7 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 		zones[d.Identity().TimeZone] = true
 	}
 	sum.TimeZones = len(zones)
+	sum.Zones = slices.Sorted(maps.Keys(zones))
 	udids := f.EnrolledUDIDs()
 
 	// The devices switched off for good, drawn from the seed: one draw

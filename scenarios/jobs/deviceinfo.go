@@ -12,6 +12,7 @@ import (
 
 // DeviceInfoSummary is what the DeviceInformation job found.
 type DeviceInfoSummary struct {
+	ShardOf
 	Devices      int `json:"devices"`
 	Enrolled     int `json:"enrolled"`
 	CommandsSent int `json:"commands_sent"`
@@ -57,7 +58,7 @@ func shardTag(s fleet.Shard) uint16 {
 // through the target's command channel, with a push, and waits (up to
 // wait on the world's clock) for every answer, as the devices saw it.
 func DeviceInformation(ctx context.Context, r *Run, wait time.Duration) (DeviceInfoSummary, error) {
-	sum := DeviceInfoSummary{Devices: r.Devices(), Enrolled: r.Fleet.Enrolled, Polling: r.Fleet.Polling}
+	sum := DeviceInfoSummary{ShardOf: r.shardOf(JobDeviceInformation), Devices: r.Devices(), Enrolled: r.Fleet.Enrolled, Polling: r.Fleet.Polling}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands); err != nil {
 		return sum, err
 	}

@@ -270,6 +270,7 @@ func OSMajorsString(m map[catalog.Platform]map[int]int) string {
 // Rollout is what both update jobs report of their fleet: the verdicts,
 // who enrolled, the mix, and the length of the story.
 type Rollout struct {
+	ShardOf
 	reference.Report
 	Enrolled int            `json:"enrolled"`
 	Mix      map[string]int `json:"mix"`
@@ -293,8 +294,8 @@ type Rollout struct {
 }
 
 // rollout starts a rollout's summary.
-func (r *Run) rollout() Rollout {
-	return Rollout{Report: reference.Report{Devices: r.Devices(), Reasons: map[string]int{}},
+func (r *Run) rollout(job string) Rollout {
+	return Rollout{ShardOf: r.shardOf(job), Report: reference.Report{Devices: r.Devices(), Reasons: map[string]int{}},
 		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), OSMajors: r.Fleet.OSMajors(), Polling: r.Fleet.Polling}
 }
 
