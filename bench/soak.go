@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/mdmsim/mdmsim/clock"
@@ -214,7 +216,12 @@ func Soak(ctx context.Context, w *scenarios.World, t scenarios.Target, cfg SoakC
 		}
 		return d
 	}
+	// A day is recorded on a clock worker; the result is read here once
+	// the last day is, or once ctx ends with a day perhaps being read.
+	var mu sync.Mutex
 	record := func(d SoakDay) {
+		mu.Lock()
+		defer mu.Unlock()
 		res.Days = append(res.Days, d)
 		if cfg.OnDay != nil {
 			cfg.OnDay(d)
@@ -249,8 +256,12 @@ func Soak(ctx context.Context, w *scenarios.World, t scenarios.Target, cfg SoakC
 	if p, ok := w.Clock.(interface{ Pause() }); ok {
 		p.Pause()
 	}
-	res.judge()
-	return res, nil
+	mu.Lock()
+	defer mu.Unlock()
+	out := *res
+	out.Days = slices.Clone(res.Days)
+	out.judge()
+	return &out, nil
 }
 
 // enableDDM sends every enrolled device DeclarativeManagement through the
