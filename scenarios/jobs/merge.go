@@ -187,6 +187,7 @@ func mergeRollout(out *Rollout, s Rollout) {
 	out.Noncompliant += s.Noncompliant
 	out.Enrolled += s.Enrolled
 	out.Polling = out.Polling || s.Polling
+	out.Partial = out.Partial || s.Partial
 	if out.Reasons == nil {
 		out.Reasons = map[string]int{}
 	}
