@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -89,7 +90,8 @@ func (c *SoakConfig) Validate() error {
 type SoakDay struct {
 	Day int `json:"day"`
 	// HeapBytes is the live heap after a collection; RSSBytes the
-	// process's resident set now (VmRSS on Linux, the peak elsewhere).
+	// process's resident set once freed memory is returned to the OS
+	// (debug.FreeOSMemory; VmRSS on Linux, the peak elsewhere).
 	HeapBytes uint64 `json:"heap_bytes"`
 	RSSBytes  uint64 `json:"rss_bytes"`
 	Enrolled  int    `json:"enrolled"`
@@ -202,6 +204,11 @@ func Soak(ctx context.Context, w *scenarios.World, t scenarios.Target, cfg SoakC
 	devices := ef.Devices()
 	read := func(day int) SoakDay {
 		heap := HeapInUse()
+		// The resident set right after a collection still holds the
+		// collector's headroom of the moment, freed but not returned, which
+		// swings by a tenth from one reading to the next: return it first,
+		// so that the figure is what the process holds.
+		debug.FreeOSMemory()
 		d := SoakDay{Day: day, HeapBytes: heap, RSSBytes: currentRSS(), Wall: wall.Since(began)}
 		for _, dev := range devices {
 			if dev.Enrolled() {
