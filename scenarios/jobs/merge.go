@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/fleet"
 )
 
@@ -68,7 +69,7 @@ func lastJSON(r io.Reader) ([]byte, error) {
 // printed (`mdmsim run --json`, each shard's last line or a file of it)
 // and adds them up into the summary one process would print for the
 // whole fleet: a DeviceInfoSummary, LegacySummary or DDMSummary, as their
-// "job" says. Counts, reasons and the fleet's mix are summed, time zones
+// "job" says. Counts, reasons, the fleet's mix and OS majors are summed, time zones
 // united; a DDM run's local deadline is the earliest of the shards' (on
 // the discrete-event clock they are the same). What a process adds to
 // the job's summary (its wall time, clock) is not carried.
@@ -199,6 +200,17 @@ func mergeRollout(out *Rollout, s Rollout) {
 	}
 	for k, n := range s.Mix {
 		out.Mix[k] += n
+	}
+	for platform, majors := range s.OSMajors {
+		if out.OSMajors == nil {
+			out.OSMajors = map[catalog.Platform]map[int]int{}
+		}
+		if out.OSMajors[platform] == nil {
+			out.OSMajors[platform] = map[int]int{}
+		}
+		for major, n := range majors {
+			out.OSMajors[platform][major] += n
+		}
 	}
 }
 
