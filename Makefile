@@ -71,3 +71,7 @@ bench-million: ## a million idle devices enrolled against the null target (about
 .PHONY: bench-cpusplit
 bench-cpusplit: ## CPU per idle check-in, simulator vs the stock NanoMDM in its own process, RSA-2048 and ECDSA identities (CPUSPLIT_FLAGS)
 	$(GO) run ./cmd/cpusplit $(CPUSPLIT_FLAGS)
+
+.PHONY: soak
+soak: ## 30 virtual days of 10 000 devices in the embedded stack (check-ins, daily DDM status reports): heap and RSS each day, goal flat within 5% after day 1
+	$(GO) run ./cmd/soak --devices $(or $(SOAK_DEVICES),10000) --days $(or $(SOAK_DAYS),30)

@@ -231,14 +231,15 @@ func stats(h *hdr.Histogram) *OpStats {
 		return &OpStats{}
 	}
 	return &OpStats{
-		Count: h.TotalCount(),
-		Min:   us(h.Min()),
-		Mean:  Duration(time.Duration(h.Mean() * float64(time.Microsecond))),
-		P50:   us(h.ValueAtQuantile(50)),
-		P90:   us(h.ValueAtQuantile(90)),
-		P99:   us(h.ValueAtQuantile(99)),
-		P999:  us(h.ValueAtQuantile(99.9)),
-		Max:   us(h.Max()),
+		Histogram: exportHistogram(h),
+		Count:     h.TotalCount(),
+		Min:       us(h.Min()),
+		Mean:      Duration(time.Duration(h.Mean() * float64(time.Microsecond))),
+		P50:       us(h.ValueAtQuantile(50)),
+		P90:       us(h.ValueAtQuantile(90)),
+		P99:       us(h.ValueAtQuantile(99)),
+		P999:      us(h.ValueAtQuantile(99.9)),
+		Max:       us(h.Max()),
 	}
 }
 

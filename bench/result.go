@@ -5,7 +5,11 @@
 // metrics, a comparison of two runs).
 package bench
 
-import "time"
+import (
+	"time"
+
+	"github.com/mdmsim/mdmsim/fleet"
+)
 
 // SchemaVersion is the version of Result's JSON; it changes only when a
 // field changes meaning or goes away.
@@ -60,6 +64,15 @@ type Result struct {
 	Offered int64 `json:"offered,omitempty"`
 	// Enrolled is how many devices were enrolled at the end.
 	Enrolled int `json:"enrolled,omitempty"`
+	// Shard is set when the run held one shard of the fleet
+	// (Workload.Shard): Devices is still the whole fleet's size,
+	// ShardDevices the shard's, and every count (Ops, Errors, Enrolled,
+	// Compliance's devices) is the shard's. MergeResults adds the shards
+	// up into one Result with Shards set instead.
+	Shard        *fleet.Shard `json:"shard,omitempty"`
+	ShardDevices int          `json:"shard_devices,omitempty"`
+	// Shards is how many shard results a merged Result was made from.
+	Shards int `json:"shards,omitempty"`
 }
 
 // Pacing is how a run offered its work.
@@ -89,6 +102,10 @@ type OpStats struct {
 	// Virtual is set when the latencies are on the world's virtual clock,
 	// not the run's wall time (a rollout's "time-to-compliant").
 	Virtual bool `json:"virtual,omitempty"`
+	// Histogram is the HDR histogram the figures above come from, as
+	// [microseconds, count] pairs, one per non-empty bucket (the bucket's
+	// lowest value): what MergeResults adds up exactly.
+	Histogram [][2]int64 `json:"histogram,omitempty"`
 }
 
 // Interval is one slice of the run's timeline.
@@ -106,6 +123,9 @@ type Interval struct {
 type CompliancePoint struct {
 	Day       float64 `json:"day"`
 	Compliant float64 `json:"compliant"` // 0..1
+	// Devices is how many devices were compliant then: what
+	// MergeResults adds up (Compliant is over the run's own devices).
+	Devices int `json:"devices,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as seconds (float) in

@@ -93,7 +93,7 @@ func runRollout(ctx context.Context, w *scenarios.World, t scenarios.Target, wl 
 		return nil, err
 	}
 	wl.Say("enrolling %d devices in %s", wl.Devices, t.Name())
-	cfg := jobs.Config{Devices: wl.Devices, Seed: wl.Seed, Population: ro.Population, Quirks: ro.Quirks,
+	cfg := jobs.Config{Devices: wl.Devices, Seed: wl.Seed, Shard: wl.Shard, Population: ro.Population, Quirks: ro.Quirks,
 		DeviceOptions: wl.DeviceOptions, Say: wl.Say}
 	// The Run is not closed: the target and the world are the caller's.
 	r, err := jobs.Attach(ctx, cfg, w, t)
@@ -149,11 +149,11 @@ func runRollout(ctx context.Context, w *scenarios.World, t scenarios.Target, wl 
 	if jobErr != nil && !res.Partial {
 		return nil, fmt.Errorf("bench: %s: %w", ro.Scenario, jobErr)
 	}
-	res.Workload, res.Scenario, res.Target, res.Devices, res.Seed = wl.Name, ro.Scenario, t.Name(), wl.Devices, wl.Seed
+	wl.shardResult(res, t)
 	res.Enrolled = r.Fleet.Enrolled
 	if jobErr == nil {
 		for _, p := range sum.Curve(ro.Step) {
-			res.Compliance = append(res.Compliance, CompliancePoint{Day: p.At.Hours() / 24, Compliant: p.Share})
+			res.Compliance = append(res.Compliance, CompliancePoint{Day: complianceDay(p.At), Compliant: p.Share, Devices: p.Compliant})
 		}
 	}
 	return res, nil

@@ -55,6 +55,10 @@ type Workload struct {
 	// Devices and Seed draw the fleet (fleet.New).
 	Devices int
 	Seed    int64
+	// Shard, when set, runs only that slice of the fleet, as one of
+	// several processes (fleet.Shard); MergeResults adds their Results
+	// up. Devices stays the whole fleet's size.
+	Shard fleet.Shard
 	// Batch is the push storm's devices per operation.
 	Batch int
 	// Rounds is how many commands each device gets (commands, push).
@@ -85,6 +89,9 @@ func (wl *Workload) Validate() error {
 	}
 	if wl.Devices < 1 {
 		return fmt.Errorf("bench: devices must be at least 1, have %d", wl.Devices)
+	}
+	if err := wl.Shard.Validate(); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
 	if wl.Batch <= 0 {
 		wl.Batch = DefaultBatch
@@ -124,6 +131,11 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 	if err := wl.Validate(); err != nil {
 		return nil, err
 	}
+	if lo, hi := wl.Shard.Range(wl.Devices); lo == hi {
+		// More shards than devices: this one has none, and says so.
+		return wl.shardResult(&Result{Schema: SchemaVersion, Pacing: wl.Run.pacing(), Started: time.Now(),
+			Ops: map[string]*OpStats{}, Errors: map[string]int64{}}, t), nil
+	}
 	if wl.Name == WorkloadRollout {
 		return runRollout(ctx, w, t, wl)
 	}
@@ -138,7 +150,7 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 		opts = append(opts, simulator.WithPollInterval(enr.PollInterval))
 	}
 	heap0 := HeapInUse()
-	f, err := fleet.NewContext(ctx, fleet.Config{Devices: wl.Devices, Seed: wl.Seed, MacFraction: fleet.DefaultMacFraction, Catalog: w.Catalog},
+	f, err := fleet.NewContext(ctx, fleet.Config{Devices: wl.Devices, Seed: wl.Seed, MacFraction: fleet.DefaultMacFraction, Catalog: w.Catalog, Shard: wl.Shard},
 		append(opts, wl.DeviceOptions...)...)
 	if err != nil {
 		return nil, err
@@ -151,7 +163,7 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 	devices := f.Devices()
 	n := uint64(len(devices))
 	if wl.Name != WorkloadEnroll {
-		wl.Say("enrolling %d devices in %s", wl.Devices, t.Name())
+		wl.Say("enrolling %d devices in %s", len(devices), t.Name())
 		if got, err := f.Enroll(ctx, profile, enr.Identities); got == 0 {
 			return nil, fmt.Errorf("bench: no device enrolled: %w", err)
 		}
@@ -195,7 +207,7 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 		}
 	case WorkloadCommands:
 		ops = Ops{Name: "command", Total: n * uint64(wl.Rounds), Op: func(ctx context.Context, i uint64, _ *Recorder) error {
-			return commandRound(ctx, w, t, devices[i%n].UDID(), wl.Seed, i, wl.Wait)
+			return commandRound(ctx, w, t, devices[i%n].UDID(), wl.commandUUID(i), wl.Wait)
 		}}
 	case WorkloadPush:
 		batches := (n + uint64(wl.Batch) - 1) / uint64(wl.Batch)
@@ -206,7 +218,7 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 			for _, d := range devices[lo:hi] {
 				udids = append(udids, d.UDID())
 			}
-			return tr.pushBatch(ctx, w, t, udids, commandUUID(wl.Seed, 1<<40|i), wl.Wait, rec)
+			return tr.pushBatch(ctx, w, t, udids, wl.commandUUID(1<<40|i), wl.Wait, rec)
 		}}
 	}
 	wl.Say("running %s against %s", wl.Name, t.Name())
@@ -217,7 +229,7 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 	if wl.AfterRun != nil {
 		wl.AfterRun()
 	}
-	res.Workload, res.Target, res.Devices, res.Seed = wl.Name, t.Name(), wl.Devices, wl.Seed
+	wl.shardResult(res, t)
 	res.Enrolled = int(f.Counters().Enrolled.Load())
 	if wl.Name == WorkloadEnroll && res.Enrolled > 0 {
 		// The live heap the enrolled, idle fleet holds, the target's
@@ -229,9 +241,30 @@ func RunWorkload(ctx context.Context, w *scenarios.World, t scenarios.Target, wl
 	return res, nil
 }
 
-// commandUUID is the UUID of a workload's i-th command.
-func commandUUID(seed int64, i uint64) string {
-	return fmt.Sprintf("6D646D73-6265-4E63-%04X-%012X", uint16(seed), i&0xffffffffffff)
+// shardResult fills in what the workload knows of res: its name, the
+// target, the fleet and, for a shard, which and how many devices.
+func (wl *Workload) shardResult(res *Result, t scenarios.Target) *Result {
+	res.Workload, res.Target, res.Devices, res.Seed = wl.Name, t.Name(), wl.Devices, wl.Seed
+	if wl.Name == WorkloadRollout {
+		res.Scenario = wl.Rollout.Scenario
+	}
+	if res.Shard = shardOf(wl.Shard); res.Shard != nil {
+		lo, hi := wl.Shard.Range(wl.Devices)
+		res.ShardDevices = hi - lo
+	}
+	return res
+}
+
+// commandUUID is the UUID of a workload's i-th command: its shard's own
+// (a server keeps a command's UUID once, and the shards of a run may
+// share one), the same as before shards for the whole fleet.
+func (wl *Workload) commandUUID(i uint64) string {
+	tag := uint16(0xE63)
+	if wl.Shard.Sharded() {
+		// 0x000 to 0xE62: the 3683 shards that keep clear of 0xE63.
+		tag = uint16(wl.Shard.Index % 0xE63)
+	}
+	return fmt.Sprintf("6D646D73-6265-4%03X-%04X-%012X", tag, uint16(wl.Seed), i&0xffffffffffff)
 }
 
 func deviceInformation(uuid string) scenarios.Command {
@@ -244,8 +277,7 @@ var ErrNotAnswered = errors.New("bench: not answered in time")
 
 // commandRound sends one device DeviceInformation and waits, through the
 // world's Observer, for its answer.
-func commandRound(ctx context.Context, w *scenarios.World, t scenarios.Target, udid string, seed int64, i uint64, wait time.Duration) error {
-	uuid := commandUUID(seed, i)
+func commandRound(ctx context.Context, w *scenarios.World, t scenarios.Target, udid, uuid string, wait time.Duration) error {
 	obs := w.Observer
 	obs.Expect(uuid)
 	defer obs.Forget(uuid)

@@ -16,6 +16,9 @@ type Catalog struct {
 	entries  []*entry // never modified once stored; Post replaces the pointer
 	index    map[string]int
 	expiries map[buildKey]time.Time
+	// renewedTop and lapses are the renewal model (renew.go).
+	renewedTop map[platformMajor]Version
+	lapses     map[platformMajor]time.Time
 	// byModel caches, per model, what every device lookup starts from;
 	// adding or posting a release clears it, the timeline (visibility) is
 	// applied on each lookup.
@@ -34,6 +37,8 @@ type entry struct {
 	from    time.Time // visible from here on
 	devices map[string]struct{}
 	ver     Version // ProductVersion, parsed once
+	posted  bool    // by Post (the timeline), not loaded from an answer
+	renew   bool    // Apple keeps re-posting it (renew.go)
 }
 
 type buildKey struct {
@@ -83,6 +88,7 @@ func (c *Catalog) add(rels []Release) {
 		}
 		c.entries[i] = newEntry(m, m.PostingDate)
 	}
+	c.markRenewals()
 }
 
 // Clone returns an independent copy: timeline events on one do not show in
@@ -91,9 +97,11 @@ func (c *Catalog) Clone() *Catalog {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return &Catalog{
-		entries:  slices.Clone(c.entries),
-		index:    maps.Clone(c.index),
-		expiries: maps.Clone(c.expiries),
+		entries:    slices.Clone(c.entries),
+		index:      maps.Clone(c.index),
+		expiries:   maps.Clone(c.expiries),
+		renewedTop: maps.Clone(c.renewedTop),
+		lapses:     maps.Clone(c.lapses),
 	}
 }
 
@@ -123,6 +131,8 @@ func (c *Catalog) Post(r Release, at time.Time) {
 	}
 	c.byModel.Clear()
 	e := newEntry(r, at)
+	e.posted = true
+	c.notePostLocked(r, at)
 	k := r.key()
 	if i, ok := c.index[k]; ok {
 		c.entries[i] = e
@@ -144,8 +154,17 @@ func (c *Catalog) Expire(platform Platform, build string, at time.Time) {
 	c.expiries[buildKey{platform, build}] = at
 }
 
+// visible reports whether e is in Apple's answer at at: posted by then,
+// not past its ExpirationDate and not expired by the timeline. Apple never
+// lists an asset past its ExpirationDate (none of the three embedded
+// snapshots does) and an expired asset cannot be installed
+// (update-behaviour.md B4.6 (b)); a zero ExpirationDate never expires, and
+// the releases Apple keeps re-posting are renewed (renew.go).
 func (c *Catalog) visible(e *entry, at time.Time) bool {
 	if at.Before(e.from) {
+		return false
+	}
+	if c.expiredLocked(e, at) {
 		return false
 	}
 	if exp, ok := c.expiries[buildKey{e.Platform, e.Build}]; ok && !at.Before(exp) {
@@ -154,16 +173,16 @@ func (c *Catalog) visible(e *entry, at time.Time) bool {
 	return true
 }
 
-// Releases returns every release visible at at (posted by then and not
-// expired by the timeline), newest version first within each platform.
-// Apple's ExpirationDate does not hide a release.
+// Releases returns every release visible at at (posted by then, not past
+// its ExpirationDate and not expired by the timeline), newest version first
+// within each platform.
 func (c *Catalog) Releases(at time.Time) []Release {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []Release
 	for _, e := range c.entries {
 		if c.visible(e, at) {
-			out = append(out, e.Release)
+			out = append(out, releaseAt(e, at))
 		}
 	}
 	slices.SortFunc(out, newestFirst)
@@ -182,7 +201,7 @@ func (c *Catalog) ReleasesFor(m Model, at time.Time) []Release {
 	out := make([]Release, 0, len(idx.entries))
 	for _, e := range idx.entries {
 		if c.visible(e, at) {
-			out = append(out, e.Release)
+			out = append(out, releaseAt(e, at))
 		}
 	}
 	return out
@@ -352,7 +371,7 @@ func (c *Catalog) Document(at time.Time) Document {
 			}
 		}
 		if c.visible(e, at) {
-			rels = append(rels, e.Release)
+			rels = append(rels, releaseAt(e, at))
 		}
 	}
 	c.mu.RUnlock()

@@ -165,7 +165,9 @@ func TestLatestAndFindBuild(t *testing.T) {
 	}{
 		{"Mac14,2", 26, -1, "26.6.2/25G83"},
 		{"Mac14,2", 26, 5, "26.5.2/25F84"},
-		{"Mac14,2", 26, 4, "26.4.1/25E253"},
+		// 26.4.1 expired before 2026-08-22: Apple's answer of that day
+		// no longer lists it.
+		{"Mac14,2", 26, 4, ""},
 		{"Mac14,2", 15, -1, "15.7.9/24G830"},
 		{"MacBookAir9,1", 26, -1, ""},
 		{"iPhone15,2", 26, -1, "26.6.1/23G83"},
@@ -281,5 +283,87 @@ func TestShippedBuildsSeesPost(t *testing.T) {
 		c.LatestPostingDate())
 	if have := c.ShippedBuilds(m)[0]; have.Build != "25J99" {
 		t.Fatalf("newest shipped build after Post: have %s, want 25J99", have.Build)
+	}
+}
+
+// TestExpirationDate: an asset is in the answer, offered and installable
+// until the day of its ExpirationDate, and nowhere from then on.
+func TestExpirationDate(t *testing.T) {
+	t.Parallel()
+	c, _ := timelineCatalog(t)
+	m := mustModel(t, "Mac14,2")
+	before := time.Date(2026, 1, 18, 23, 59, 0, 0, time.UTC) // 26.0.1 expires 2026-01-19
+	after := time.Date(2026, 1, 19, 0, 0, 0, 0, time.UTC)
+	assets := func(at time.Time) []string {
+		var out []string
+		for _, a := range c.Document(at).AssetSets[MacOS] {
+			out = append(out, a.Build)
+		}
+		return out
+	}
+	if got := assets(before); !slices.Equal(got, []string{"25B78", "25A362"}) {
+		t.Errorf("AssetSets the day before expiry = %v", got)
+	}
+	if got := assets(after); !slices.Equal(got, []string{"25B78"}) {
+		t.Errorf("AssetSets on the expiry day = %v, want [25B78]", got)
+	}
+	if _, ok := c.FindBuild(m, "25A362", after); ok {
+		t.Error("an expired build is still installable")
+	}
+	if _, ok := c.Latest(m, 26, 0, after); ok {
+		t.Error("Latest(26.0) finds an expired release")
+	}
+	// A Mac on 25.x would be offered 26.0.1 before, only 26.1 after.
+	if got := builds(c.Installable(m, MustParseVersion("15.7"), "24G222", after)); slices.Contains(got, "25A362") {
+		t.Errorf("Installable offers an expired release: %v", got)
+	}
+	// 26.1, the newest of its major in the newest answer, is renewed as
+	// Apple re-posts current releases: listed past its ExpirationDate,
+	// with the dates of its re-posting.
+	may2 := time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
+	got := c.Releases(may2.Add(time.Hour))
+	if len(got) != 1 || got[0].Build != "25B78" || !got[0].PostingDate.Equal(may2) || !got[0].ExpirationDate.Equal(may2.Add(DefaultExpiration)) {
+		t.Errorf("Releases after 26.1's expiry = %+v, want 26.1 re-posted on %s", got, may2.Format(DateLayout))
+	}
+	later := may2.Add(DefaultExpiration + 24*time.Hour)
+	if got := c.Releases(later); len(got) != 1 || !got[0].PostingDate.Equal(may2.Add(DefaultExpiration)) {
+		t.Errorf("Releases a renewal later = %+v", got)
+	}
+	// A newer 26.x posted on the timeline: 26.1 lapses from then on.
+	c.Post(Release{Platform: MacOS, ProductVersion: "26.2", Build: "25C56", SupportedDevices: []string{"J413AP"}}, later)
+	if got := builds(c.Releases(later.Add(time.Hour))); !slices.Equal(got, []string{"25C56"}) {
+		t.Errorf("Releases once 26.2 is posted = %v, want 26.2 only", got)
+	}
+	if got := builds(c.Releases(later.Add(-time.Hour))); !slices.Equal(got, []string{"25B78"}) {
+		t.Errorf("Releases before 26.2 is posted = %v, want the renewed 26.1", got)
+	}
+	// The history remains.
+	if got := builds(c.ShippedBuilds(m)); !slices.Equal(got, []string{"25C56", "25B78", "25A362"}) {
+		t.Errorf("ShippedBuilds = %v", got)
+	}
+}
+
+// TestDefaultCatalogExpiry: on each snapshot's day, and months after the
+// newest, the default catalog lists no asset past its ExpirationDate, as
+// Apple's answers never do; past the newest answer the newest release of
+// each major is still listed (renewed), nothing older.
+func TestDefaultCatalogExpiry(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	for _, at := range []time.Time{day(2025, 10, 21), day(2026, 4, 12), day(2026, 8, 22), day(2026, 12, 1)} {
+		for _, r := range c.Releases(at) {
+			if !at.Before(r.ExpirationDate) || at.Before(r.PostingDate) {
+				t.Errorf("at %s: %s %s listed, posted %s, expired %s", at.Format(DateLayout), r.Platform, r.Build,
+					r.PostingDate.Format(DateLayout), r.ExpirationDate.Format(DateLayout))
+			}
+		}
+	}
+	m := mustModel(t, "Mac14,2")
+	var got []string
+	for _, r := range c.ReleasesFor(m, day(2027, 6, 1)) {
+		got = append(got, r.ProductVersion)
+	}
+	if want := []string{"26.6.2", "15.7.9", "14.8.9", "13.7.8", "12.7.6"}; !slices.Equal(got, want) {
+		t.Errorf("Mac14,2 in June 2027: %v, want the newest of each major %v", got, want)
 	}
 }

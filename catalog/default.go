@@ -10,8 +10,14 @@ import (
 // snapshots are real GDMF answers, oldest first; data/README.md says where
 // each comes from.
 //
-//go:embed data/pmv-*.json
+//go:embed data/pmv-*.json data/older-releases.json
 var snapshots embed.FS
+
+// olderReleases is not one of Apple's answers: a few releases that shipped
+// long before the first snapshot (data/README.md), in the answer's shape,
+// long expired, so devices can still run them (macOS before 12.3 and 13.1,
+// iOS before 16.2) and no device is offered them.
+const olderReleases = "data/older-releases.json"
 
 var snapshotFiles = []string{
 	"data/pmv-2025-10-21.json",
@@ -21,7 +27,7 @@ var snapshotFiles = []string{
 
 var defaultCatalog = sync.OnceValue(func() *Catalog {
 	c := &Catalog{}
-	for _, name := range snapshotFiles {
+	for _, name := range append([]string{olderReleases}, snapshotFiles...) {
 		data, err := snapshots.ReadFile(name)
 		if err != nil {
 			panic(fmt.Sprintf("catalog: embedded snapshot: %v", err))

@@ -34,7 +34,7 @@ type Release struct {
 	ProductVersion string
 	Build          string
 	PostingDate    time.Time // UTC midnight
-	ExpirationDate time.Time // UTC midnight; a field Apple publishes, not a filter
+	ExpirationDate time.Time // UTC midnight; from then on the release is gone (zero: never)
 	// SupportedDevices lists SoftwareUpdateDeviceIDs (see Model).
 	SupportedDevices []string
 	// ProductVersionExtra ("(a)") and PrerequisiteBuild (the base build the

@@ -34,6 +34,13 @@
 //	DELETE /_mock/faults    remove all faults
 //	GET    /_mock/requests  recorded requests (control requests are not recorded)
 //	DELETE /_mock/requests  forget them
+//	POST   /_mock/releases  post a release on the catalog's timeline (Server.Post),
+//	                        one that may not exist yet:
+//	                        {"platform":"iOS","product_version":"27.0","build":"24A330",
+//	                         "supported_devices":["iPhone15,2"],"at":"2026-09-03T00:00:00Z","public":true}
+//
+// The answer leaves out every asset past its ExpirationDate, as Apple's
+// does, on the server's clock.
 //
 // A bad control request gets 400 and {"error": "..."}; nothing from the
 // network can make the server panic.

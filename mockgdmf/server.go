@@ -357,8 +357,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(ControlPrefix+"faults", s.handleFaults)
 	mux.HandleFunc(ControlPrefix+"requests", s.handleRequests)
+	mux.HandleFunc(ControlPrefix+"releases", s.handleReleases)
 	mux.HandleFunc(ControlPrefix, func(w http.ResponseWriter, r *http.Request) {
-		controlError(w, http.StatusNotFound, "unknown control endpoint %s; see /_mock/faults and /_mock/requests", r.URL.Path)
+		controlError(w, http.StatusNotFound, "unknown control endpoint %s; see /_mock/faults, /_mock/requests and /_mock/releases", r.URL.Path)
 	})
 	mux.HandleFunc("/", s.handleGDMF)
 	return mux

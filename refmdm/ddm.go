@@ -47,8 +47,8 @@ type ddmStack struct {
 // newDDM builds KMFDDM's storage and notifier and returns the service that
 // answers NanoMDM's DeclarativeManagement check-ins.
 func (s *Stack) newDDM(logger *slogAdapter) (service.DeclarativeManagement, error) {
-	store := newDDMStore()
-	adapter, err := ddmadapter.New(store, ddmadapter.WithStatusStore(store), ddmadapter.WithLogger(logger.With("service", "ddm")))
+	store, status := newDDMStore()
+	adapter, err := ddmadapter.New(store, ddmadapter.WithStatusStore(boundedStatus{KV: store, bucket: status}), ddmadapter.WithLogger(logger.With("service", "ddm")))
 	if err != nil {
 		return nil, fmt.Errorf("refmdm: DDM adapter: %w", err)
 	}

@@ -26,7 +26,9 @@ func newNanoStore() (*nanokv.KV, *kvtree.Store) {
 }
 
 // newDDMStore is KMFDDM's storage: declarations, sets, enrollments and
-// status, with declaration tokens hashed by FNV-128a.
-func newDDMStore() *kmfkv.KV {
-	return kmfkv.New(func() hash.Hash { return fnv.New128a() }, kvtree.New(), kvtree.New(), kvtree.New(), kvtree.New())
+// status, with declaration tokens hashed by FNV-128a. The status bucket is
+// returned too, for boundedStatus.
+func newDDMStore() (*kmfkv.KV, *kvtree.Store) {
+	status := kvtree.New()
+	return kmfkv.New(func() hash.Hash { return fnv.New128a() }, kvtree.New(), kvtree.New(), kvtree.New(), status), status
 }

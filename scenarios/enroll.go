@@ -23,7 +23,8 @@ type EnrolledFleet struct {
 	mint    fleet.IdentitySource
 }
 
-// Enroll draws the fleet cfg describes on the world's clock, with the
+// Enroll draws the fleet cfg describes on the world's clock (a zero
+// cfg.Start is the clock's now: no device runs an OS posted later), with the
 // world's APNs and Observer, and enrolls it in the target with the trust
 // the target gives for all of a device's TLS (profile, SCEP, check-ins).
 // It returns the fleet with the error of the first device that failed.
@@ -47,6 +48,9 @@ func Draw(ctx context.Context, w *World, t Target, cfg fleet.Config, opts ...sim
 		simulator.WithEvents(w.Observer.OnEvent), simulator.WithRootCAs(enr.Roots...)}
 	if enr.PollInterval > 0 {
 		base = append(base, simulator.WithPollInterval(enr.PollInterval))
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = w.Clock.Now()
 	}
 	f, err := fleet.NewContext(ctx, cfg, append(base, opts...)...)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/mockapns"
 	"github.com/mdmsim/mdmsim/scenarios"
 )
@@ -160,12 +161,14 @@ func TestWorldReleases(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	w := newWorld(t, scenarios.WorldConfig{})
+	// On the story's clock: the wall clock may be past every asset's
+	// ExpirationDate, when the mock GDMF rightly lists nothing.
+	w := newWorld(t, scenarios.WorldConfig{Clock: clock.NewManual(scenarios.SpecStart(catalog.Default()))})
 	c, err := w.Releases(ctx)
 	if err != nil {
 		t.Fatalf("Releases: %v", err)
 	}
-	rels := c.Releases(time.Now())
+	rels := c.Releases(w.Clock.Now())
 	if len(rels) == 0 {
 		t.Fatal("Releases: have an empty catalog, want the releases the mock GDMF lists")
 	}
@@ -183,7 +186,8 @@ func TestWorldReleases(t *testing.T) {
 
 func TestFetchReleases(t *testing.T) {
 	t.Parallel()
-	doc, err := json.Marshal(catalog.Default().Document(time.Now()))
+	day := time.Date(2026, 8, 22, 12, 0, 0, 0, time.UTC) // the newest snapshot's: its assets are live
+	doc, err := json.Marshal(catalog.Default().Document(day))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +229,7 @@ func TestFetchReleases(t *testing.T) {
 				if err != nil {
 					t.Fatalf("FetchReleases: %v", err)
 				}
-				if len(c.Releases(time.Now())) == 0 {
+				if len(c.Releases(day)) == 0 {
 					t.Error("FetchReleases: have an empty catalog, want the document's releases")
 				}
 				return
@@ -266,7 +270,8 @@ func TestFetchReleasesUnreachable(t *testing.T) {
 func TestWorldProxyReachesGDMF(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	w, err := scenarios.NewWorld(scenarios.WorldConfig{ProxyAddr: "127.0.0.1:0", CADir: dir})
+	w, err := scenarios.NewWorld(scenarios.WorldConfig{ProxyAddr: "127.0.0.1:0", CADir: dir,
+		Clock: clock.NewManual(scenarios.SpecStart(catalog.Default()))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestEnforceLegacyCommands(t *testing.T) {
 	if before == 0 {
 		t.Fatal("no update available before the declaration")
 	}
-	if have := results(r.schedule(map[string]any{"ProductVersion": "15.7.1", "InstallAction": ActionDownloadOnly})); have != "DownloadOnly Downloading" {
+	if have := results(r.schedule(map[string]any{"ProductVersion": "15.7.9", "InstallAction": ActionDownloadOnly})); have != "DownloadOnly Downloading" {
 		t.Fatalf("before the declaration: %s", have)
 	}
 	declareForTest(r.d)
@@ -44,7 +44,7 @@ func TestEnforceLegacyCommands(t *testing.T) {
 	if have := r.status(); have != "[]" {
 		t.Errorf("OSUpdateStatus under a declaration: %s", have)
 	}
-	res := r.schedule(map[string]any{"ProductVersion": "15.7.1", "InstallAction": ActionInstallASAP})
+	res := r.schedule(map[string]any{"ProductVersion": "15.7.9", "InstallAction": ActionInstallASAP})
 	if have := results(res); have != "Error Idle +ErrorChain" {
 		t.Errorf("ScheduleOSUpdate under a declaration: %s", have)
 	}

@@ -58,9 +58,15 @@ func newEnfRig(t *testing.T, ds deviceSpec, u update.UserProfile, decls ...enfDe
 // newEnfRigWith takes the device's handlers (nil: the defaults).
 func newEnfRigWith(t *testing.T, ds deviceSpec, u update.UserProfile, h *simulator.Handlers, decls ...enfDeclSpec) *enfRig {
 	t.Helper()
+	return newEnfRigOpts(t, ds, u, h, nil, decls...)
+}
+
+// newEnfRigOpts adds Env options.
+func newEnfRigOpts(t *testing.T, ds deviceSpec, u update.UserProfile, h *simulator.Handlers, extra []simulator.Option, decls ...enfDeclSpec) *enfRig {
+	t.Helper()
 	srv := newDDMServer(t)
 	cat := catalog.Default()
-	opts := []simulator.Option{simulator.WithCatalog(cat)}
+	opts := append([]simulator.Option{simulator.WithCatalog(cat)}, extra...)
 	if h != nil {
 		opts = append(opts, simulator.WithHandlers(h))
 	}

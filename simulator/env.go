@@ -104,6 +104,8 @@ type Env struct {
 	// timings drive every device's software-update engine. Default
 	// update.DefaultTimings(); see WithUpdateTimings.
 	timings update.Timings
+	// failures are the chances that an update step fails (WithFailures).
+	failures update.Failures
 
 	// baseCtx is the parent of every session a push, a retry or a poll
 	// starts; Close cancels ctx, which ends them and makes devices ignore

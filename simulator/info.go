@@ -147,7 +147,7 @@ func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *prot
 	// IsUserEnrollment (information.security.yaml).
 	mgmt := map[string]any{"IsUserEnrollment": false}
 	if id.IsMac() {
-		mgmt["EnrolledViaDEP"] = id.IsSupervised
+		mgmt["EnrolledViaDEP"] = id.ViaADE()
 		mgmt["UserApprovedEnrollment"] = true
 		mgmt["IsActivationLockManageable"] = id.IsSupervised
 	}

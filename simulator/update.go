@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mdmsim/mdmsim/catalog"
@@ -14,6 +15,18 @@ func WithUpdateTimings(t update.Timings) Option {
 		panic(err)
 	}
 	return func(e *Env) { e.timings = t }
+}
+
+// WithFailures sets the chances that a step of an update fails (update.
+// Failures), shared by every device of the Env; the draws come from each
+// device's seeded generator. The zero value (the default) never fails.
+func WithFailures(f update.Failures) Option {
+	for _, v := range []float64{f.Download, f.Prepare, f.Apply} {
+		if !(v >= 0 && v <= 1) {
+			panic(fmt.Sprintf("simulator: failure chance %v not in [0,1]", v))
+		}
+	}
+	return func(e *Env) { e.failures = f }
 }
 
 // WithCatalog sets the release catalog the devices read.

@@ -251,6 +251,11 @@ func (d *Device) scheduleItemLocked(it scheduleItem, started *bool) (res map[str
 		}
 		d.cancelJobLocked()
 	}
+	if f := d.takeFailedLocked(rel.Build); f != nil && !*started {
+		// The last attempt at this update failed: this answer says so,
+		// the next one starts it again.
+		return updateResult(key, plan.reported, f.status, statusError(d.id.IsMac(), f.status)), false
+	}
 	if st := d.downloadBlockerLocked(rel); st != "" {
 		return updateResult(key, plan.reported, st, statusError(d.id.IsMac(), st)), false
 	}

@@ -58,6 +58,7 @@ type swMore struct {
 	tokenNag  int32          // sessions that still start with GetBootstrapToken (quirk)
 	unlock    clock.Timer    // a pending unlock (Environment.UnlockAfter)
 	installed *installedMark // the update whose restart came last: the reboot gap
+	failed    *failedMark    // the update that failed last, until a command reports it
 	history   []UpdateRecord
 
 	io []func() // network work queued under d.mu, run after it is released
@@ -103,6 +104,12 @@ func (s *softwareUpdate) takeIO() []func() {
 
 type installedMark struct {
 	key, version, build, action string
+}
+
+// failedMark is an update that failed (WithFailures): the next
+// ScheduleOSUpdate of the same update answers with its status once.
+type failedMark struct {
+	key, build, action, status string
 }
 
 // installAction is what a job does once its update is downloaded.
@@ -283,7 +290,7 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 	}
 	d.sw.job = j
 	if d.sw.more != nil {
-		d.sw.more.installed = nil
+		d.sw.more.installed, d.sw.more.failed = nil, nil
 	}
 	lat := d.timings().AcceptLatencyIOS
 	if d.id.IsMac() {
@@ -356,6 +363,10 @@ func (d *Device) downloadDone(j *updateJob) {
 		d.cancelJobLocked()
 		return
 	}
+	if d.chance(d.env.failures.Download) {
+		d.failJobLocked(j, "DownloadFailed")
+		return
+	}
 	r := t.PrepareIOS
 	switch {
 	case j.rsr:
@@ -375,6 +386,10 @@ func (d *Device) downloadDone(j *updateJob) {
 }
 
 func (d *Device) preparedStep(j *updateJob) {
+	if d.chance(d.env.failures.Prepare) {
+		d.failJobLocked(j, "InstallFailed")
+		return
+	}
 	j.downloaded = true
 	d.setPhase(j, PhasePrepared)
 	if j.requested {
@@ -605,6 +620,17 @@ func (d *Device) restartStep(j *updateJob) {
 // backOnline finishes the update: the new OS, an empty OSUpdateStatus, and
 // the check-in a device sends when it comes back.
 func (d *Device) backOnline(j *updateJob) {
+	if d.chance(d.env.failures.Apply) {
+		// The update did not apply: the device is back on the OS it ran.
+		d.down = false
+		d.sw.avail = nil
+		d.failJobLocked(j, "InstallFailed")
+		d.sw.queueIO(func() {
+			d.checkinAfterRestart()
+			d.pollServer()
+		})
+		return
+	}
 	now := d.env.clock.Now()
 	rec := UpdateRecord{
 		FromVersion: d.id.OSVersion, FromBuild: d.id.BuildVersion, ProductKey: j.key,
@@ -643,6 +669,35 @@ func (d *Device) backOnline(j *updateJob) {
 		d.checkinAfterRestart()
 		d.pollServer()
 	})
+}
+
+// failJobLocked ends a job whose step failed (WithFailures) with the
+// UpdateResults status it reports: the device keeps nothing of it, the
+// next ScheduleOSUpdate of that update reports the failure once, and a
+// declaration's enforcement reports install-state "failed" and tries again
+// (EnforcementRetryInterval).
+func (d *Device) failJobLocked(j *updateJob, status string) {
+	j.stopTimers()
+	d.sw.job = nil
+	d.sw.grow().failed = &failedMark{key: j.key, build: j.rel.Build, action: j.plan.reported, status: status}
+	d.env.logger.Debug("update failed", "udid", d.id.UDID, "key", j.key, "status", status)
+	j.phase = PhaseNone
+	if e := d.sw.enforce; e != nil && e.cur != nil && e.resolved && e.rel.Build == j.rel.Build {
+		d.enforceFailLocked(e, status)
+		d.enforceArmLocked(e)
+	}
+	d.notifyLocked(j)
+}
+
+// takeFailedLocked returns, and forgets, the failure of the update with
+// this build, if it is the last one that failed.
+func (d *Device) takeFailedLocked(build string) *failedMark {
+	if d.sw.more == nil || d.sw.more.failed == nil || d.sw.more.failed.build != build {
+		return nil
+	}
+	f := d.sw.more.failed
+	d.sw.more.failed = nil
+	return f
 }
 
 // percentLocked is DownloadPercentComplete: the share of the download done,

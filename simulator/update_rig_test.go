@@ -76,6 +76,10 @@ type rigConfig struct {
 	// bandwidth).
 	downloadTime    time.Duration
 	downloadVersion string
+	// failures are the Env's failure chances (WithFailures).
+	failures update.Failures
+	// enrollment is how the device enrolled (zero: as supervised says).
+	enrollment identity.Enrollment
 }
 
 func newRig(t *testing.T, c rigConfig) *rig {
@@ -104,7 +108,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 		UDID: "RIG-" + c.model, ProvisioningUDID: "RIG-" + c.model, SerialNumber: "RIG0000001", DeviceName: "Rig",
 		Model: &m, OSVersion: c.version, BuildVersion: build, TimeZone: "Europe/Paris",
 		DeviceCapacity: 512, AvailableDeviceCapacity: c.freeGB, BatteryLevel: c.battery,
-		IsSupervised: !c.unsupervised, Seed: 42 + c.seed,
+		IsSupervised: !c.unsupervised, Seed: 42 + c.seed, Enrollment: c.enrollment,
 	}
 	tm := rigTimings()
 	if c.downloadTime > 0 {
@@ -121,7 +125,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 		c.timings(&tm)
 	}
 	r := &rig{t: t, clk: clock.NewManual(rigStart), start: rigStart, enr: &enrollment{profileSettings: &profileSettings{accessRights: AccessAll}}}
-	env := NewEnv(WithClock(r.clk), WithCatalog(cat), WithUpdateTimings(tm))
+	env := NewEnv(WithClock(r.clk), WithCatalog(cat), WithUpdateTimings(tm), WithFailures(c.failures))
 	r.d = env.NewDevice(id)
 	r.d.SetUserProfile(c.user)
 	r.d.SetEnvironment(c.env)

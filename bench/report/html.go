@@ -105,6 +105,12 @@ func newPage(r *bench.Result) page {
 	if r.Scenario != "" {
 		p.Summary = slices.Insert(p.Summary, 1, kv{"Scenario", r.Scenario})
 	}
+	switch {
+	case r.Shards > 0:
+		p.Summary = append(p.Summary, kv{"Shards", fmt.Sprintf("%d processes, merged (counts and histograms added up)", r.Shards)})
+	case r.Shard != nil:
+		p.Summary = append(p.Summary, kv{"Shard", fmt.Sprintf("%s, %d of the %d devices", r.Shard, r.ShardDevices, r.Devices)})
+	}
 	if n := len(r.Compliance); n > 0 {
 		last := r.Compliance[n-1]
 		p.Summary = append(p.Summary, kv{"Compliant", fmt.Sprintf("%s after %s virtual days", fmtPercent(last.Compliant, 0), trimFloat(last.Day))})

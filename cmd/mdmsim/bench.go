@@ -59,8 +59,8 @@ var (
 	}
 	// benchRolloutFlags are the rollout's flags each rollout scenario reads.
 	benchRolloutFlags = map[string][]string{
-		bench.RolloutLegacyUpdate: {"scenario", "speed", "deadline", "escalate", "quirks", "cooperative"},
-		bench.RolloutDDMDeadline:  {"scenario", "speed", "off", "lead", "cooperative"},
+		bench.RolloutLegacyUpdate: {"scenario", "speed", "deadline", "escalate", "quirks", "cooperative", "population"},
+		bench.RolloutDDMDeadline:  {"scenario", "speed", "off", "lead", "cooperative", "population"},
 	}
 )
 
@@ -344,7 +344,7 @@ func rolloutWorkload(wl *bench.Workload, tf *targetFlags, lo *legacyOptions, do 
 	case bench.RolloutLegacyUpdate:
 		ro.Quirks = lo.quirkMap
 	case bench.RolloutDDMDeadline:
-		if err := do.validate(); err != nil {
+		if err := do.validate(lo); err != nil {
 			return err
 		}
 		ro.DDM = do.job()

@@ -31,6 +31,10 @@ func TestBadInputsOneLine(t *testing.T) {
 	}{
 		{[]string{}, 2, "a command is required"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"runn"}, 2, "did you mean run?"},
+		{[]string{"run", "--scenario", "legacy-update", "--population", "no-such.yaml"}, 2, "--population: population file: open no-such.yaml"},
+		{[]string{"run", "--scenario", "ddm-deadline", "--population", "../../examples/population.yaml", "--cooperative"}, 2, "--cooperative and --population exclude each other"},
+		{[]string{"run", "--population", "../../examples/population.yaml"}, 2, "--population applies to --scenario legacy-update or ddm-deadline"},
 		{[]string{"run", "--speed", "Inf", "--scenario", "legacy-update"}, 2, "--speed must be a finite number"},
 		{[]string{"run", "--speed", "NaN", "--scenario", "legacy-update"}, 2, "--speed must be a finite number"},
 		{[]string{"run", "--speed", "1e20", "--scenario", "legacy-update"}, 2, "--speed must be 0"},

@@ -32,9 +32,9 @@ type scenarioInfo struct {
 var scenarioTable = []scenarioInfo{
 	{scenarioDefault, "enroll the fleet and send every device DeviceInformation with a push; exit 1 unless every device enrolled and answered", nil},
 	{scenarioLegacyUpdate, "the reference enforcer brings every device to its newest OS with ScheduleOSUpdateScan, AvailableOSUpdates, ScheduleOSUpdate and OSUpdateStatus, for a week of virtual time; exit 1 when a device is left behind for a reason the fleet does not explain",
-		[]string{"speed", "deadline", "escalate", "quirks", "cooperative"}},
+		[]string{"speed", "deadline", "escalate", "quirks", "cooperative", "population"}},
 	{scenarioDDMDeadline, "the reference DDM enforcer sends every device a softwareupdate.enforcement.specific declaration with a local deadline a week away and reads compliance from status reports; exit 1 when a device is late or left behind for a reason the fleet does not explain",
-		[]string{"speed", "off", "lead", "cooperative"}},
+		[]string{"speed", "off", "lead", "cooperative", "population"}},
 }
 
 func lookupScenario(name string) (scenarioInfo, bool) {

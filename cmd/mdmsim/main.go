@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -99,7 +100,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), ee.err)
+			fmt.Fprintf(stderr, "%s: %s\n", cmd.CommandPath(), oneLine(ee.err))
 		}
 		return ee.code
 	}
@@ -109,10 +110,15 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// oneLine folds an error's lines (cobra's suggestions) into one.
+// oneLine folds an error's lines (cobra's suggestions, a YAML decoder's
+// list) into one.
 func oneLine(err error) string {
-	s := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
-	return strings.TrimSuffix(s, ".")
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	s := strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), "; ")
+	return strings.TrimSuffix(strings.ReplaceAll(s, ":;", ":"), ".")
 }
 
 // newRoot builds the command tree.
@@ -136,6 +142,7 @@ and GDMF services, and reports what the server made of them.
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SuggestionsMinimumDistance = 2
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s (see %s --help)", oneLine(err), cmd.CommandPath())}
 	})
@@ -168,7 +175,11 @@ and GDMF services, and reports what the server made of them.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		if cmd.HasSubCommands() {
-			return usageErrorf("unknown command %q (commands: %s)", args[0], strings.Join(subcommandNames(cmd), ", "))
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = fmt.Sprintf("; did you mean %s?", s[0])
+			}
+			return usageErrorf("unknown command %q (commands: %s)%s", args[0], strings.Join(subcommandNames(cmd), ", "), hint)
 		}
 		return usageErrorf("unexpected arguments %q: %s takes flags only", args, cmd.CommandPath())
 	}
@@ -196,6 +207,7 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 			return usageErrorf("a subcommand is required: %s", strings.Join(subcommandNames(cmd), ", "))
 		},
 	}
+	c.SuggestionsMinimumDistance = 2
 	c.AddCommand(subs...)
 	return c
 }

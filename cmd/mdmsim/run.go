@@ -170,7 +170,7 @@ func (o *runOptions) parse(cmd *cobra.Command) error {
 		if err := checkSpeed(o.legacy.speed, "discrete-event clock"); err != nil {
 			return err
 		}
-		return o.ddm.validate()
+		return o.ddm.validate(o.legacy)
 	}
 	return nil
 }

@@ -46,7 +46,10 @@ func ddmFlags(fs *pflag.FlagSet) *ddmOptions {
 	return o
 }
 
-func (o *ddmOptions) validate() error {
+func (o *ddmOptions) validate(lo *legacyOptions) error {
+	if err := lo.loadPopulation(); err != nil {
+		return err
+	}
 	if !(o.off >= 0 && o.off <= 1) {
 		return usageErrorf("--off must be from 0 to 1, have %v", o.off)
 	}
@@ -107,6 +110,7 @@ func runDDM(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer)
 		return res
 	}
 	describeTarget(run, rep.say)
+	rep.say("OS majors: %s", jobs.OSMajorsString(run.Fleet.OSMajors()))
 	rep.say("virtual time runs %s", vc.speedLabel())
 	r, err := jobs.DDMDeadline(ctx, run, o.ddm.job(), vc.pause)
 	sum.DDMSummary = r

@@ -23,12 +23,14 @@ const scenarioLegacyUpdate = "legacy-update"
 
 // legacyOptions are the flags only the update scenarios read.
 type legacyOptions struct {
-	speed     float64
-	deadline  time.Duration
-	escalate  time.Duration
-	quirks    string
-	noProfile bool
-	quirkMap  map[string]float64
+	speed          float64
+	deadline       time.Duration
+	escalate       time.Duration
+	quirks         string
+	noProfile      bool
+	populationFile string
+	quirkMap       map[string]float64
+	pop            *fleet.Population
 }
 
 func legacyFlags(fs *pflag.FlagSet) *legacyOptions {
@@ -38,7 +40,29 @@ func legacyFlags(fs *pflag.FlagSet) *legacyOptions {
 	fs.DurationVar(&o.escalate, "escalate", 0, "switch to InstallForceRestart after this long (virtual); 0 never does")
 	fs.StringVar(&o.quirks, "quirks", "", "quirks and the share of devices they apply to, e.g. prepare-stall=0.1,available-empty=0.05 (mdmsim quirks lists them)")
 	fs.BoolVar(&o.noProfile, "cooperative", false, "every user acts and every device is fit (no population mix)")
+	fs.StringVar(&o.populationFile, "population", "", "the fleet's population: OS majors, models, users, situations and failure rates (YAML; examples/population.yaml is the default)")
 	return o
+}
+
+// loadPopulation reads --population: the default population unless it or
+// --cooperative says otherwise.
+func (o *legacyOptions) loadPopulation() error {
+	switch {
+	case o.noProfile && o.populationFile != "":
+		return usageErrorf("--cooperative and --population exclude each other: --cooperative is a fleet without a population mix")
+	case o.noProfile:
+		o.pop = nil
+	case o.populationFile != "":
+		pop, err := fleet.LoadPopulation(o.populationFile)
+		if err != nil {
+			return usageErrorf("--population: %v", err)
+		}
+		o.pop = &pop
+	default:
+		pop := fleet.DefaultPopulation()
+		o.pop = &pop
+	}
+	return nil
 }
 
 func (o *legacyOptions) validate() error {
@@ -50,6 +74,9 @@ func (o *legacyOptions) validate() error {
 	}
 	if o.escalate < 0 {
 		return usageErrorf("--escalate must be 0 (never) or positive, have %v", o.escalate)
+	}
+	if err := o.loadPopulation(); err != nil {
+		return err
 	}
 	o.quirkMap = map[string]float64{}
 	for _, kv := range strings.Split(o.quirks, ",") {
@@ -72,15 +99,9 @@ func (o *legacyOptions) validate() error {
 	return nil
 }
 
-// population is the fleet's mix of users and situations: the default one
-// unless --cooperative.
-func (o *legacyOptions) population() *fleet.Population {
-	if o.noProfile {
-		return nil
-	}
-	pop := fleet.DefaultPopulation()
-	return &pop
-}
+// population is the fleet's mix of users and situations: --population's,
+// the default one, or none with --cooperative (validate loads it).
+func (o *legacyOptions) population() *fleet.Population { return o.pop }
 
 // job is the enforcement the flags describe.
 func (o *legacyOptions) job() jobs.LegacyConfig {
@@ -137,6 +158,7 @@ func runLegacy(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writ
 		return res
 	}
 	describeTarget(run, rep.say)
+	rep.say("OS majors: %s", jobs.OSMajorsString(run.Fleet.OSMajors()))
 	rep.say("virtual time runs %s", vc.speedLabel())
 	r, err := jobs.LegacyUpdate(ctx, run, lo.job(), vc.pause)
 	sum.LegacySummary = r

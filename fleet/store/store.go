@@ -58,6 +58,8 @@ type Fleet struct {
 	Seed    int64  `json:"seed"`
 	Devices int    `json:"devices"`
 	Target  string `json:"target"`
+	// Shard is the slice of the fleet the process runs (zero: all of it).
+	Shard fleet.Shard `json:"shard"`
 }
 
 // lockTimeout is how long Open waits for another process's lock on the
@@ -96,6 +98,9 @@ type Store struct {
 func Open(dir string, fl Fleet) (s *Store, err error) {
 	if dir == "" {
 		return nil, errors.New("store: no directory")
+	}
+	if !fl.Shard.Sharded() {
+		fl.Shard = fleet.Shard{} // 0/1 is the whole fleet too
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -171,8 +176,9 @@ func (s *Store) checkMeta() (err error) {
 			return fmt.Errorf("%w: %s: fleet: %v", ErrCorrupt, s.path, err)
 		}
 		if have != s.fleet {
-			return fmt.Errorf("%w: %s holds seed %d, %d devices, target %q; this run has seed %d, %d devices, target %q",
-				ErrMismatch, s.path, have.Seed, have.Devices, have.Target, s.fleet.Seed, s.fleet.Devices, s.fleet.Target)
+			return fmt.Errorf("%w: %s holds seed %d, %d devices, target %q, shard %s; this run has seed %d, %d devices, target %q, shard %s",
+				ErrMismatch, s.path, have.Seed, have.Devices, have.Target, have.Shard,
+				s.fleet.Seed, s.fleet.Devices, s.fleet.Target, s.fleet.Shard)
 		}
 		if v := m.Get(keyTime); v != nil {
 			if err := s.vtime.UnmarshalText(v); err != nil {

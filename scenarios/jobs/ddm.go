@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,11 +35,14 @@ type DDMSummary struct {
 	Rollout
 	// Late counts devices that reached the target after their local
 	// deadline + 1 h, from their own record.
-	Late                int    `json:"late"`
-	DDMCapable          int    `json:"ddm_capable"`
-	SwitchedOff         int    `json:"switched_off"`
-	TimeZones           int    `json:"time_zones"`
-	TargetLocalDateTime string `json:"target_local_date_time"`
+	Late        int `json:"late"`
+	DDMCapable  int `json:"ddm_capable"`
+	SwitchedOff int `json:"switched_off"`
+	TimeZones   int `json:"time_zones"`
+	// Zones are the time zones counted, sorted: what merging shards
+	// unites.
+	Zones               []string `json:"zones,omitempty"`
+	TargetLocalDateTime string   `json:"target_local_date_time"`
 }
 
 // DDMDeadline lets the reference DDM enforcer send every enrolled device
@@ -45,7 +50,7 @@ type DDMSummary struct {
 // reads compliance from the devices' status reports.
 func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSummary, error) {
 	f := r.Fleet
-	sum := DDMSummary{Rollout: r.rollout()}
+	sum := DDMSummary{Rollout: r.rollout(JobDDMDeadline)}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands, scenarios.CapDeclarations); err != nil {
 		return sum, err
 	}
@@ -55,15 +60,25 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 		zones[d.Identity().TimeZone] = true
 	}
 	sum.TimeZones = len(zones)
+	sum.Zones = slices.Sorted(maps.Keys(zones))
 	udids := f.EnrolledUDIDs()
 
-	// The devices switched off for good, drawn from the seed.
+	// The devices switched off for good, drawn from the seed: one draw
+	// per device of the whole fleet, in its order, so that a device is
+	// switched off in its shard as in the unsharded run (with every
+	// device enrolled, the draws are those of one per enrolled device).
 	rng := rand.New(rand.NewPCG(uint64(r.Config.Seed), 0xdd))
+	for range f.Offset() {
+		rng.Float64()
+	}
 	var off []string
-	for _, udid := range udids {
-		if rng.Float64() < cfg.Off {
-			off = append(off, udid)
+	for _, d := range f.Devices() {
+		if x := rng.Float64(); x < cfg.Off && d.Enrolled() {
+			off = append(off, d.UDID())
 		}
+	}
+	for range f.Size() - f.Offset() - len(f.Devices()) {
+		rng.Float64()
 	}
 	sum.SwitchedOff = len(off)
 	if len(off) > 0 {
@@ -71,7 +86,7 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 		if after <= 0 {
 			after = DefaultDDMOffAfter
 		}
-		uuid := fmt.Sprintf("%08X-0000-4000-8000-%012X", rng.Uint32(), rng.Uint64()&0xffffffffffff)
+		uuid := fmt.Sprintf("%08X-0000-4000-8%03X-%012X", rng.Uint32(), shardTag(r.Config.Shard), rng.Uint64()&0xffffffffffff)
 		t := clk.AfterFunc(after, func() {
 			cmd := scenarios.Command{UUID: uuid, RequestType: "ShutDownDevice"}
 			if err := r.Target.Commands().Enqueue(context.Background(), off, cmd); err != nil {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
 // DeviceInfoSummary is what the DeviceInformation job found.
 type DeviceInfoSummary struct {
+	ShardOf
 	Devices      int `json:"devices"`
 	Enrolled     int `json:"enrolled"`
 	CommandsSent int `json:"commands_sent"`
@@ -32,19 +34,36 @@ func (s DeviceInfoSummary) OK() bool {
 // DeviceInfoCommandUUID is the UUID of the job's command; NanoMDM stores
 // a command once, so every device gets the same one.
 func DeviceInfoCommandUUID(seed int64) string {
-	return fmt.Sprintf("6D646D73-696D-4000-8000-%012X", uint64(seed)&0xffffffffffff)
+	return DeviceInfoShardCommandUUID(seed, fleet.Shard{})
+}
+
+// DeviceInfoShardCommandUUID is DeviceInfoCommandUUID for one shard of a
+// fleet: the shards of a run against one server each send their own
+// command (a server keeps a command's UUID once), the unsharded one
+// DeviceInfoCommandUUID's. It tells up to 4095 shards apart.
+func DeviceInfoShardCommandUUID(seed int64, s fleet.Shard) string {
+	return fmt.Sprintf("6D646D73-696D-4000-8%03X-%012X", shardTag(s), uint64(seed)&0xffffffffffff)
+}
+
+// shardTag is a shard's 12 bits in the UUIDs of its commands: 0 for the
+// whole fleet, the index plus one for a shard.
+func shardTag(s fleet.Shard) uint16 {
+	if !s.Sharded() {
+		return 0
+	}
+	return uint16(s.Index+1) & 0xfff
 }
 
 // DeviceInformation sends DeviceInformation to every enrolled device
 // through the target's command channel, with a push, and waits (up to
 // wait on the world's clock) for every answer, as the devices saw it.
 func DeviceInformation(ctx context.Context, r *Run, wait time.Duration) (DeviceInfoSummary, error) {
-	sum := DeviceInfoSummary{Devices: r.Config.Devices, Enrolled: r.Fleet.Enrolled, Polling: r.Fleet.Polling}
+	sum := DeviceInfoSummary{ShardOf: r.shardOf(JobDeviceInformation), Devices: r.Devices(), Enrolled: r.Fleet.Enrolled, Polling: r.Fleet.Polling}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands); err != nil {
 		return sum, err
 	}
 	udids := r.Fleet.EnrolledUDIDs()
-	uuid := DeviceInfoCommandUUID(r.Config.Seed)
+	uuid := DeviceInfoShardCommandUUID(r.Config.Seed, r.Config.Shard)
 	obs := r.World.Observer
 	obs.Expect(uuid)
 	defer obs.Forget(uuid)

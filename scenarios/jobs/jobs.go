@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/mdmsim/mdmsim/clock"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/fleet/store"
+	"github.com/mdmsim/mdmsim/mockgdmf"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
@@ -34,6 +36,17 @@ type Config struct {
 	Seed       int64
 	Population *fleet.Population
 	Quirks     map[string]float64
+	// MacFraction is the share of Macs; nil means fleet.DefaultMacFraction.
+	MacFraction *float64
+	// Releases are posted on the catalog's timeline before the fleet is
+	// drawn, each at its At: releases that may not exist yet (a 27.0),
+	// served by the mock GDMF and offered to devices from then on.
+	Releases []mockgdmf.Posting
+	// Shard, when set, runs only that slice of the fleet (fleet.Shard):
+	// Devices stays the whole fleet's size, and the job's summary counts
+	// the shard's devices (Devices is the shard's), for MergeSummaries to
+	// add up.
+	Shard fleet.Shard
 	// Catalog is Apple's world; nil means catalog.Default().
 	Catalog *catalog.Catalog
 	// Clock is the world's time; nil means the wall clock.
@@ -101,6 +114,9 @@ func (c *Config) Validate() error {
 	if c.Devices < 1 {
 		return fmt.Errorf("devices must be at least 1, have %d", c.Devices)
 	}
+	if err := c.Shard.Validate(); err != nil {
+		return err
+	}
 	if c.Target == "" {
 		c.Target = targets.Embedded
 	}
@@ -161,6 +177,9 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 	if r.World, err = scenarios.NewWorld(wc); err != nil {
 		return r, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
+	if err := r.post(); err != nil {
+		return r, err
+	}
 	opts := targets.Options{Logger: cfg.ServerLogger, Mint: cfg.Mint, MutualTLS: cfg.MutualTLS}
 	if opts.Logger == nil {
 		opts.Logger = cfg.Logger
@@ -186,13 +205,16 @@ func Attach(ctx context.Context, cfg Config, w *scenarios.World, t scenarios.Tar
 			return r, fmt.Errorf("%w: %w", ErrSetup, err)
 		}
 	}
+	if err := r.post(); err != nil {
+		return r, err
+	}
 	return r, r.enroll(ctx)
 }
 
 // openState opens the state directory and refuses to resume a fleet whose
 // server died with an earlier process.
 func openState(cfg Config) (*store.Store, error) {
-	st, err := store.Open(cfg.StateDir, store.Fleet{Seed: cfg.Seed, Devices: cfg.Devices, Target: cfg.Target})
+	st, err := store.Open(cfg.StateDir, store.Fleet{Seed: cfg.Seed, Devices: cfg.Devices, Target: cfg.Target, Shard: cfg.Shard})
 	if err != nil {
 		return nil, err
 	}
@@ -204,17 +226,31 @@ func openState(cfg Config) (*store.Store, error) {
 	return st, nil
 }
 
+// post posts the config's releases on the world's timeline.
+func (r *Run) post() error {
+	for i, p := range r.Config.Releases {
+		if err := r.World.GDMF.Post(p); err != nil {
+			return fmt.Errorf("%w: release %d: %w", ErrSetup, i, err)
+		}
+	}
+	return nil
+}
+
 func (r *Run) enroll(ctx context.Context) error {
 	cfg := r.Config
+	mac := fleet.DefaultMacFraction
+	if cfg.MacFraction != nil {
+		mac = *cfg.MacFraction
+	}
 	var built atomic.Int64
-	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: fleet.DefaultMacFraction,
-		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks,
+	fc := fleet.Config{Devices: cfg.Devices, Seed: cfg.Seed, MacFraction: mac,
+		Catalog: cfg.Catalog, Population: cfg.Population, Quirks: cfg.Quirks, Shard: cfg.Shard,
 		OnBuilt: func(n int) { built.Store(int64(n)) }}
 	devOpts := append([]simulator.Option{simulator.WithLogger(cfg.Logger)}, cfg.DeviceOptions...)
 	if r.State != nil {
 		devOpts = append(devOpts, simulator.WithStateSink(r.State))
 	}
-	cfg.phase(Phase{Name: PhaseDraw, Total: cfg.Devices, Done: func() int { return int(built.Load()) }})
+	cfg.phase(Phase{Name: PhaseDraw, Total: r.Devices(), Done: func() int { return int(built.Load()) }})
 	var err error
 	r.Fleet, err = scenarios.Draw(ctx, r.World, r.Target, fc, devOpts...)
 	if r.Fleet == nil || err != nil {
@@ -235,8 +271,15 @@ func (r *Run) enroll(ctx context.Context) error {
 		}
 	}
 	counts := r.Fleet.Counters()
-	cfg.phase(Phase{Name: PhaseEnroll, Total: cfg.Devices, Done: func() int { return int(counts.Enrolled.Load()) }})
+	cfg.phase(Phase{Name: PhaseEnroll, Total: r.Devices(), Done: func() int { return int(counts.Enrolled.Load()) }})
 	return r.Fleet.Enroll(ctx)
+}
+
+// Devices is how many devices the run holds: the whole fleet's, or its
+// shard's.
+func (r *Run) Devices() int {
+	lo, hi := r.Config.Shard.Range(r.Config.Devices)
+	return hi - lo
 }
 
 // Close writes the fleet's last changes to its state, if any, and closes
@@ -269,12 +312,32 @@ func MixString(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// OSMajorsString prints a fleet's OS majors, newest first per platform:
+// "iOS 26: 14, 18: 5, 17: 1; macOS 26: 12, 15: 5, 14: 2".
+func OSMajorsString(m map[catalog.Platform]map[int]int) string {
+	var parts []string
+	for _, p := range slices.Sorted(maps.Keys(m)) {
+		majors := slices.Sorted(maps.Keys(m[p]))
+		slices.Reverse(majors)
+		counts := make([]string, len(majors))
+		for i, v := range majors {
+			counts[i] = fmt.Sprintf("%d: %d", v, m[p][v])
+		}
+		parts = append(parts, string(p)+" "+strings.Join(counts, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Rollout is what both update jobs report of their fleet: the verdicts,
 // who enrolled, the mix, and the length of the story.
 type Rollout struct {
+	ShardOf
 	reference.Report
 	Enrolled int            `json:"enrolled"`
 	Mix      map[string]int `json:"mix"`
+	// OSMajors counts the fleet's devices per platform and OS major
+	// when the rollout starts (OSMajorsString prints it).
+	OSMajors map[catalog.Platform]map[int]int `json:"os_majors"`
 	// Polling is set when devices checked in on their own, not when
 	// pushed: the run shows the server's command handling, not a fleet's.
 	Polling bool `json:"polling,omitempty"`
@@ -292,9 +355,9 @@ type Rollout struct {
 }
 
 // rollout starts a rollout's summary.
-func (r *Run) rollout() Rollout {
-	return Rollout{Report: reference.Report{Devices: r.Config.Devices, Reasons: map[string]int{}},
-		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), Polling: r.Fleet.Polling}
+func (r *Run) rollout(job string) Rollout {
+	return Rollout{ShardOf: r.shardOf(job), Report: reference.Report{Devices: r.Devices(), Reasons: map[string]int{}},
+		Enrolled: r.Fleet.Enrolled, Mix: r.Fleet.Mix(), OSMajors: r.Fleet.OSMajors(), Polling: r.Fleet.Polling}
 }
 
 // end closes a rollout: stop (if set) stops time, the story is the longest
@@ -308,7 +371,7 @@ func (s *Rollout) end(ctx context.Context, r *Run, outcomes []reference.Outcome,
 		s.Story = max(s.Story, o.Elapsed)
 	}
 	s.Report = reference.Summarize(outcomes)
-	notEnrolled(&s.Report, r.Config.Devices)
+	notEnrolled(&s.Report, r.Devices())
 	s.ToCompliance = make([]time.Duration, 0, s.Compliant)
 	for _, o := range outcomes {
 		switch {

@@ -42,7 +42,8 @@ func TestDeviceInformation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DeviceInformation: %v (summary %+v)", err, sum)
 	}
-	want := jobs.DeviceInfoSummary{Devices: 5, Enrolled: 5, CommandsSent: 5, Acknowledged: 5}
+	want := jobs.DeviceInfoSummary{ShardOf: jobs.ShardOf{Job: jobs.JobDeviceInformation, Seed: 9, FleetDevices: 5},
+		Devices: 5, Enrolled: 5, CommandsSent: 5, Acknowledged: 5}
 	if sum != want || !sum.OK() {
 		t.Errorf("summary: have %+v, want %+v", sum, want)
 	}

@@ -28,7 +28,7 @@ type LegacySummary struct {
 // read (a discrete-event clock pauses there).
 func LegacyUpdate(ctx context.Context, r *Run, cfg LegacyConfig, stop func()) (LegacySummary, error) {
 	f := r.Fleet
-	sum := LegacySummary{Rollout: r.rollout()}
+	sum := LegacySummary{Rollout: r.rollout(JobLegacyUpdate)}
 	if err := scenarios.Require(r.Target, scenarios.CapCommands); err != nil {
 		return sum, err
 	}

@@ -53,8 +53,10 @@ func ExampleEnforcer() {
 		fmt.Printf("  %-24s %d\n", r, report.Reasons[r])
 	}
 	// Output:
-	// 30 devices: 27 compliant, 3 not, the longest after 168h0m0s
+	// 30 devices: 11 compliant, 19 not, the longest after 168h0m0s
+	//   insufficient-space       6
+	//   not-supervised           6
+	//   user-ignored-deferrals   4
+	//   insufficient-power       2
 	//   awaiting-user            1
-	//   insufficient-power       1
-	//   not-supervised           1
 }

@@ -106,7 +106,9 @@ func TestEnforcerFleet(t *testing.T) {
 		case reference.ReasonNoBootstrapToken:
 			ok = id.Model.AppleSilicon && env.NoBootstrapToken && !d.BootstrapTokenEscrowed()
 		case reference.ReasonInsufficientSpace:
-			ok = id.AvailableDeviceCapacity < 20
+			// Less free than the target's download and install need
+			// (a major macOS upgrade needs some 30 GB).
+			ok = id.AvailableDeviceCapacity*1e9 < float64(spaceNeeded(cat, id, o.Target, deadline))
 		case reference.ReasonInsufficientPower:
 			ok = env.OnBattery && id.BatteryLevel < 0.5
 		case reference.ReasonInsufficientNetwork, reference.ReasonScanFailed:
@@ -247,4 +249,16 @@ func TestEnforcerReasons(t *testing.T) {
 			t.Errorf("%s: installed at %v, before it was unlocked at %v", c.name, h[0].InstalledAt, start.Add(c.env.UnlockAfter))
 		}
 	}
+}
+
+// spaceNeeded is what installing target ("26.6.2 (25G83)") takes on the
+// device: DownloadSize + InstallSize; 0 for a target the catalog lacks.
+func spaceNeeded(cat *catalog.Catalog, id identity.Identity, target string, at time.Time) int64 {
+	_, build, _ := strings.Cut(strings.TrimSuffix(target, ")"), " (")
+	r, ok := cat.FindBuild(*id.Model, build, at)
+	if !ok {
+		return 0
+	}
+	v := catalog.MustParseVersion(id.OSVersion)
+	return r.DownloadSize(*id.Model, v) + r.InstallSize(*id.Model, v)
 }

@@ -45,6 +45,9 @@ type Identity struct {
 	BluetoothMAC            string
 	EthernetMAC             string
 	IsSupervised            bool
+	// Enrollment is how the device enrolled (picker.go); the zero value
+	// follows IsSupervised.
+	Enrollment Enrollment
 	// Seed drives every later random choice of the device (push token,
 	// magic, jitter), so the same fleet seed gives the same run.
 	Seed int64
@@ -77,6 +80,10 @@ type Options struct {
 	Model string
 	// Catalog supplies the OS releases; nil means catalog.Default().
 	Catalog *catalog.Catalog
+	// Picker, when set, draws the model, the OS release, the time zone
+	// and the enrollment (and so supervision) with a population's
+	// weights; its catalog is used instead of Catalog.
+	Picker *Picker
 }
 
 // ErrNoModel is returned when no model matches Options.
@@ -99,10 +106,26 @@ func New(f *gofakeit.Faker, opts Options) (Identity, error) {
 	if len(pool) == 0 {
 		return Identity{}, fmt.Errorf("%w: %+v", ErrNoModel, opts)
 	}
-	m := pool[f.Number(0, len(pool)-1)]
-	id := Identity{Model: m, Seed: f.Int64(), IsSupervised: f.Rand.Float64() < 0.9}
-
-	rel, ok := pickRelease(f, cat, m)
+	var (
+		m   *catalog.Model
+		id  Identity
+		rel catalog.Release
+		ok  bool
+	)
+	if pk := opts.Picker; pk != nil {
+		if opts.Model != "" {
+			m = pool[0]
+			rel, ok = pk.release(m, f.Rand)
+		} else if m, rel, ok = pk.modelAndRelease(opts.Platform, f.Rand); m == nil {
+			return Identity{}, fmt.Errorf("%w: %+v", ErrNoModel, opts)
+		}
+		id = Identity{Model: m, Seed: f.Int64(), Enrollment: pk.enrollment(m, f.Rand)}
+		id.IsSupervised = id.Enrollment != EnrollmentProfile
+	} else {
+		m = pool[f.Number(0, len(pool)-1)]
+		id = Identity{Model: m, Seed: f.Int64(), IsSupervised: f.Rand.Float64() < 0.9}
+		rel, ok = pickRelease(f, cat, m)
+	}
 	if !ok {
 		return Identity{}, fmt.Errorf("identity: no release of the catalog supports %s (%s)", m.Identifier, m.SoftwareUpdateDeviceID)
 	}
@@ -134,6 +157,11 @@ func New(f *gofakeit.Faker, opts Options) (Identity, error) {
 	id.WiFiMAC = appleMAC(f)
 	id.BluetoothMAC = appleMAC(f)
 	id.TimeZone = timeZone(f)
+	if opts.Picker != nil {
+		if tz, ok := opts.Picker.timeZone(f.Rand); ok {
+			id.TimeZone = tz
+		}
+	}
 	return id, nil
 }
 

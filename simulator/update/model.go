@@ -291,3 +291,22 @@ type Environment struct {
 	// RequiresComputer (iOS): the update cannot be downloaded over the air.
 	RequiresComputer bool
 }
+
+// Failures are the chances that a step of an update fails on a device, each
+// time the step runs: the simulator's own figures (docs/fidelity.md), as
+// Apple publishes no failure rates. A failed step stops the update: the
+// legacy commands answer with the UpdateResults status and an ErrorChain,
+// DDM enforcement reports install-state "failed" and tries again later.
+type Failures struct {
+	// Download: the download fails (DownloadFailed); nothing is kept.
+	Download float64 `yaml:"download"`
+	// Prepare: preparing the downloaded update fails (InstallFailed); it
+	// must be downloaded again.
+	Prepare float64 `yaml:"prepare"`
+	// Apply: applying the update fails during the restart (InstallFailed);
+	// the device comes back on the OS it ran.
+	Apply float64 `yaml:"apply"`
+}
+
+// Zero reports whether no step ever fails.
+func (f Failures) Zero() bool { return f.Download == 0 && f.Prepare == 0 && f.Apply == 0 }

@@ -193,11 +193,17 @@ func (c *commands) Enqueue(ctx context.Context, udids []string, cmd scenarios.Co
 }
 
 // pushOnly reports whether err is a server error whose answer shows the
-// command queued for every device and only pushes failing.
+// command queued for every device and only pushes failing: each device's
+// push, or the push as a whole before any device's (no push certificate
+// for the topic: NanoMDM then answers a push_error and no status, the
+// command stored all the same).
 func (c *commands) pushOnly(err error, res *APIResult) bool {
 	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusInternalServerError || res == nil || len(res.Status) == 0 {
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusInternalServerError || res == nil || res.CommandError != "" {
 		return false
+	}
+	if len(res.Status) == 0 {
+		return res.PushError != ""
 	}
 	for _, st := range res.Status {
 		if st.PushError == "" && res.PushError == "" {
