@@ -122,7 +122,13 @@ func TestOpenRefuses(t *testing.T) {
 	}
 	t.Run("other fleet", func(t *testing.T) {
 		dir := mk(t)
-		for _, other := range []store.Fleet{{Seed: 2, Devices: 3, Target: "null"}, {Seed: 1, Devices: 4, Target: "null"}, {Seed: 1, Devices: 3, Target: "x"}} {
+		if st, err := store.Open(dir, store.Fleet{Seed: 1, Devices: 3, Target: "null", Shard: fleet.Shard{Index: 0, Count: 1}}); err != nil {
+			t.Errorf("shard 0/1 is the whole fleet: %v", err)
+		} else {
+			st.Close()
+		}
+		for _, other := range []store.Fleet{{Seed: 2, Devices: 3, Target: "null"}, {Seed: 1, Devices: 4, Target: "null"}, {Seed: 1, Devices: 3, Target: "x"},
+			{Seed: 1, Devices: 3, Target: "null", Shard: fleet.Shard{Index: 1, Count: 2}}} {
 			if _, err := store.Open(dir, other); !errors.Is(err, store.ErrMismatch) {
 				t.Errorf("%+v: %v, want ErrMismatch", other, err)
 			}
