@@ -62,6 +62,10 @@ type Fleet struct {
 	Shard fleet.Shard `json:"shard"`
 }
 
+// initialMmap is the initial memory map of the file: address space, not
+// memory.
+const initialMmap = 256 << 20
+
 // lockTimeout is how long Open waits for another process's lock on the
 // file before it says the file is in use (wall time: it is I/O).
 const lockTimeout = time.Second
@@ -108,7 +112,12 @@ func Open(dir string, fl Fleet) (s *Store, err error) {
 	path := filepath.Join(dir, FileName)
 	_, statErr := os.Stat(path)
 	exists := statErr == nil
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout,
+		// Write-heavy: the freelist is rebuilt on open instead of written
+		// by every commit (it is not needed for durability), and a map
+		// keeps it. The initial mapping spares remapping, which stops
+		// every reader and writer, while a fleet's file grows.
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmap})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
