@@ -87,3 +87,29 @@ func TestDeviceRecordEveryField(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeDevice: whatever a state file's record holds, decoding it
+// returns a state or an error, never a panic.
+func FuzzDecodeDevice(f *testing.F) {
+	model, _ := catalog.ModelRef("iPhone15,2")
+	prof := &simulator.ProfileState{ServerURL: "https://mdm.example/mdm"}
+	_, key, _ := encodeProfile(prof)
+	valid, err := encodeDevice(simulator.DeviceState{Identity: identity.Identity{UDID: "U", Model: model}, RNG: []byte{1}},
+		func(*simulator.ProfileState) (string, error) { return key, nil })
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add(seal([]byte(`{"identity":{"UDID":"U","Model":"iPhone15,2"},"enrollment":{"profile":"` + key + `","certificate":"AA==","key":"AA=="}}`)))
+	f.Add(seal([]byte(`{"identity":{"UDID":1}}`)))
+	f.Add([]byte{0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := decodeDevice(b, map[string]*simulator.ProfileState{key: prof})
+		if err == nil && (st.Identity.UDID == "" || st.Identity.Model == nil) {
+			t.Errorf("decoded a device without UDID or model: %+v", st)
+		}
+		if st, err := decodeDevice(seal(b), nil); err == nil && (st.Identity.UDID == "" || st.Identity.Model == nil) {
+			t.Errorf("decoded a device without UDID or model: %+v", st)
+		}
+	})
+}
