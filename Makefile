@@ -74,4 +74,4 @@ bench-cpusplit: ## CPU per idle check-in, simulator vs the stock NanoMDM in its 
 
 .PHONY: soak
 soak: ## 30 virtual days of 10 000 devices in the embedded stack (check-ins, daily DDM status reports): heap and RSS each day, goal flat within 5% after day 1
-	$(GO) run ./cmd/soak --devices $(or $(SOAK_DEVICES),10000) --days $(or $(SOAK_DAYS),30)
+	$(GO) run ./cmd/mdmsim bench soak --devices $(or $(SOAK_DEVICES),10000) --days $(or $(SOAK_DAYS),30)

@@ -21,6 +21,7 @@ import (
 	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/bench/report"
 	"github.com/mdmsim/mdmsim/catalog"
+	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
 )
@@ -42,6 +43,7 @@ type benchFlags struct {
 	skipMemory  bool
 	// validateOnly checks the command line and stops.
 	validateOnly bool
+	shardFlag    string
 	lo           *legacyOptions
 	do           *ddmOptions
 }
@@ -104,10 +106,11 @@ Exit 1 when the run stopped early (--timeout): the result is then partial.
 	fs.StringVar(&b.metricsAddr, "metrics-listen", "", "serve Prometheus metrics of the run at this address (/metrics), e.g. 127.0.0.1:9464")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile to this file once the work is done, with the fleet still live")
+	fs.StringVar(&b.shardFlag, "shard", "", "run shard i of n of the fleet (i from 0; --devices stays the whole fleet's size; mdmsim report merge adds the results up); default from JOB_COMPLETION_INDEX and JOB_COMPLETIONS when both are set")
 	fs.BoolVar(&b.validateOnly, "validate-only", false, "check the flags and exit: 0 when they are right, 2 with the reason")
 	fs.BoolVar(&b.skipMemory, "skip-memory-check", false, "run even when the memory estimate says the fleet will not fit")
 	fs.StringVar(&wl.Name, "workload", bench.WorkloadEnroll, joinNames(bench.Workloads))
-	fs.IntVar(&wl.Devices, "devices", 1000, fmt.Sprintf("devices in the fleet (1 to %d)", maxDevices))
+	fs.IntVar(&wl.Devices, "devices", 1000, fmt.Sprintf("devices in the fleet (the whole fleet: at most %d in one process, see --shard)", maxDevices))
 	fs.Int64Var(&wl.Seed, "seed", 1, "seed of the fleet")
 	fs.Float64Var(&wl.Run.Rate, "rate", 0, "open model: operations per second")
 	fs.DurationVar(&wl.Run.Ramp, "ramp", 0, "open model: linear ramp from 0 to --rate")
@@ -119,7 +122,7 @@ Exit 1 when the run stopped early (--timeout): the result is then partial.
 	fs.StringVar(&wl.Rollout.Scenario, "scenario", bench.RolloutLegacyUpdate, "rollout: the update job, "+joinNames(bench.Rollouts))
 	// The rollout's flags are those of `mdmsim run --scenario`.
 	b.lo, b.do = legacyFlags(fs), ddmFlags(fs)
-	cmd.AddCommand(newBenchCompareCmd())
+	cmd.AddCommand(newBenchCompareCmd(), newBenchSoakCmd())
 	return cmd
 }
 
@@ -141,8 +144,12 @@ func (b *benchFlags) parse(cmd *cobra.Command) error {
 	}); err != nil {
 		return err
 	}
-	if wl.Devices < 1 || wl.Devices > maxDevices {
-		return usageErrorf("--devices must be from 1 to %d, have %d", maxDevices, wl.Devices)
+	var err error
+	if wl.Shard, err = fleet.ResolveShard(b.shardFlag, os.Getenv); err != nil {
+		return usageErrorf("--shard: %v", err)
+	}
+	if err := checkDevices(wl.Devices, wl.Shard); err != nil {
+		return err
 	}
 	if err := b.tf.checkTarget(); err != nil {
 		return err
@@ -206,7 +213,8 @@ func (b *benchFlags) run(stdout, stderr io.Writer) error {
 	if rollout {
 		job = wl.Rollout.Scenario
 	}
-	if err := bench.CheckFits(bench.EstimateRun(tf.target, job, wl.Devices)); err != nil {
+	lo, hi := wl.Shard.Range(wl.Devices)
+	if err := bench.CheckFits(bench.EstimateRun(tf.target, job, hi-lo)); err != nil {
 		if !b.skipMemory {
 			return cannotRun(fmt.Errorf("%w (give --skip-memory-check to run anyway)", err))
 		}

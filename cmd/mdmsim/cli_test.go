@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mdmsim/mdmsim/deploy/kubernetes"
+	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 	"github.com/mdmsim/mdmsim/simulator/update"
@@ -46,8 +48,8 @@ func TestBadInputsOneLine(t *testing.T) {
 		{[]string{"run", "--scenario", "ddm-deadline", "--escalate", "1h"}, 2, "--escalate applies to --scenario legacy-update"},
 		{[]string{"run", "--scenario", "nope"}, 2, "--scenario must be default, legacy-update or ddm-deadline"},
 		{[]string{"run", "extra", "args"}, 2, "unexpected arguments"},
-		{[]string{"run", "--devices", "0"}, 2, "--devices must be from 1"},
-		{[]string{"run", "--devices", "20000000"}, 2, "--devices must be from 1"},
+		{[]string{"run", "--devices", "0"}, 2, "--devices must be at least 1"},
+		{[]string{"run", "--devices", "20000000"}, 2, "at most 10000000 devices in one process"},
 		{[]string{"run", "--devices", "many"}, 2, "invalid argument"},
 		{[]string{"run", "--timeout", "-1s"}, 2, "--timeout must be positive"},
 		{[]string{"run", "--json-events"}, 2, "--json-events streams with --json"},
@@ -77,6 +79,12 @@ func TestBadInputsOneLine(t *testing.T) {
 		{[]string{"target"}, 2, "a subcommand is required: check"},
 		{[]string{"target", "check", "--wait", "0s"}, 2, "--wait must be positive"},
 		{[]string{"report", "html", "a.json"}, 2, "--out is required"},
+		{[]string{"report", "merge"}, 2, "want the shards' result files"},
+		{[]string{"report", "merge", "no-such.json"}, 2, "no-such.json"},
+		{[]string{"run", "--shard", "4/4"}, 2, "--shard"},
+		{[]string{"run", "--shard", "x"}, 2, "--shard"},
+		{[]string{"bench", "soak", "--target", "null"}, 2, "--ddm needs a target with declarations"},
+		{[]string{"bench", "soak", "--target", "x.yaml"}, 2, "--target must be embedded or null"},
 		{[]string{"quirks", "extra"}, 2, "unexpected arguments"},
 		{[]string{"version", "--nope"}, 2, "unknown flag"},
 	} {
@@ -382,5 +390,53 @@ func TestMakefileCommandsValidate(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := execute([]string{"bench", "--workload", "enroll", "--batch", "3", "--validate-only"}, &stdout, &stderr); code != 2 {
 		t.Errorf("--validate-only with a bad flag: exit %d", code)
+	}
+}
+
+// TestKubernetesJobArgsValidate: the arguments the Indexed Job passes
+// each pod, with the pod's index and count expanded, are a command line
+// mdmsim accepts; the target file is the ConfigMap's, written where the
+// pod mounts it.
+func TestKubernetesJobArgsValidate(t *testing.T) {
+	t.Parallel()
+	jobs, err := kubernetes.JobArgs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) == 0 {
+		t.Fatal("no Job in deploy/kubernetes")
+	}
+	target := filepath.Join(t.TempDir(), "target.yaml")
+	if err := os.WriteFile(target, []byte("kind: nanomdm\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range jobs {
+		for _, index := range []string{"0", "9"} {
+			expanded := kubernetes.Expand(args, map[string]string{"JOB_COMPLETION_INDEX": index, "JOB_COMPLETIONS": "10"})
+			for i, a := range expanded {
+				if strings.HasPrefix(a, "--target=") {
+					expanded[i] = "--target=" + target
+				}
+			}
+			var stdout, stderr bytes.Buffer
+			if code := execute(append(expanded, "--validate-only"), &stdout, &stderr); code != 0 {
+				t.Errorf("%s: mdmsim %s: exit %d: %s", name, strings.Join(expanded, " "), code, stderr.String())
+			}
+		}
+	}
+}
+
+// TestEmptyShardRefused: a shard that holds no device of the fleet is a
+// usage error.
+func TestEmptyShardRefused(t *testing.T) {
+	t.Parallel()
+	for i := range 2 {
+		shard := fleet.Shard{Index: i, Count: 2}
+		lo, hi := shard.Range(1)
+		var stdout, stderr bytes.Buffer
+		code := execute([]string{"run", "--devices", "1", "--shard", shard.String(), "--validate-only"}, &stdout, &stderr)
+		if empty := lo == hi; empty != (code == 2) || empty && !strings.Contains(stderr.String(), "holds no device") {
+			t.Errorf("shard %s of 1 device (%d..%d): exit %d: %s", shard, lo, hi, code, stderr.String())
+		}
 	}
 }

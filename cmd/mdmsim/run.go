@@ -41,7 +41,10 @@ type runOptions struct {
 	// validateOnly checks the command line and stops (for manifests and
 	// Makefiles that want to know their flags are right).
 	validateOnly bool
-	enrollSet    bool
+	// shard is --shard (or the Kubernetes index variables), resolved.
+	shardFlag string
+	shard     fleet.Shard
+	enrollSet bool
 	// state is the directory of the fleet's state (--state): "" keeps it
 	// in memory only.
 	state  string
@@ -91,7 +94,7 @@ lists them): by default every device is sent DeviceInformation with a push.
 	}
 	fs := cmd.Flags()
 	o.targetFlags = addTargetFlags(fs, targets.Embedded)
-	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, fmt.Sprintf("number of simulated devices (1 to %d)", maxDevices))
+	fs.IntVar(&o.devices, "devices", fleet.DefaultDevices, fmt.Sprintf("number of simulated devices (the whole fleet: at most %d in one process, see --shard)", maxDevices))
 	fs.Int64Var(&o.seed, "seed", 1, "seed of every random choice (same seed, same fleet)")
 	fs.StringVar(&o.enroll, "enroll", "auto", "enrollment path: scep, fast (identities minted by the stack's CA) or auto (scep up to 50 devices)")
 	fs.BoolVar(&o.mtls, "mtls", false, "devices authenticate with mutual TLS instead of Mdm-Signature (embedded target)")
@@ -101,6 +104,7 @@ lists them): by default every device is sent DeviceInformation with a push.
 	fs.BoolVar(&o.skipMemoryCheck, "skip-memory-check", false, "run even when the memory estimate says the fleet will not fit")
 	fs.StringVar(&o.state, "state", "", "keep the fleet's state in this directory and resume from it: devices come back enrolled with their identities (needs a server outside the process to resume)")
 	addOutputFlags(fs, &o.out, true)
+	fs.StringVar(&o.shardFlag, "shard", "", "run shard i of n of the fleet (i from 0; --devices stays the whole fleet's size); default from JOB_COMPLETION_INDEX and JOB_COMPLETIONS when both are set")
 	fs.BoolVar(&o.validateOnly, "validate-only", false, "check the flags and exit: 0 when they are right, 2 with the reason")
 	o.legacy = legacyFlags(fs)
 	o.ddm = ddmFlags(fs)
@@ -130,8 +134,12 @@ func (o *runOptions) parse(cmd *cobra.Command) error {
 		// virtual time: a large fleet on a busy machine takes minutes.
 		o.timeout = scenarioTimeout
 	}
-	if o.devices < 1 || o.devices > maxDevices {
-		return usageErrorf("--devices must be from 1 to %d, have %d (shard larger fleets over several processes)", maxDevices, o.devices)
+	var err error
+	if o.shard, err = fleet.ResolveShard(o.shardFlag, os.Getenv); err != nil {
+		return usageErrorf("--shard: %v", err)
+	}
+	if err := checkDevices(o.devices, o.shard); err != nil {
+		return err
 	}
 	switch o.enroll {
 	case "auto":
@@ -267,8 +275,9 @@ func runDefault(ctx context.Context, o *runOptions, rep *reporter, stderr io.Wri
 		return res
 	}
 	describeTarget(run, rep.say)
+	describeShard(o, rep.say)
 	sum.Enrolled = run.Fleet.Enrolled
-	rep.say("enrolled %d/%d devices (%s) over %s in %.2fs", sum.Enrolled, o.devices, jobs.MixString(run.Fleet.Mix()), o.enroll, wall.Since(start).Seconds())
+	rep.say("enrolled %d/%d devices (%s) %s in %.2fs", sum.Enrolled, run.Devices(), jobs.MixString(run.Fleet.Mix()), o.enrollLabel(), wall.Since(start).Seconds())
 	if err != nil {
 		sum.Partial = ctx.Err() != nil
 		res.err = err
@@ -296,6 +305,17 @@ func partialMark(partial bool) string {
 	return ""
 }
 
+// enrollLabel says how the devices enrolled.
+func (o *runOptions) enrollLabel() string {
+	switch {
+	case o.target == targets.Null:
+		return "with identities the null server mints"
+	case o.enroll == "fast":
+		return "with identities the stack's CA mints"
+	}
+	return "over SCEP"
+}
+
 // describeTarget says what the run talks to.
 func describeTarget(run *jobs.Run, say func(string, ...any)) {
 	if e, ok := run.Target.(*embedded.Target); ok {
@@ -313,6 +333,15 @@ func describeTarget(run *jobs.Run, say func(string, ...any)) {
 	}
 }
 
+// describeShard says which slice of the fleet a sharded run is.
+func describeShard(o *runOptions, say func(string, ...any)) {
+	if !o.shard.Sharded() {
+		return
+	}
+	lo, hi := o.shard.Range(o.devices)
+	say("shard %s of a fleet of %d: devices %d to %d (mdmsim report merge adds the shards' --json results up)", o.shard, o.devices, lo, hi-1)
+}
+
 func capNames(t scenarios.Target) []string {
 	var out []string
 	for _, c := range scenarios.Capabilities(t) {
@@ -323,10 +352,26 @@ func capNames(t scenarios.Target) []string {
 
 func roundSeconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
 
+// checkDevices bounds --devices: at least one device, and at most
+// maxDevices in this process (its shard of the fleet).
+func checkDevices(devices int, shard fleet.Shard) error {
+	lo, hi := shard.Range(max(devices, 0))
+	switch {
+	case devices < 1:
+		return usageErrorf("--devices must be at least 1, have %d", devices)
+	case hi-lo > maxDevices:
+		return usageErrorf("--devices: at most %d devices in one process, have %d (split the fleet with --shard i/n)", maxDevices, hi-lo)
+	case hi == lo:
+		return usageErrorf("--shard %s of %d devices holds no device", shard, devices)
+	}
+	return nil
+}
+
 // checkMemory refuses a fleet the estimate says will not fit in the memory
 // this process can have.
 func (o *runOptions) checkMemory(stderr io.Writer) error {
-	est := bench.EstimateRun(o.target, o.scenario, o.devices)
+	lo, hi := o.shard.Range(o.devices)
+	est := bench.EstimateRun(o.target, o.scenario, hi-lo)
 	if err := bench.CheckFits(est); err != nil {
 		if o.skipMemoryCheck {
 			fmt.Fprintf(stderr, "mdmsim run: warning: %v; running anyway (--skip-memory-check)\n", err)

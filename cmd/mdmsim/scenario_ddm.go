@@ -110,6 +110,7 @@ func runDDM(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer)
 		return res
 	}
 	describeTarget(run, rep.say)
+	describeShard(o, rep.say)
 	rep.say("OS majors: %s", jobs.OSMajorsString(run.Fleet.OSMajors()))
 	rep.say("virtual time runs %s", vc.speedLabel())
 	r, err := jobs.DDMDeadline(ctx, run, o.ddm.job(), vc.pause)

@@ -158,6 +158,7 @@ func runLegacy(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writ
 		return res
 	}
 	describeTarget(run, rep.say)
+	describeShard(o, rep.say)
 	rep.say("OS majors: %s", jobs.OSMajorsString(run.Fleet.OSMajors()))
 	rep.say("virtual time runs %s", vc.speedLabel())
 	r, err := jobs.LegacyUpdate(ctx, run, lo.job(), vc.pause)

@@ -17,7 +17,7 @@ import (
 // goes. The caller closes the run, also on error when it is not nil.
 func startRun(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer, cfg jobs.Config, clk clock.Clock) (*jobs.Run, error) {
 	o.jobConfig(&cfg)
-	cfg.Devices, cfg.Seed = o.devices, o.seed
+	cfg.Devices, cfg.Seed, cfg.Shard = o.devices, o.seed, o.shard
 	cfg.StateDir = o.state
 	cfg.Clock = clk
 	cfg.Mint = o.enroll == "fast"
