@@ -14,8 +14,9 @@ import (
 // A device's persisted state: what a fleet writes to its state file
 // (fleet/store) as it changes, and what a resumed run puts back. It is the
 // device's identity, its enrollment and the parts of its history that
-// outlive a restart of the simulator; its pending timers do not (a resumed
-// device is one that was switched off and on: see DeviceState).
+// outlive a restart of the simulator, with the update in progress and its
+// pending timers (UpdateJobState); its other timers do not (for those, a
+// resumed device is one that was switched off and on: see Restore).
 
 // StateSink is told when a device's persisted state changes. Both methods
 // are called without the device's lock held.
@@ -52,6 +53,8 @@ type DeviceState struct {
 	// DDM is set when a DeclarativeManagement command enabled declarative
 	// management for the enrollment.
 	DDM *DDMSavedState
+	// Update is the update in progress, nil when none.
+	Update *UpdateJobState
 }
 
 // DDMSavedState is what a device keeps of its DDM client: that it is
@@ -150,6 +153,7 @@ func (d *Device) State() (DeviceState, error) {
 	if d.sw.more != nil && len(d.sw.more.history) > 0 {
 		st.History = append([]UpdateRecord(nil), d.sw.more.history...)
 	}
+	st.Update = d.saveJobLocked()
 	if dd := d.ddm; dd != nil && dd.enr == d.enr && d.enr != nil {
 		st.DDM = &DDMSavedState{Token: dd.token, Stats: dd.stats}
 	}
@@ -169,9 +173,11 @@ var (
 // Restore puts a saved state back on a device that has done nothing yet
 // (drawn from the same seed: the UDIDs must match). An enrolled device
 // comes back enrolled with its credential, push token and magic, registered
-// for pushes and polling as after its enrollment; timers it had pending
-// when the state was saved are not restored: it is a device switched off
-// and on, which next hears of its server with a push or its own poll.
+// for pushes and polling as after its enrollment. An update in progress
+// goes on: its timers are re-armed for the time that remained at the saved
+// virtual time, and a step that fell due in between runs at once. Other
+// timers it had pending are not restored: for them it is a device switched
+// off and on, which next hears of its server with a push or its own poll.
 func (d *Device) Restore(st DeviceState) error {
 	enr, err := d.restoreLocked(st)
 	if err != nil {
@@ -195,6 +201,9 @@ func (d *Device) restoreLocked(st DeviceState) (*enrollment, error) {
 	if st.Identity.Model == nil {
 		return nil, fmt.Errorf("simulator: restore %s: the saved identity has no model", d.id.UDID)
 	}
+	if es := st.Enrollment; es != nil && (es.Profile == nil || es.Credential == nil) {
+		return nil, fmt.Errorf("simulator: restore %s: enrollment without profile or credential", d.id.UDID)
+	}
 	if len(st.RNG) > 0 {
 		if err := d.pcg.UnmarshalBinary(st.RNG); err != nil {
 			return nil, fmt.Errorf("simulator: restore %s: random source: %w", d.id.UDID, err)
@@ -214,10 +223,12 @@ func (d *Device) restoreLocked(st DeviceState) (*enrollment, error) {
 		}
 		d.sw.grow().history = append([]UpdateRecord(nil), h...)
 	}
-	if es := st.Enrollment; es != nil {
-		if es.Profile == nil || es.Credential == nil {
-			return nil, fmt.Errorf("simulator: restore %s: enrollment without profile or credential", d.id.UDID)
+	if st.Update != nil {
+		if err := d.restoreJobLocked(st.Update); err != nil {
+			return nil, fmt.Errorf("simulator: restore %s: %w", d.id.UDID, err)
 		}
+	}
+	if es := st.Enrollment; es != nil {
 		enr := &enrollment{profileSettings: d.env.settingsOf(es.Profile), identity: es.Credential,
 			token: es.Token, magicHi: es.MagicHi, magicLo: es.MagicLo}
 		d.enr = enr

@@ -162,6 +162,8 @@ type updateJob struct {
 	downloaded bool
 	timers     [2]clock.Timer // 0: the phase timer; 1: the night (InstallLater, tonight)
 	gens       [2]uint64
+	steps      [2]jobStep   // what each pending timer runs (saved by State)
+	due        [2]time.Time // when it runs, in virtual time
 
 	requested  bool        // an install has been asked for
 	mode       installMode // how
@@ -200,30 +202,37 @@ func (d *Device) withLock(f func()) {
 // armLocked replaces a job's timer in slot: step runs with d.mu held after
 // the clock has moved by after, unless the job has been replaced or the
 // timer re-armed since.
-func (d *Device) armLocked(j *updateJob, slot int, after time.Duration, step func(*updateJob)) {
+func (d *Device) armLocked(j *updateJob, slot int, after time.Duration, step jobStep) {
 	if t := j.timers[slot]; t != nil {
 		t.Stop()
 	}
 	j.gens[slot]++
 	gen := j.gens[slot]
+	j.steps[slot], j.due[slot] = step, d.env.clock.Now().Add(max(after, 0))
 	j.timers[slot] = d.after(after, func() {
 		d.withLock(func() {
 			if d.sw.job != j || j.gens[slot] != gen {
 				return
 			}
-			j.timers[slot] = nil
-			step(j)
+			j.timers[slot], j.steps[slot] = nil, stepNone
+			d.runStepLocked(j, step)
 		})
 	})
 }
 
+// stopTimer stops the job's timer in slot.
+func (j *updateJob) stopTimer(slot int) {
+	if t := j.timers[slot]; t != nil {
+		t.Stop()
+		j.timers[slot] = nil
+	}
+	j.gens[slot]++
+	j.steps[slot] = stepNone
+}
+
 func (j *updateJob) stopTimers() {
-	for i, t := range j.timers {
-		if t != nil {
-			t.Stop()
-			j.timers[i] = nil
-		}
-		j.gens[i]++
+	for i := range j.timers {
+		j.stopTimer(i)
 	}
 }
 
@@ -296,7 +305,7 @@ func (d *Device) startJobLocked(rel catalog.Release, key string, plan installPla
 	if d.id.IsMac() {
 		lat = d.timings().AcceptLatencyMac
 	}
-	d.armLocked(j, slotPhase, d.draw(lat), d.beginDownload)
+	d.armLocked(j, slotPhase, d.draw(lat), stepBeginDownload)
 	d.notifyLocked(j)
 	return j
 }
@@ -351,7 +360,7 @@ func (d *Device) beginDownload(j *updateJob) {
 	j.dlDur = time.Duration(float64(j.size) / bw * float64(time.Second))
 	j.dlStart = d.env.clock.Now()
 	d.setPhase(j, PhaseDownloading)
-	d.armLocked(j, slotPhase, j.dlDur, d.downloadDone)
+	d.armLocked(j, slotPhase, j.dlDur, stepDownloadDone)
 }
 
 func (d *Device) downloadDone(j *updateJob) {
@@ -382,7 +391,7 @@ func (d *Device) downloadDone(j *updateJob) {
 		prep = t.PrepareStall
 	}
 	d.setPhase(j, PhasePreparing)
-	d.armLocked(j, slotPhase, prep, d.preparedStep)
+	d.armLocked(j, slotPhase, prep, stepPrepared)
 }
 
 func (d *Device) preparedStep(j *updateJob) {
@@ -413,7 +422,7 @@ func (d *Device) proceedLocked(j *updateJob) {
 		d.requestInstallLocked(j, modeForce)
 	case actInstallLater, actNotifyOnly:
 		j.waiting = "user"
-		d.armLocked(j, slotPhase, 0, d.promptStep)
+		d.armLocked(j, slotPhase, 0, stepPrompt)
 	case actAutomatic:
 		// Automatic updates install unattended at night, with the
 		// authorisation the user gave when turning them on (U).
@@ -439,7 +448,7 @@ func (d *Device) requestInstallLocked(j *updateJob, mode installMode) {
 	switch {
 	case d.appleSiliconMac() && !j.authorized:
 		j.waiting = "volume-owner"
-		d.armLocked(j, slotPhase, 0, d.authorizeStep)
+		d.armLocked(j, slotPhase, 0, stepAuthorize)
 	case !d.id.IsMac() && d.sw.user.Passcode && !j.authorized:
 		d.iosPromptLocked(j)
 	default:
@@ -510,10 +519,7 @@ func (d *Device) authorizeStep(j *updateJob) {
 				d.enforceAuthFailedLocked(j, token != nil)
 			default:
 				j.waiting = "volume-owner"
-				d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) {
-					j.authorized, j.waiting = true, ""
-					d.beginInstallLocked(j)
-				})
+				d.armLocked(j, slotPhase, d.responseDelay(), stepAuthorized)
 			}
 		})
 	})
@@ -543,7 +549,7 @@ func (d *Device) beginInstallLocked(j *updateJob) {
 		}
 		d.setPhase(j, PhaseCountdown)
 		d.enforceCountdownLocked()
-		d.armLocked(j, slotPhase, d.timings().Countdown, d.installLocked)
+		d.armLocked(j, slotPhase, d.timings().Countdown, stepInstall)
 	case modeNight:
 		if apps {
 			// Unsaved work holds the night's restart up: the next night.
@@ -557,7 +563,7 @@ func (d *Device) beginInstallLocked(j *updateJob) {
 	default:
 		j.waiting = ""
 		d.setPhase(j, PhaseCountdown)
-		d.armLocked(j, slotPhase, d.timings().Countdown, d.countdownDone)
+		d.armLocked(j, slotPhase, d.timings().Countdown, stepCountdownDone)
 	}
 }
 
@@ -572,7 +578,7 @@ func (d *Device) countdownDone(j *updateJob) {
 		j.waiting = waiting
 		d.notifyLocked(j)
 		if r := d.timings().CountdownRepeat; r > 0 {
-			d.armLocked(j, slotPhase, r, func(j *updateJob) { d.beginInstallLocked(j) })
+			d.armLocked(j, slotPhase, r, stepBeginInstall)
 		}
 	}
 	switch {
@@ -585,7 +591,7 @@ func (d *Device) countdownDone(j *updateJob) {
 	case u.BlockingApps:
 		// The user quits the apps that hold the restart up.
 		j.waiting = "apps"
-		d.armLocked(j, slotPhase, d.responseDelay(), d.installLocked)
+		d.armLocked(j, slotPhase, d.responseDelay(), stepInstall)
 	default:
 		d.installLocked(j)
 	}
@@ -598,23 +604,20 @@ func (d *Device) installLocked(j *updateJob) {
 	if d.id.IsMac() {
 		r = d.timings().ApplyMac
 	}
-	d.armLocked(j, slotPhase, d.draw(r), d.restartStep)
+	d.armLocked(j, slotPhase, d.draw(r), stepRestart)
 }
 
 // restartStep takes the device offline: it answers nothing and ignores
 // pushes until it is back on the new OS.
 func (d *Device) restartStep(j *updateJob) {
 	d.setPhase(j, PhaseRestarting)
-	if t := j.timers[slotNight]; t != nil {
-		t.Stop()
-		j.timers[slotNight] = nil
-	}
+	j.stopTimer(slotNight)
 	d.down = true
 	r := d.timings().RestartIOS
 	if d.id.IsMac() {
 		r = d.timings().RestartMac
 	}
-	d.armLocked(j, slotPhase, d.draw(r), d.backOnline)
+	d.armLocked(j, slotPhase, d.draw(r), stepBackOnline)
 }
 
 // backOnline finishes the update: the new OS, an empty OSUpdateStatus, and

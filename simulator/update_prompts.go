@@ -29,10 +29,7 @@ func (d *Device) iosPromptLocked(j *updateJob) {
 	}
 	switch resp {
 	case update.UserActs:
-		d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) {
-			j.authorized, j.waiting = true, ""
-			d.beginInstallLocked(j)
-		})
+		d.armLocked(j, slotPhase, d.responseDelay(), stepAuthorized)
 	case update.UserTonight:
 		// "Later", then "Install Tonight" with the passcode.
 		j.authorized, j.tonight, j.waiting = true, true, "night"
@@ -40,7 +37,7 @@ func (d *Device) iosPromptLocked(j *updateJob) {
 	case update.UserDismisses:
 		j.dismissals++
 		j.nextInstall = d.env.clock.Now().Add(d.timings().PromptInterval)
-		d.armLocked(j, slotPhase, d.timings().PromptInterval, d.iosPromptLocked)
+		d.armLocked(j, slotPhase, d.timings().PromptInterval, stepIOSPrompt)
 	}
 }
 
@@ -68,7 +65,7 @@ func (d *Device) promptStep(j *updateJob) {
 		// One notification; acting on it starts the install.
 		j.waiting = "user"
 		if resp == update.UserActs || resp == update.UserTonight {
-			d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) { d.requestInstallLocked(j, modeCountdown) })
+			d.armLocked(j, slotPhase, d.responseDelay(), stepRequestCountdown)
 		}
 		return
 	}
@@ -80,7 +77,7 @@ func (d *Device) promptStep(j *updateJob) {
 	}
 	switch resp {
 	case update.UserActs:
-		d.armLocked(j, slotPhase, d.responseDelay(), func(j *updateJob) { d.requestInstallLocked(j, modeUser) })
+		d.armLocked(j, slotPhase, d.responseDelay(), stepRequestUser)
 		return
 	case update.UserTonight:
 		j.tonight, j.waiting = true, "night"
@@ -95,7 +92,7 @@ func (d *Device) promptStep(j *updateJob) {
 		j.waiting = "user"
 	}
 	j.nextInstall = now.Add(t.PromptInterval)
-	d.armLocked(j, slotPhase, t.PromptInterval, d.promptStep)
+	d.armLocked(j, slotPhase, t.PromptInterval, stepPrompt)
 	if t.Deferrals == update.DeferNightly && j.plan.maxDeferrals >= 0 && j.timers[slotNight] == nil {
 		d.armNightLocked(j)
 	}
@@ -118,7 +115,7 @@ func (d *Device) armNightLocked(j *updateJob) {
 	if j.tonight {
 		j.nextInstall = at
 	}
-	d.armLocked(j, slotNight, at.Sub(now), d.nightStep)
+	d.armLocked(j, slotNight, at.Sub(now), stepNight)
 }
 
 func (d *Device) nightStep(j *updateJob) {
