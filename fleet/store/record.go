@@ -14,7 +14,7 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
-// record is a device as stored (schema 1).
+// record is a device as stored (schema 2: schema 1 without Update).
 type record struct {
 	Identity   map[string]json.RawMessage `json:"identity"`
 	Enrollment *enrollmentRecord          `json:"enrollment,omitempty"`
@@ -24,6 +24,7 @@ type record struct {
 	Escrowed   bool                       `json:"escrowed,omitempty"`
 	History    []simulator.UpdateRecord   `json:"history,omitempty"`
 	DDM        *simulator.DDMSavedState   `json:"ddm,omitempty"`
+	Update     *simulator.UpdateJobState  `json:"update,omitempty"`
 }
 
 type enrollmentRecord struct {
@@ -77,7 +78,7 @@ func encodeDevice(st simulator.DeviceState, profile func(*simulator.ProfileState
 	if err != nil {
 		return nil, err
 	}
-	r := record{Identity: id, Stats: st.Stats, Restarts: st.Restarts, RNG: st.RNG, Escrowed: st.Escrowed, History: st.History, DDM: st.DDM}
+	r := record{Identity: id, Stats: st.Stats, Restarts: st.Restarts, RNG: st.RNG, Escrowed: st.Escrowed, History: st.History, DDM: st.DDM, Update: st.Update}
 	if e := st.Enrollment; e != nil {
 		key, err := profile(e.Profile)
 		if err != nil {
@@ -116,7 +117,7 @@ func decodeDevice(v []byte, profiles map[string]*simulator.ProfileState) (simula
 	if st.Identity, err = decodeIdentity(r.Identity); err != nil {
 		return st, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	st.Stats, st.Restarts, st.RNG, st.Escrowed, st.History, st.DDM = r.Stats, r.Restarts, r.RNG, r.Escrowed, r.History, r.DDM
+	st.Stats, st.Restarts, st.RNG, st.Escrowed, st.History, st.DDM, st.Update = r.Stats, r.Restarts, r.RNG, r.Escrowed, r.History, r.DDM, r.Update
 	if e := r.Enrollment; e != nil {
 		p, ok := profiles[e.Profile]
 		if !ok {

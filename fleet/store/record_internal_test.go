@@ -48,11 +48,18 @@ func TestDeviceRecordEveryField(t *testing.T) {
 			Action: "InstallASAP", Reason: "r", DataLoss: true, InstalledAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		DDM: &simulator.DDMSavedState{Token: "tok", Stats: simulator.DDMStats{Syncs: 1, SyncErrors: 2, Fetched: 3, Removed: 4,
 			Reports: 5, FullReports: 6, ReportErrors: 7, Rejected: 8}},
+		Update: &simulator.UpdateJobState{Platform: catalog.MacOS, Build: "25G83", ProductKey: "k", From: "15.7.1", Major: true,
+			RSR: true, Size: 1, InstallSize: 2, Action: 3, Reported: "InstallLater", MaxDeferrals: 2, HighPriority: true,
+			Reason: "mdm", Phase: simulator.PhasePrepared, Since: at(1), DLStart: at(2), DLDur: time.Hour, Downloaded: true,
+			Steps: [2]uint8{4, 5}, Due: [2]time.Time{at(3), at(4)}, Requested: true, Mode: 2, Authorized: true, Waiting: "night",
+			Blocker: "InstallInsufficientPower", Tonight: true, DataLoss: true, DeferralsLeft: 1, Dismissals: 2, Prompts: 3,
+			NextInstall: at(5), Notifications: []time.Time{at(6)}, Stuck: true},
 	}
-	v := reflect.ValueOf(st)
-	for i := range v.NumField() {
-		if v.Field(i).IsZero() {
-			t.Fatalf("the test leaves DeviceState.%s unset", v.Type().Field(i).Name)
+	for _, v := range []reflect.Value{reflect.ValueOf(st), reflect.ValueOf(*st.Update)} {
+		for i := range v.NumField() {
+			if v.Field(i).IsZero() {
+				t.Fatalf("the test leaves %s.%s unset", v.Type().Name(), v.Type().Field(i).Name)
+			}
 		}
 	}
 	var key0 string
@@ -87,6 +94,8 @@ func TestDeviceRecordEveryField(t *testing.T) {
 		}
 	}
 }
+
+func at(h int) time.Time { return time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC) }
 
 // FuzzDecodeDevice: whatever a state file's record holds, decoding it
 // returns a state or an error, never a panic.

@@ -19,8 +19,13 @@ import (
 	"github.com/mdmsim/mdmsim/simulator"
 )
 
-// Schema is the version of the encoding this package writes and reads.
-const Schema = 1
+// Schema is the version of the encoding this package writes. It reads
+// files of oldestSchema too: schema 2 added the update in progress to a
+// device's record, so a schema 1 record is a schema 2 record without one,
+// and Open marks such a file schema 2 before it writes to it.
+const Schema = 2
+
+const oldestSchema = 1
 
 // FileName is the state file in a state directory.
 const FileName = "state.db"
@@ -137,6 +142,15 @@ func Open(dir string, fl Fleet) (s *Store, err error) {
 		if err = s.checkMeta(); err != nil {
 			return nil, err
 		}
+		if err = s.db.Update(func(tx *bolt.Tx) error {
+			m, v := tx.Bucket(bucketMeta), []byte(strconv.Itoa(Schema))
+			if string(m.Get(keySchema)) == string(v) {
+				return nil
+			}
+			return m.Put(keySchema, v) // an older schema this one reads
+		}); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", path, err)
+		}
 	} else if err = s.writeMeta(); err != nil {
 		return nil, err
 	}
@@ -177,8 +191,8 @@ func (s *Store) checkMeta() (err error) {
 		if tx.Bucket(bucketProfiles) == nil || tx.Bucket(bucketDevices) == nil {
 			return fmt.Errorf("%w: %s lacks its buckets", ErrCorrupt, s.path)
 		}
-		if v := string(m.Get(keySchema)); v != strconv.Itoa(Schema) {
-			return fmt.Errorf("%w: %s is schema %q, this mdmsim reads schema %d", ErrSchema, s.path, v, Schema)
+		if _, err := readSchema(m, s.path); err != nil {
+			return err
 		}
 		var have Fleet
 		if err := json.Unmarshal(m.Get(keyFleet), &have); err != nil {
@@ -458,11 +472,25 @@ type Info struct {
 	VirtualTime time.Time
 	// Devices counts the devices stored.
 	Devices int
+	// Schema is the file's schema version (Open marks an older one this
+	// package reads as Schema).
+	Schema int
+}
+
+// readSchema returns the schema version of a file's meta bucket, or
+// ErrSchema if this package cannot read it.
+func readSchema(m *bolt.Bucket, path string) (int, error) {
+	v, err := strconv.Atoi(string(m.Get(keySchema)))
+	if err != nil || v < oldestSchema || v > Schema {
+		return 0, fmt.Errorf("%w: %s is schema %q, this mdmsim reads schemas %d to %d", ErrSchema, path,
+			m.Get(keySchema), oldestSchema, Schema)
+	}
+	return v, nil
 }
 
 // Peek reads what the state file in dir holds: ok is false when there is
-// none. A file that is not a state file of this schema is an error, as in
-// Open. It is how a caller starts a resumed world's clock where the saved
+// none. A file that is not a state file of a schema this package reads is
+// an error, as in Open. It is how a caller starts a resumed world's clock where the saved
 // run left it, before it opens the store.
 func Peek(dir string) (info Info, ok bool, err error) {
 	path := filepath.Join(dir, FileName)
@@ -483,8 +511,8 @@ func Peek(dir string) (info Info, ok bool, err error) {
 		if m == nil || string(m.Get(keyFormat)) != format || tx.Bucket(bucketDevices) == nil {
 			return fmt.Errorf("%w: %s is not an mdmsim state file", ErrCorrupt, path)
 		}
-		if v := string(m.Get(keySchema)); v != strconv.Itoa(Schema) {
-			return fmt.Errorf("%w: %s is schema %q, this mdmsim reads schema %d", ErrSchema, path, v, Schema)
+		if info.Schema, err = readSchema(m, path); err != nil {
+			return err
 		}
 		if err := json.Unmarshal(m.Get(keyFleet), &info.Fleet); err != nil {
 			return fmt.Errorf("%w: %s: fleet: %v", ErrCorrupt, path, err)

@@ -134,18 +134,37 @@ func TestOpenRefuses(t *testing.T) {
 			}
 		}
 	})
-	t.Run("other schema", func(t *testing.T) {
-		dir := mk(t)
+	setSchema := func(t *testing.T, dir, v string) {
+		t.Helper()
 		db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("2")) }); err != nil {
+		defer db.Close()
+		if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte(v)) }); err != nil {
 			t.Fatal(err)
 		}
-		db.Close()
-		if _, err := store.Open(dir, fl); !errors.Is(err, store.ErrSchema) {
-			t.Errorf("%v, want ErrSchema", err)
+	}
+	t.Run("other schema", func(t *testing.T) {
+		for _, v := range []string{"0", "3", "", "2x"} {
+			dir := mk(t)
+			setSchema(t, dir, v)
+			if _, err := store.Open(dir, fl); !errors.Is(err, store.ErrSchema) {
+				t.Errorf("schema %q: %v, want ErrSchema", v, err)
+			}
+		}
+	})
+	t.Run("schema 1 is read and marked 2", func(t *testing.T) {
+		dir := mk(t)
+		setSchema(t, dir, "1")
+		st, err := store.Open(dir, fl)
+		if err != nil {
+			t.Fatalf("schema 1: %v", err)
+		}
+		st.Close()
+		info, ok, err := store.Peek(dir)
+		if err != nil || !ok || info.Schema != store.Schema {
+			t.Errorf("after opening a schema 1 file: %+v, %v, %v; want schema %d", info, ok, err, store.Schema)
 		}
 	})
 	t.Run("not a bbolt file", func(t *testing.T) {
