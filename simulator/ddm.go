@@ -93,6 +93,7 @@ type ddmState struct {
 	reported       map[string]uint64 // status item → hash of the JSON last reported
 	reportedErrors map[string]bool
 	timer          clock.Timer
+	syncAt         time.Time // when timer runs the safety sync
 	stats          DDMStats
 }
 
@@ -105,6 +106,9 @@ type parsedDecl struct {
 	itemToken string // its ServerToken in declaration-items
 	static    []ddm.StatusReason
 	pred      ddm.Predicate
+	// saved is the item and bytes it was parsed from, what a device's
+	// state keeps of it (shared as the parse is).
+	saved *SavedDeclaration
 }
 
 // ddmDecl is one declaration a device holds, with the results of the
@@ -195,8 +199,14 @@ func (d *Device) ddmEnable(types *DDMTypes) *ddmState {
 	st := &ddmState{types: types, enr: d.enr, decls: map[string]*ddmDecl{}, applied: map[string]string{},
 		rejected: map[string][]ddm.StatusReason{}, reported: map[string]uint64{}, reportedErrors: map[string]bool{}}
 	d.ddm = st
-	st.timer = d.after(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
+	d.armSafetySyncLocked(st, DDMSafetySyncInterval)
 	return st
+}
+
+// armSafetySyncLocked arms st's safety sync after dur; d.mu is held.
+func (d *Device) armSafetySyncLocked(st *ddmState, dur time.Duration) {
+	st.syncAt = d.env.clock.Now().Add(max(dur, 0))
+	st.timer = d.after(dur, func() { d.ddmSafetySync(st) })
 }
 
 // ddmCurrent returns the DDM client if it is enabled for the current
@@ -249,7 +259,7 @@ func (d *Device) ddmSafetySync(st *ddmState) {
 		return
 	}
 	off := d.unreachableLocked()
-	st.timer = d.after(DDMSafetySyncInterval, func() { d.ddmSafetySync(st) })
+	d.armSafetySyncLocked(st, DDMSafetySyncInterval)
 	d.mu.Unlock()
 	if off {
 		return

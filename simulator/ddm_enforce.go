@@ -151,6 +151,7 @@ type enforcement struct {
 	stepAt           time.Time // the last notification slot processed
 	notificationsOff bool      // settings: Notifications false
 	applying         bool
+	resumed          bool // restored from a saved state, until its first Apply
 
 	failCount  int
 	failReason string
@@ -231,6 +232,7 @@ func (d *Device) applyEnforcement(active []ddm.Declaration, o EnforcementOptions
 	})
 	e.decls = decls
 	d.enforceEvalLocked()
+	e.resumed = false
 	io := d.sw.takeIO()
 	d.mu.Unlock()
 	// What the engine queued (phase notifications) is covered by the report
@@ -417,6 +419,11 @@ func (d *Device) enforceStartLocked(e *enforcement) {
 		}
 	}
 	if b := d.downloadBlockerLocked(rel); b != "" {
+		if e.resumed && (e.failed || e.waitPower) {
+			// A restored device re-evaluating its declarations: the
+			// failure it saved stands until its next retry.
+			return
+		}
 		d.enforceFailLocked(e, b)
 		return
 	}

@@ -131,7 +131,8 @@ func (d *Device) ddmFetch(ctx context.Context, st *ddmState, enr *enrollment) er
 // reason.
 func (d *Device) parseDeclarationItem(it ddm.DeclarationItem, body []byte) *parsedDecl {
 	decl, err := ddm.ParseDeclaration(body)
-	p := &parsedDecl{kind: it.Kind, itemToken: it.Token}
+	p := &parsedDecl{kind: it.Kind, itemToken: it.Token,
+		saved: &SavedDeclaration{Kind: it.Kind, ID: it.ID, ItemToken: it.Token, Body: body}}
 	var de *ddm.DeclarationError
 	switch {
 	case errors.As(err, &de):

@@ -3,7 +3,6 @@ package simulator
 import (
 	"errors"
 	"fmt"
-	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"sync"
 	"time"
 
@@ -57,13 +56,23 @@ type DeviceState struct {
 	Update *UpdateJobState
 }
 
-// DDMSavedState is what a device keeps of its DDM client: that it is
-// enabled, the DeclarationsToken of its last sync and its counters. Its
-// declarations are not kept: a restored client syncs them again from the
-// server (restoreDDM).
+// DDMSavedState is what a device keeps of its DDM client (ddm_state.go):
+// the DeclarationsToken of its last sync, its counters, the declarations
+// it holds, what it last reported and its enforcement's history.
+// Declarations are shared pointers; a store keeps each distinct one once
+// and records their keys, so the field is not part of the JSON.
 type DDMSavedState struct {
 	Token string
 	Stats DDMStats
+	// Synced says Token is that of a complete sync; false in a state
+	// saved without declarations, which syncs again on restore.
+	Synced bool `json:",omitempty"`
+	// SyncAt is when the safety sync was due.
+	SyncAt         time.Time
+	Declarations   []*SavedDeclaration    `json:"-"`
+	Reported       map[string]uint64      `json:",omitempty"`
+	ReportedErrors []string               `json:",omitempty"`
+	Enforcement    *EnforcementSavedState `json:",omitempty"`
 }
 
 // EnrollmentState is a device's MDM enrollment.
@@ -155,7 +164,7 @@ func (d *Device) State() (DeviceState, error) {
 	}
 	st.Update = d.saveJobLocked()
 	if dd := d.ddm; dd != nil && dd.enr == d.enr && d.enr != nil {
-		st.DDM = &DDMSavedState{Token: dd.token, Stats: dd.stats}
+		st.DDM = d.saveDDMLocked(dd)
 	}
 	if e := d.enr; e != nil {
 		st.Enrollment = &EnrollmentState{Profile: d.env.profileState(e.profileSettings), Credential: e.identity,
@@ -179,9 +188,13 @@ var (
 // timers it had pending are not restored: for them it is a device switched
 // off and on, which next hears of its server with a push or its own poll.
 func (d *Device) Restore(st DeviceState) error {
-	enr, err := d.restoreLocked(st)
+	var evaluate bool
+	enr, err := d.restoreLocked(st, &evaluate)
 	if err != nil {
 		return err
+	}
+	if evaluate {
+		d.evaluateRestoredDDM()
 	}
 	if enr != nil && d.env.push != nil {
 		d.env.push.RegisterDevice(enr.token[:], enr.topic, enr.pushMagic(), d.Wake)
@@ -189,7 +202,7 @@ func (d *Device) Restore(st DeviceState) error {
 	return nil
 }
 
-func (d *Device) restoreLocked(st DeviceState) (*enrollment, error) {
+func (d *Device) restoreLocked(st DeviceState, evaluate *bool) (*enrollment, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if st.Identity.UDID != d.id.UDID {
@@ -234,36 +247,23 @@ func (d *Device) restoreLocked(st DeviceState) (*enrollment, error) {
 		d.enr = enr
 		d.startPollingLocked(enr)
 		if st.DDM != nil {
-			d.restoreDDMLocked(st.DDM)
+			eval, err := d.restoreDDMLocked(st.DDM)
+			if err != nil {
+				return nil, fmt.Errorf("simulator: restore %s: %w", d.id.UDID, err)
+			}
+			*evaluate = eval
 		}
 		return enr, nil
 	}
 	return nil, nil
 }
 
-// ddmResumeSyncMax bounds when a restored DDM client syncs: within this
-// much device time after the resume, drawn from the device's seed, so a
-// resumed fleet does not sync in one burst. The value is the simulator's;
-// Apple documents no sync at start-up beyond the 24-hour safety sync.
+// ddmResumeSyncMax bounds when a restored DDM client without its
+// declarations syncs: within this much device time after the resume,
+// drawn from the device's seed, so a resumed fleet does not sync in one
+// burst. The value is the simulator's; Apple documents no sync at
+// start-up beyond the 24-hour safety sync.
 const ddmResumeSyncMax = 10 * time.Minute
-
-// restoreDDMLocked re-enables the DDM client of a restored device with the
-// types of the Env's DeclarativeManagement handler. Its declarations are
-// not saved: it syncs them again, with a full report, soon after the
-// resume (as its safety sync does), so the server sees the device's status
-// again and the enforcement of a deadline is re-armed from the
-// declaration, whose deadline is an absolute date. d.mu is held.
-func (d *Device) restoreDDMLocked(saved *DDMSavedState) {
-	h, ok := d.env.handlers.lookup(RequestTypeDeclarativeManagement)
-	if !ok || h.ddmTypes == nil {
-		return
-	}
-	st := &ddmState{types: h.ddmTypes, enr: d.enr, decls: map[string]*ddmDecl{}, applied: map[string]string{},
-		rejected: map[string][]ddm.StatusReason{}, reported: map[string]uint64{}, reportedErrors: map[string]bool{},
-		stats: saved.Stats}
-	d.ddm = st
-	st.timer = d.after(time.Duration(d.rng.Int64N(int64(ddmResumeSyncMax))), func() { d.ddmSafetySync(st) })
-}
 
 // changed tells the Env's sink, if any, that the device's state changed.
 func (d *Device) changed() {
