@@ -14,7 +14,9 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
-// record is a device as stored (schema 2: schema 1 without Update).
+// record is a device as stored. Schema 2 added Update, DDMDeclarations
+// and the DDM fields beyond Token and Stats: a schema 1 record is a
+// schema 2 record without them.
 type record struct {
 	Identity   map[string]json.RawMessage `json:"identity"`
 	Enrollment *enrollmentRecord          `json:"enrollment,omitempty"`
@@ -25,6 +27,9 @@ type record struct {
 	History    []simulator.UpdateRecord   `json:"history,omitempty"`
 	DDM        *simulator.DDMSavedState   `json:"ddm,omitempty"`
 	Update     *simulator.UpdateJobState  `json:"update,omitempty"`
+	// DDMDeclarations are the keys of DDM.Declarations in the
+	// declarations bucket.
+	DDMDeclarations []string `json:"ddm_declarations,omitempty"`
 }
 
 type enrollmentRecord struct {
@@ -72,8 +77,19 @@ func encodeProfile(p *simulator.ProfileState) ([]byte, string, error) {
 	return b, profileKey(b), nil
 }
 
-// encodeDevice encodes st; profile gives the key of its profile.
-func encodeDevice(st simulator.DeviceState, profile func(*simulator.ProfileState) (string, error)) ([]byte, error) {
+// encodeDeclaration encodes a declaration and names it by the hash.
+func encodeDeclaration(sd *simulator.SavedDeclaration) ([]byte, string, error) {
+	b, err := json.Marshal(sd)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, profileKey(b), nil
+}
+
+// encodeDevice encodes st; profile and decl give the keys of its profile
+// and of its declarations.
+func encodeDevice(st simulator.DeviceState, profile func(*simulator.ProfileState) (string, error),
+	decl func(*simulator.SavedDeclaration) (string, error)) ([]byte, error) {
 	id, err := encodeIdentity(st.Identity)
 	if err != nil {
 		return nil, err
@@ -95,6 +111,15 @@ func encodeDevice(st simulator.DeviceState, profile func(*simulator.ProfileState
 		r.Enrollment = &enrollmentRecord{Profile: key, Certificate: e.Credential.CertificateDER(), Key: der,
 			Token: e.Token, MagicHi: e.MagicHi, MagicLo: e.MagicLo}
 	}
+	if st.DDM != nil {
+		for _, sd := range st.DDM.Declarations {
+			k, err := decl(sd)
+			if err != nil {
+				return nil, err
+			}
+			r.DDMDeclarations = append(r.DDMDeclarations, k)
+		}
+	}
 	b, err := json.Marshal(&r)
 	if err != nil {
 		return nil, err
@@ -102,9 +127,9 @@ func encodeDevice(st simulator.DeviceState, profile func(*simulator.ProfileState
 	return seal(b), nil
 }
 
-// decodeDevice decodes a stored device; profiles are the decoded profiles
-// by key, shared.
-func decodeDevice(v []byte, profiles map[string]*simulator.ProfileState) (simulator.DeviceState, error) {
+// decodeDevice decodes a stored device; profiles and decls are the decoded
+// profiles and declarations by key, shared.
+func decodeDevice(v []byte, profiles map[string]*simulator.ProfileState, decls map[string]*simulator.SavedDeclaration) (simulator.DeviceState, error) {
 	var st simulator.DeviceState
 	payload, err := unseal(v)
 	if err != nil {
@@ -118,6 +143,19 @@ func decodeDevice(v []byte, profiles map[string]*simulator.ProfileState) (simula
 		return st, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	st.Stats, st.Restarts, st.RNG, st.Escrowed, st.History, st.DDM, st.Update = r.Stats, r.Restarts, r.RNG, r.Escrowed, r.History, r.DDM, r.Update
+	if len(r.DDMDeclarations) > 0 {
+		if st.DDM == nil {
+			return st, fmt.Errorf("%w: declarations without DDM", ErrCorrupt)
+		}
+		st.DDM.Declarations = make([]*simulator.SavedDeclaration, len(r.DDMDeclarations))
+		for i, k := range r.DDMDeclarations {
+			sd, ok := decls[k]
+			if !ok {
+				return st, fmt.Errorf("%w: declaration %.40q missing", ErrCorrupt, k)
+			}
+			st.DDM.Declarations[i] = sd
+		}
+	}
 	if e := r.Enrollment; e != nil {
 		p, ok := profiles[e.Profile]
 		if !ok {

@@ -50,11 +50,14 @@ var (
 var (
 	bucketMeta     = []byte("meta")
 	bucketProfiles = []byte("profiles")
-	bucketDevices  = []byte("devices")
-	keyFormat      = []byte("format")
-	keySchema      = []byte("schema")
-	keyFleet       = []byte("fleet")
-	keyTime        = []byte("virtual_time")
+	// bucketDeclarations holds each distinct DDM declaration once, by
+	// the hash of its encoding (schema 2).
+	bucketDeclarations = []byte("declarations")
+	bucketDevices      = []byte("devices")
+	keyFormat          = []byte("format")
+	keySchema          = []byte("schema")
+	keyFleet           = []byte("fleet")
+	keyTime            = []byte("virtual_time")
 )
 
 // Fleet is what a fleet was drawn from and where it enrolled: a resumed
@@ -96,6 +99,8 @@ type Store struct {
 
 	// Writer's own: profile keys already in the file.
 	profiles map[*simulator.ProfileState]string
+	// decls are the declaration keys already in the file.
+	decls map[*simulator.SavedDeclaration]string
 	// Batches counts committed transactions (for tests and reports).
 	batches uint64
 }
@@ -130,7 +135,8 @@ func Open(dir string, fl Fleet) (s *Store, err error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	s = &Store{db: db, path: path, fleet: fl, dirty: map[*simulator.Device]struct{}{},
-		profiles: map[*simulator.ProfileState]string{}, stopped: make(chan struct{})}
+		profiles: map[*simulator.ProfileState]string{}, decls: map[*simulator.SavedDeclaration]string{},
+		stopped: make(chan struct{})}
 	s.cond.L = &s.mu
 	defer func() {
 		if err != nil {
@@ -147,7 +153,11 @@ func Open(dir string, fl Fleet) (s *Store, err error) {
 			if string(m.Get(keySchema)) == string(v) {
 				return nil
 			}
-			return m.Put(keySchema, v) // an older schema this one reads
+			// An older schema this one reads.
+			if _, err := tx.CreateBucketIfNotExists(bucketDeclarations); err != nil {
+				return err
+			}
+			return m.Put(keySchema, v)
 		}); err != nil {
 			return nil, fmt.Errorf("store: %s: %w", path, err)
 		}
@@ -165,7 +175,7 @@ func (s *Store) writeMeta() error {
 		if err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketProfiles, bucketDevices} {
+		for _, b := range [][]byte{bucketProfiles, bucketDeclarations, bucketDevices} {
 			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
@@ -258,8 +268,26 @@ func (s *Store) Resume(f *fleet.Fleet) (enrolled int, err error) {
 		if err != nil {
 			return err
 		}
+		decls := map[string]*simulator.SavedDeclaration{}
+		if b := tx.Bucket(bucketDeclarations); b != nil {
+			err := b.ForEach(func(k, v []byte) error {
+				payload, err := unseal(v)
+				if err != nil {
+					return fmt.Errorf("declaration %s: %w", k, err)
+				}
+				var sd simulator.SavedDeclaration
+				if err := json.Unmarshal(payload, &sd); err != nil {
+					return fmt.Errorf("%w: declaration %s: %v", ErrCorrupt, k, err)
+				}
+				decls[string(k)] = &sd
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
-			st, err := decodeDevice(v, profiles)
+			st, err := decodeDevice(v, profiles, decls)
 			if err != nil {
 				return fmt.Errorf("device %s: %w", k, err)
 			}
@@ -400,7 +428,7 @@ type kv struct{ k, v []byte }
 
 func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time) error {
 	devs := make([]kv, 0, len(batch))
-	var profs []kv
+	var profs, decls []kv
 	for d := range batch {
 		st, err := d.State()
 		if err != nil {
@@ -417,6 +445,17 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 			s.profiles[p] = k
 			profs = append(profs, kv{[]byte(k), seal(b)})
 			return k, nil
+		}, func(sd *simulator.SavedDeclaration) (string, error) {
+			if k, ok := s.decls[sd]; ok {
+				return k, nil
+			}
+			b, k, err := encodeDeclaration(sd)
+			if err != nil {
+				return "", err
+			}
+			s.decls[sd] = k
+			decls = append(decls, kv{[]byte(k), seal(b)})
+			return k, nil
 		})
 		if err != nil {
 			return err
@@ -429,6 +468,12 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 		pb := tx.Bucket(bucketProfiles)
 		for _, p := range profs {
 			if err := pb.Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+		xb := tx.Bucket(bucketDeclarations)
+		for _, x := range decls {
+			if err := xb.Put(x.k, x.v); err != nil {
 				return err
 			}
 		}
@@ -448,7 +493,15 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 		return nil
 	})
 	if err != nil {
-		// The profiles written in this batch are not in the file.
+		// The profiles and declarations written in this batch are not in
+		// the file.
+		for _, x := range decls {
+			for sd, k := range s.decls {
+				if k == string(x.k) {
+					delete(s.decls, sd)
+				}
+			}
+		}
 		for _, p := range profs {
 			for ps, k := range s.profiles {
 				if k == string(p.k) {
