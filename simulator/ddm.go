@@ -93,7 +93,6 @@ type ddmState struct {
 	reported       map[string]uint64 // status item → hash of the JSON last reported
 	reportedErrors map[string]bool
 	timer          clock.Timer
-	syncAt         time.Time // when timer runs the safety sync
 	stats          DDMStats
 }
 
@@ -205,7 +204,6 @@ func (d *Device) ddmEnable(types *DDMTypes) *ddmState {
 
 // armSafetySyncLocked arms st's safety sync after dur; d.mu is held.
 func (d *Device) armSafetySyncLocked(st *ddmState, dur time.Duration) {
-	st.syncAt = d.env.clock.Now().Add(max(dur, 0))
 	st.timer = d.after(dur, func() { d.ddmSafetySync(st) })
 }
 

@@ -65,7 +65,10 @@ type EnforcementSavedState struct {
 // saveDDMLocked returns the state of the device's DDM client; d.mu is
 // held.
 func (d *Device) saveDDMLocked(dd *ddmState) *DDMSavedState {
-	s := &DDMSavedState{Token: dd.token, Stats: dd.stats, Synced: dd.synced, SyncAt: dd.syncAt}
+	s := &DDMSavedState{Token: dd.token, Stats: dd.stats, Synced: dd.synced}
+	if dd.timer != nil {
+		s.SyncAt = d.timerDueLocked(dd.timer)
+	}
 	if len(dd.decls) > 0 {
 		s.Declarations = make([]*SavedDeclaration, 0, len(dd.decls))
 		for _, x := range dd.sortedDecls() {

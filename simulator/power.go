@@ -65,6 +65,28 @@ func (t *devTimer) armLocked(dur time.Duration) {
 	t.d.rearmLocked()
 }
 
+// timerDueLocked returns when t, one of the device's timers, runs in
+// virtual time; one switched off with the device runs the time it had
+// left after now, and one that has fired but not yet run is due now. It
+// is what a saved state keeps of a pending timer. d.mu is held.
+func (d *Device) timerDueLocked(t clock.Timer) time.Time {
+	now := d.env.clock.Now()
+	dt, ok := t.(*devTimer)
+	if !ok || dt == nil {
+		return now
+	}
+	ts := &d.timers
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	switch {
+	case dt.index < 0:
+		return now
+	case ts.paused:
+		return now.Add(dt.left)
+	}
+	return dt.due
+}
+
 func (t *devTimer) removeLocked() {
 	p := t.d.timers.pending
 	last := len(p) - 1

@@ -116,6 +116,9 @@ func TestRestoreDDMDeclarations(t *testing.T) {
 	if log := srv.take(); len(log) > 0 {
 		t.Errorf("restoring sent %q", log)
 	}
+	if again, err := d2.State(); err != nil || !again.DDM.SyncAt.Equal(st.DDM.SyncAt) || !st.DDM.SyncAt.After(clk.Now()) {
+		t.Errorf("safety sync due at %v after the resume, saved %v (now %v): %v", again.DDM.SyncAt, st.DDM.SyncAt, clk.Now(), err)
+	}
 	if have, want := d2.DDMDeclarations(), d.DDMDeclarations(); !reflect.DeepEqual(have, want) {
 		t.Errorf("declarations after the resume:\nhave %+v\nwant %+v", have, want)
 	}

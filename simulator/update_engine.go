@@ -162,8 +162,7 @@ type updateJob struct {
 	downloaded bool
 	timers     [2]clock.Timer // 0: the phase timer; 1: the night (InstallLater, tonight)
 	gens       [2]uint64
-	steps      [2]jobStep   // what each pending timer runs (saved by State)
-	due        [2]time.Time // when it runs, in virtual time
+	steps      [2]jobStep // what each pending timer runs (saved by State)
 
 	requested  bool        // an install has been asked for
 	mode       installMode // how
@@ -208,7 +207,7 @@ func (d *Device) armLocked(j *updateJob, slot int, after time.Duration, step job
 	}
 	j.gens[slot]++
 	gen := j.gens[slot]
-	j.steps[slot], j.due[slot] = step, d.env.clock.Now().Add(max(after, 0))
+	j.steps[slot] = step
 	j.timers[slot] = d.after(after, func() {
 		d.withLock(func() {
 			if d.sw.job != j || j.gens[slot] != gen {

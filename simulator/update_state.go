@@ -75,7 +75,7 @@ func (d *Device) saveJobLocked() *UpdateJobState {
 	}
 	for i := range j.steps {
 		if j.timers[i] != nil && j.steps[i] != stepNone {
-			s.Steps[i], s.Due[i] = uint8(j.steps[i]), j.due[i]
+			s.Steps[i], s.Due[i] = uint8(j.steps[i]), d.timerDueLocked(j.timers[i])
 		}
 	}
 	return s
