@@ -174,3 +174,41 @@ func lines(s []string) string {
 	}
 	return out
 }
+
+// TestRestoreUpdateRefusesDamage: a saved update the device cannot resume
+// (an unknown phase, step or release, too many notifications) is an error
+// of Restore, not a panic or a stuck device.
+func TestRestoreUpdateRefusesDamage(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, mac26)
+	r.schedule(item("InstallASAP"))
+	r.clk.AdvanceToNext()
+	st, err := r.d.State()
+	if err != nil || st.Update == nil {
+		t.Fatalf("no update saved: %v", err)
+	}
+	good := *st.Update
+	for name, damage := range map[string]func(u *UpdateJobState){
+		"phase":         func(u *UpdateJobState) { u.Phase = "bogus" },
+		"no phase":      func(u *UpdateJobState) { u.Phase = PhaseNone },
+		"step":          func(u *UpdateJobState) { u.Steps[0] = 200 },
+		"night step":    func(u *UpdateJobState) { u.Steps[1] = uint8(stepCount) },
+		"action":        func(u *UpdateJobState) { u.Action = 99 },
+		"mode":          func(u *UpdateJobState) { u.Mode = 99 },
+		"release":       func(u *UpdateJobState) { u.Build = "99Z999" },
+		"from":          func(u *UpdateJobState) { u.From = "x.y" },
+		"notifications": func(u *UpdateJobState) { u.Notifications = make([]time.Time, maxNotifications+1) },
+	} {
+		u := good
+		damage(&u)
+		st.Update = &u
+		fresh := newRig(t, mac26)
+		if err := fresh.d.Restore(st); err == nil {
+			t.Errorf("%s: restored %+v", name, u)
+		}
+	}
+	st.Update = &good
+	if err := newRig(t, mac26).d.Restore(st); err != nil {
+		t.Errorf("the undamaged state: %v", err)
+	}
+}
