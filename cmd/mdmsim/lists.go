@@ -80,18 +80,24 @@ func scenariosWithFlag(flag string) string {
 	return "--scenario " + joinNames(names)
 }
 
-func newScenariosCmd() *cobra.Command {
+// listCmd is a verb that prints one of the code's tables, as text or,
+// with --json, as JSON.
+func listCmd(use, short string, print func(w io.Writer, asJSON bool) error) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "scenarios",
-		Short: "list the scenarios of mdmsim run, with their own flags",
+		Use:   use,
+		Short: short,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return printScenarios(cmd.OutOrStdout(), asJSON)
+			return print(cmd.OutOrStdout(), asJSON)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print it as JSON")
 	return cmd
+}
+
+func newScenariosCmd() *cobra.Command {
+	return listCmd("scenarios", "list the scenarios of mdmsim run, with their own flags", printScenarios)
 }
 
 // scenarioDoc is a scenario as `mdmsim scenarios --json` prints it.
@@ -150,17 +156,7 @@ func docOf(f *pflag.Flag) flagDoc {
 }
 
 func newQuirksCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "quirks",
-		Short: "list the device quirks --quirks switches on, one line each",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return printQuirks(cmd.OutOrStdout(), asJSON)
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
-	return cmd
+	return listCmd("quirks", "list the device quirks --quirks switches on, one line each", printQuirks)
 }
 
 // quirkDoc is a quirk as `mdmsim quirks --json` prints it.
@@ -260,21 +256,13 @@ func versionString() string {
 }
 
 func newVersionCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "print the version of mdmsim, its commit and Go",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if asJSON {
-				b, _ := json.Marshal(readBuildInfo())
-				fmt.Fprintln(cmd.OutOrStdout(), string(b))
-				return nil
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "mdmsim "+versionString())
+	return listCmd("version", "print the version of mdmsim, its commit and Go", func(w io.Writer, asJSON bool) error {
+		if asJSON {
+			b, _ := json.Marshal(readBuildInfo())
+			fmt.Fprintln(w, string(b))
 			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print it as JSON")
-	return cmd
+		}
+		fmt.Fprintln(w, "mdmsim "+versionString())
+		return nil
+	})
 }

@@ -68,20 +68,14 @@ func (o *ddmOptions) job() jobs.DDMConfig {
 // prints last.
 type ddmSummary struct {
 	jobs.DDMSummary
-	// Failures counts the devices left behind for reasons the fleet does
-	// not explain, and the late ones (under "late").
-	Failures       map[string]int `json:"failures"`
-	Clock          string         `json:"clock"`
-	BehindSeconds  float64        `json:"behind_seconds,omitempty"`
-	VirtualSeconds float64        `json:"virtual_seconds"`
-	WallSeconds    float64        `json:"wall_seconds"`
+	storyFields
 }
 
 // runDDM enrolls a fleet in the target on a virtual clock and lets the
 // reference DDM enforcer bring it to its targets.
 func runDDM(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer) jobResult {
 	start := wall.Now()
-	sum := &ddmSummary{Failures: map[string]int{}}
+	sum := &ddmSummary{storyFields: storyFields{Failures: map[string]int{}}}
 	sum.Devices, sum.Reasons = o.devices, map[string]int{}
 	res := jobResult{summary: sum}
 	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()

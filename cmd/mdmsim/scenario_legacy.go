@@ -112,8 +112,14 @@ func (o *legacyOptions) job() jobs.LegacyConfig {
 // --json` prints last.
 type legacySummary struct {
 	jobs.LegacySummary
+	storyFields
+}
+
+// storyFields end the summary of both update scenarios.
+type storyFields struct {
 	// Failures counts the devices left behind for reasons the fleet does
-	// not explain (jobs.Unexplained): the run's findings.
+	// not explain (jobs.Unexplained), and for ddm-deadline the late ones
+	// (under "late"): the run's findings.
 	Failures       map[string]int `json:"failures"`
 	Clock          string         `json:"clock"`
 	BehindSeconds  float64        `json:"behind_seconds,omitempty"`
@@ -126,7 +132,7 @@ type legacySummary struct {
 func runLegacy(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer) jobResult {
 	start := wall.Now()
 	lo := o.legacy
-	sum := &legacySummary{Failures: map[string]int{}}
+	sum := &legacySummary{storyFields: storyFields{Failures: map[string]int{}}}
 	sum.Devices, sum.Reasons = o.devices, map[string]int{}
 	res := jobResult{summary: sum}
 	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()
