@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"maps"
-	"runtime"
 	"slices"
 	"sync"
-	"weak"
 
 	"github.com/mdmsim/mdmsim/simulator/ddm"
 	"github.com/mdmsim/mdmsim/simulator/identity"
@@ -222,10 +220,7 @@ func DefaultDDMTypes() *DDMTypes {
 // a fleet receives the same bytes for the same declaration item, and one
 // parsed copy serves them all. Entries are weak, so a declaration no
 // device holds any more is collected.
-type parsedCache struct {
-	mu sync.Mutex
-	m  map[[32]byte]weak.Pointer[parsedDecl]
-}
+type parsedCache = weakCache[parsedDecl]
 
 // parsed returns the shared parse of a declaration item's body, parsing it
 // with parse the first time.
@@ -239,33 +234,6 @@ func (t *DDMTypes) parsed(it ddm.DeclarationItem, body []byte, parse func(ddm.De
 	var key [32]byte
 	h.Sum(key[:0])
 
-	c := &t.cache
-	c.mu.Lock()
-	if wp, ok := c.m[key]; ok {
-		if p := wp.Value(); p != nil {
-			c.mu.Unlock()
-			return p
-		}
-	}
-	c.mu.Unlock()
-	p := parse(it, body)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if wp, ok := c.m[key]; ok {
-		if q := wp.Value(); q != nil {
-			return q // another device parsed it meanwhile
-		}
-	}
-	if c.m == nil {
-		c.m = map[[32]byte]weak.Pointer[parsedDecl]{}
-	}
-	c.m[key] = weak.Make(p)
-	runtime.AddCleanup(p, func(k [32]byte) {
-		c.mu.Lock()
-		if wp, ok := c.m[k]; ok && wp.Value() == nil {
-			delete(c.m, k)
-		}
-		c.mu.Unlock()
-	}, key)
+	p, _ := t.cache.get(key, func() (*parsedDecl, error) { return parse(it, body), nil })
 	return p
 }

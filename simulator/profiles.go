@@ -5,11 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/smallstep/pkcs7"
 
@@ -82,10 +79,7 @@ type ProfileInfo struct {
 }
 
 // profileCache shares parsed profiles among devices.
-var profileCache struct {
-	mu sync.Mutex
-	m  map[[32]byte]weak.Pointer[profile]
-}
+var profileCache weakCache[profile]
 
 // parseProfile reads a profile from InstallProfile's Payload: a plist,
 // optionally signed (CMS SignedData). Encrypted profiles are refused: the
@@ -97,38 +91,7 @@ func parseProfile(data []byte) (*profile, error) {
 	if len(data) > MaxProfileSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrProfileInvalid, len(data), MaxProfileSize)
 	}
-	key := sha256.Sum256(data)
-	profileCache.mu.Lock()
-	if wp, ok := profileCache.m[key]; ok {
-		if p := wp.Value(); p != nil {
-			profileCache.mu.Unlock()
-			return p, nil
-		}
-	}
-	profileCache.mu.Unlock()
-	p, err := readProfile(data)
-	if err != nil {
-		return nil, err
-	}
-	profileCache.mu.Lock()
-	defer profileCache.mu.Unlock()
-	if wp, ok := profileCache.m[key]; ok {
-		if q := wp.Value(); q != nil {
-			return q, nil
-		}
-	}
-	if profileCache.m == nil {
-		profileCache.m = map[[32]byte]weak.Pointer[profile]{}
-	}
-	profileCache.m[key] = weak.Make(p)
-	runtime.AddCleanup(p, func(k [32]byte) {
-		profileCache.mu.Lock()
-		if wp, ok := profileCache.m[k]; ok && wp.Value() == nil {
-			delete(profileCache.m, k)
-		}
-		profileCache.mu.Unlock()
-	}, key)
-	return p, nil
+	return profileCache.get(sha256.Sum256(data), func() (*profile, error) { return readProfile(data) })
 }
 
 func readProfile(data []byte) (p *profile, err error) {
