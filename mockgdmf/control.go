@@ -22,14 +22,8 @@ func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Faults())
 	case http.MethodPost:
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				controlError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes", maxControlBody)
-				return
-			}
-			controlError(w, http.StatusBadRequest, "reading body: %v", err)
+		body, ok := readControlBody(w, r)
+		if !ok {
 			return
 		}
 		faults, err := DecodeFaults(body)
@@ -85,4 +79,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+}
+
+// readControlBody reads a control request's body, at most maxControlBody
+// bytes; when it cannot, it answers the error (413 or 400) and reports
+// false.
+func readControlBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			controlError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes", maxControlBody)
+			return nil, false
+		}
+		controlError(w, http.StatusBadRequest, "reading body: %v", err)
+		return nil, false
+	}
+	return body, true
 }

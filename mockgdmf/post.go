@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -90,14 +89,8 @@ func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
 		controlError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			controlError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes", maxControlBody)
-			return
-		}
-		controlError(w, http.StatusBadRequest, "reading body: %v", err)
+	body, ok := readControlBody(w, r)
+	if !ok {
 		return
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
