@@ -183,9 +183,10 @@ func ddm(t *testing.T, a adapter) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	cat := catalog.Default()
-	// Devices and the enforcer run 600 times faster than the server's
-	// wall clock: the deadline an hour away is six seconds.
-	clk := clock.NewScaled(cat.LatestPostingDate().AddDate(0, 0, 10).Add(9*time.Hour), 600)
+	// Devices and the enforcer run 1800 times faster than the server's
+	// wall clock: the deadline two hours away is four seconds, and the
+	// last time zone's, about ten hours away, twenty.
+	clk := clock.NewScaled(cat.LatestPostingDate().AddDate(0, 0, 10).Add(9*time.Hour), 1800)
 	w, tg := world(t, a, clk)
 	run, err := jobs.Attach(ctx, jobs.Config{Devices: 20, Seed: 3}, w, tg)
 	if err != nil {
