@@ -104,7 +104,7 @@ var rssPerDevice = map[string]int64{
 	"null":                        4 << 10,
 	"embedded":                    36 << 10,
 	"embedded/legacy-update":      116 << 10,
-	"embedded/ddm-deadline":       116 << 10,
+	"embedded/ddm-deadline":       156 << 10,
 	"outside":                     4 << 10,
 	"outside/legacy-update":       64 << 10,
 	"outside/ddm-deadline":        64 << 10,

@@ -48,10 +48,13 @@ type benchFlags struct {
 	do           *ddmOptions
 }
 
-// Flags of bench that only some workloads read, and which.
+// Flags of bench that only some workloads read, and which. A rollout
+// reads --scenario and the flags of that scenario of mdmsim run
+// (scenarioTable).
 var (
 	benchPacingFlags   = []string{"rate", "ramp", "duration", "workers", "model", "max-in-flight"}
-	benchRolloutOnly   = []string{"scenario", "speed", "deadline", "escalate", "quirks", "cooperative", "off", "lead"}
+	benchRolloutFlags  = rolloutFlags()
+	benchRolloutOnly   = append([]string{"scenario"}, scenarioFlagNames()...)
 	benchWorkloadFlags = map[string][]string{
 		bench.WorkloadEnroll:   benchPacingFlags,
 		bench.WorkloadCheckin:  benchPacingFlags,
@@ -59,12 +62,21 @@ var (
 		bench.WorkloadCommands: append([]string{"rounds", "wait"}, benchPacingFlags...),
 		bench.WorkloadRollout:  benchRolloutOnly,
 	}
-	// benchRolloutFlags are the rollout's flags each rollout scenario reads.
-	benchRolloutFlags = map[string][]string{
-		bench.RolloutLegacyUpdate: {"scenario", "speed", "deadline", "escalate", "quirks", "cooperative", "population"},
-		bench.RolloutDDMDeadline:  {"scenario", "speed", "off", "lead", "cooperative", "population"},
-	}
 )
+
+// rolloutFlags are the flags each rollout scenario reads: --scenario and
+// those of the same scenario of mdmsim run.
+func rolloutFlags() map[string][]string {
+	out := map[string][]string{}
+	for _, name := range bench.Rollouts {
+		sc, ok := lookupScenario(name)
+		if !ok {
+			panic("mdmsim: bench rollout " + name + " is not a scenario of mdmsim run")
+		}
+		out[name] = append([]string{"scenario"}, sc.flags...)
+	}
+	return out
+}
 
 func newBenchCmd() *cobra.Command {
 	b := &benchFlags{}

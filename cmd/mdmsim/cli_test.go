@@ -67,6 +67,7 @@ func TestBadInputsOneLine(t *testing.T) {
 		{[]string{"bench", "--workload", "enroll", "--speed", "Inf"}, 2, "--speed must be a finite number"},
 		{[]string{"bench", "--workload", "enroll", "--speed", "2"}, 2, "--speed does not apply to --workload enroll"},
 		{[]string{"bench", "--workload", "enroll", "--batch", "5"}, 2, "--batch does not apply to --workload enroll"},
+		{[]string{"bench", "--workload", "enroll", "--population", "x.yaml"}, 2, "--population does not apply to --workload enroll"},
 		{[]string{"bench", "--workload", "rollout", "--rate", "5"}, 2, "--rate does not apply to --workload rollout"},
 		{[]string{"bench", "--workload", "rollout", "--scenario", "ddm-deadline", "--quirks", "reboot-gap=1"}, 2, "--quirks does not apply to --scenario ddm-deadline"},
 		{[]string{"bench", "--rate", "10", "--workers", "3"}, 2, "--workers applies to the closed model"},
@@ -289,7 +290,9 @@ func TestSignalStopsWithPartialReport(t *testing.T) {
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(bin, "run", "--scenario", "legacy-update", "--devices", "200", "--json", "--json-events")
+			// On a scaled clock at real time the week cannot end before
+			// the signal, however fast the machine.
+			cmd := exec.Command(bin, "run", "--scenario", "legacy-update", "--devices", "200", "--speed", "1", "--json", "--json-events")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.StdoutPipe()
@@ -350,13 +353,19 @@ func TestUnreachableTargetCannotRun(t *testing.T) {
 	if err := os.WriteFile(file, []byte(fmt.Sprintf("kind: nanomdm\nenrollment:\n  profile_url: http://%[1]s/mdm/enroll\nnanomdm:\n  api_url: http://%[1]s/v1\n  api_key: secret\n", addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	code := execute([]string{"run", "--target", file, "--devices", "2"}, &stdout, &stderr)
-	if code != 3 {
-		t.Fatalf("exit %d, want 3; stderr:\n%s", code, stderr.String())
-	}
-	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "connection refused") {
-		t.Errorf("stderr:\n%s", stderr.String())
+	for _, args := range [][]string{
+		{"run", "--target", file, "--devices", "2"},
+		{"run", "--target", file, "--devices", "2", "--scenario", "legacy-update", "--speed", "60", "--json"},
+		{"run", "--target", file, "--devices", "2", "--scenario", "ddm-deadline", "--speed", "60"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := execute(args, &stdout, &stderr)
+		if code != 3 {
+			t.Fatalf("%v: exit %d, want 3; stderr:\n%s", args, code, stderr.String())
+		}
+		if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "connection refused") {
+			t.Errorf("%v: stderr:\n%s", args, stderr.String())
+		}
 	}
 }
 

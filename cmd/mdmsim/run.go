@@ -219,8 +219,6 @@ type jobResult struct {
 	err error
 	// failures says what the run found wrong, "" when nothing.
 	failures string
-	// partial is set when the job stopped before its end.
-	partial bool
 }
 
 // finish prints the summary and picks the exit code: interrupted runs

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 	"github.com/mdmsim/mdmsim/scenarios/reference"
 )
@@ -80,42 +79,21 @@ func runDDM(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer)
 	res := jobResult{summary: sum}
 	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()
 
-	cat := catalog.Default()
-	begin, err := o.storyStartFor(cat)
+	cfg := jobs.Config{Population: o.legacy.population()}
+	run, vc, closeStory, err := startStory(ctx, o, rep, stderr, cfg, &sum.Rollout, &sum.storyFields)
+	defer closeStory()
 	if err != nil {
 		res.err = err
 		return res
 	}
-	vc := newVirtualClock("mdmsim run", begin, o.legacy.speed, stderr)
-	defer vc.close()
-	sum.Clock = vc.mode()
-
-	cfg := jobs.Config{Catalog: cat, Population: o.legacy.population()}
-	run, err := startRun(ctx, o, rep, stderr, cfg, vc.Clock)
-	if run != nil {
-		defer run.Close()
-	}
-	if err != nil {
-		sum.Partial = ctx.Err() != nil
-		if run != nil && run.Fleet != nil {
-			sum.Enrolled, sum.Mix = run.Fleet.Enrolled, run.Fleet.Mix()
-		}
-		res.err = err
-		return res
-	}
-	describeTarget(run, rep.say)
-	describeShard(o, rep.say)
-	rep.say("OS majors: %s", jobs.OSMajorsString(run.Fleet.OSMajors()))
-	rep.say("virtual time runs %s", vc.speedLabel())
 	r, err := jobs.DDMDeadline(ctx, run, o.ddm.job(), vc.pause)
 	sum.DDMSummary = r
-	sum.VirtualSeconds = float64(r.Story.Round(time.Second) / time.Second)
-	sum.BehindSeconds = vc.behind(stderr)
+	sum.endStory(r.Rollout, vc, stderr)
 	sum.Failures = jobs.Unexplained(r.Report, r.SwitchedOff)
 	if r.Late > 0 {
 		sum.Failures["late"] = r.Late
 	}
-	res.err, res.partial = err, r.Partial
+	res.err = err
 	res.failures = failuresLine(sum.Failures)
 	if r.Late > 0 {
 		res.failures = fmt.Sprintf("%s (late: updated after their local deadline + 1 h)", res.failures)

@@ -127,6 +127,54 @@ type storyFields struct {
 	WallSeconds    float64        `json:"wall_seconds"`
 }
 
+// startStory starts an update scenario's story: its virtual clock, from
+// the story's start (or the saved virtual time of --state), and the fleet
+// enrolled in the target on it, described. When the fleet cannot be
+// enrolled it fills in what was done (roll) and returns the error. The
+// caller calls closeStory in any case.
+func startStory(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer, cfg jobs.Config,
+	roll *jobs.Rollout, story *storyFields) (run *jobs.Run, vc *virtualClock, closeStory func(), err error) {
+	closeStory = func() {}
+	cat := catalog.Default()
+	// Devices' time and the enforcer's. It stands still while the fleet
+	// enrolls and starts with the enforcement. Certificates keep to the
+	// wall clock.
+	begin, err := o.storyStartFor(cat)
+	if err != nil {
+		return nil, nil, closeStory, err
+	}
+	vc = newVirtualClock("mdmsim run", begin, o.legacy.speed, stderr)
+	story.Clock = vc.mode()
+	cfg.Catalog = cat
+	run, err = startRun(ctx, o, rep, stderr, cfg, vc.Clock)
+	closeStory = func() {
+		if run != nil {
+			run.Close()
+		}
+		vc.close()
+	}
+	if err != nil {
+		roll.Partial = ctx.Err() != nil
+		if run != nil && run.Fleet != nil {
+			roll.Enrolled, roll.Mix = run.Fleet.Enrolled, run.Fleet.Mix()
+		}
+		// run and vc stay set: closeStory closes them.
+		return run, vc, closeStory, err
+	}
+	describeTarget(run, rep.say)
+	describeShard(o, rep.say)
+	rep.say("OS majors: %s", jobs.OSMajorsString(run.Fleet.OSMajors()))
+	rep.say("virtual time runs %s", vc.speedLabel())
+	return run, vc, closeStory, nil
+}
+
+// endStory records how long the story ran and how far a scaled clock fell
+// behind.
+func (s *storyFields) endStory(r jobs.Rollout, vc *virtualClock, stderr io.Writer) {
+	s.VirtualSeconds = float64(r.Story.Round(time.Second) / time.Second)
+	s.BehindSeconds = vc.behind(stderr)
+}
+
 // runLegacy enrolls a fleet in the target on a virtual clock and lets the
 // reference enforcer bring every device to its target.
 func runLegacy(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writer) jobResult {
@@ -137,42 +185,18 @@ func runLegacy(ctx context.Context, o *runOptions, rep *reporter, stderr io.Writ
 	res := jobResult{summary: sum}
 	defer func() { sum.WallSeconds = roundSeconds(wall.Since(start)) }()
 
-	// Devices' time and the enforcer's (storyStart). It stands still while
-	// the fleet enrolls and starts with the enforcement. Certificates keep
-	// to the wall clock.
-	cat := catalog.Default()
-	begin, err := o.storyStartFor(cat)
+	cfg := jobs.Config{Quirks: lo.quirkMap, Population: lo.population()}
+	run, vc, closeStory, err := startStory(ctx, o, rep, stderr, cfg, &sum.Rollout, &sum.storyFields)
+	defer closeStory()
 	if err != nil {
 		res.err = err
 		return res
 	}
-	vc := newVirtualClock("mdmsim run", begin, lo.speed, stderr)
-	defer vc.close()
-	sum.Clock = vc.mode()
-
-	cfg := jobs.Config{Catalog: cat, Quirks: lo.quirkMap, Population: lo.population()}
-	run, err := startRun(ctx, o, rep, stderr, cfg, vc.Clock)
-	if run != nil {
-		defer run.Close()
-	}
-	if err != nil {
-		sum.Partial = ctx.Err() != nil
-		if run != nil && run.Fleet != nil {
-			sum.Enrolled, sum.Mix = run.Fleet.Enrolled, run.Fleet.Mix()
-		}
-		res.err = err
-		return res
-	}
-	describeTarget(run, rep.say)
-	describeShard(o, rep.say)
-	rep.say("OS majors: %s", jobs.OSMajorsString(run.Fleet.OSMajors()))
-	rep.say("virtual time runs %s", vc.speedLabel())
 	r, err := jobs.LegacyUpdate(ctx, run, lo.job(), vc.pause)
 	sum.LegacySummary = r
-	sum.VirtualSeconds = float64(r.Story.Round(time.Second) / time.Second)
-	sum.BehindSeconds = vc.behind(stderr)
+	sum.endStory(r.Rollout, vc, stderr)
 	sum.Failures = jobs.Unexplained(r.Report, 0)
-	res.err, res.partial = err, r.Partial
+	res.err = err
 	res.failures = failuresLine(sum.Failures)
 	return res
 }
