@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"time"
@@ -15,6 +13,7 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/internal/lastjson"
 )
 
 // ErrMerge is wrapped by every reason MergeResults refuses its results.
@@ -342,42 +341,22 @@ const MaxResultSize = 64 << 20
 // MaxResultSize, a schema newer than this build's, and text that is not a
 // Result, with errors that say which.
 func ReadResult(r io.Reader) (*Result, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxResultSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxResultSize {
+	text, err := lastjson.Read(r, MaxResultSize)
+	if errors.Is(err, lastjson.ErrTooLarge) {
 		return nil, fmt.Errorf("bench: a result is at most %d bytes; this one is larger", MaxResultSize)
 	}
-	text := bytes.TrimSpace(data)
-	if i := bytes.LastIndexByte(text, '\n'); i >= 0 && !json.Valid(text) {
-		text = text[i+1:]
+	if err != nil {
+		return nil, err
 	}
 	var res Result
 	if err := json.Unmarshal(text, &res); err != nil {
 		return nil, fmt.Errorf("bench: not a bench result: %w", err)
 	}
-	if res.Schema < 1 || res.Schema > SchemaVersion {
-		return nil, fmt.Errorf("bench: schema %d: this build reads 1 to %d", res.Schema, SchemaVersion)
+	switch {
+	case res.Schema > SchemaVersion:
+		return nil, fmt.Errorf("bench: schema %d is newer than this mdmsim reads (%d)", res.Schema, SchemaVersion)
+	case res.Schema < 1:
+		return nil, fmt.Errorf("bench: schema %d: not a bench result's (1 to %d)", res.Schema, SchemaVersion)
 	}
 	return &res, nil
-}
-
-// MergeFiles reads the result files of a run's shards (ReadResult) and
-// merges them (MergeResults); errors name the file.
-func MergeFiles(paths []string) (*Result, error) {
-	results := make([]*Result, 0, len(paths))
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		r, err := ReadResult(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		results = append(results, r)
-	}
-	return MergeResults(results)
 }

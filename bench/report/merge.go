@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/mdmsim/mdmsim/bench"
+	"github.com/mdmsim/mdmsim/internal/lastjson"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
 )
 
@@ -51,7 +52,7 @@ func MergeFiles(paths []string) (Merged, error) {
 			Workload string `json:"workload"`
 			Job      string `json:"job"`
 		}
-		doc := lastJSONLine(data)
+		doc := data
 		if err := json.Unmarshal(doc, &head); err != nil {
 			return Merged{}, fmt.Errorf("%s: neither a benchmark result nor a job summary: %w", p, err)
 		}
@@ -79,30 +80,22 @@ func MergeFiles(paths []string) (Merged, error) {
 	return Merged{Job: j}, err
 }
 
+// readShardFile reads a shard's output and returns its JSON document
+// (lastjson).
 func readShardFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxShardFile+1))
+	doc, err := lastjson.Read(f, maxShardFile)
+	if errors.Is(err, lastjson.ErrTooLarge) {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a shard's result", path, maxShardFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(data) > maxShardFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a shard's result", path, maxShardFile)
-	}
-	return data, nil
-}
-
-// lastJSONLine is the JSON of a command's output: the whole text if it is
-// JSON, else its last line (`--json` prints the result last).
-func lastJSONLine(data []byte) []byte {
-	text := bytes.TrimSpace(data)
-	if i := bytes.LastIndexByte(text, '\n'); i >= 0 && !json.Valid(text) {
-		return text[i+1:]
-	}
-	return text
+	return doc, nil
 }
 
 // JSON is the merged report as the shards' files were: a Result or a

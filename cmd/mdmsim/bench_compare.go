@@ -83,25 +83,18 @@ func benchCompare(oldPath, newPath string, threshold float64, asJSON bool, stdou
 	return nil
 }
 
+// readResult reads a bench result file (bench.ReadResult); errors name it.
 func readResult(path string) (*bench.Result, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	// `mdmsim bench --json` prints the Result as its last line; accept
-	// such output saved whole, as well as a file of the Result alone.
-	text := strings.TrimSpace(string(data))
-	if i := strings.LastIndexByte(text, '\n'); i >= 0 && !json.Valid([]byte(text)) {
-		text = text[i+1:]
+	defer f.Close()
+	r, err := bench.ReadResult(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var r bench.Result
-	if err := json.Unmarshal([]byte(text), &r); err != nil {
-		return nil, fmt.Errorf("%s: not a bench result: %w", path, err)
-	}
-	if r.Schema > bench.SchemaVersion {
-		return nil, fmt.Errorf("%s: schema %d is newer than this mdmsim reads (%d)", path, r.Schema, bench.SchemaVersion)
-	}
-	return &r, nil
+	return r, nil
 }
 
 // thresholdFlag is a fraction written as a percentage: "10%" and "10" are

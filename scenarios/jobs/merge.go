@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mdmsim/mdmsim/catalog"
 	"github.com/mdmsim/mdmsim/fleet"
+	"github.com/mdmsim/mdmsim/internal/lastjson"
 )
 
 // The jobs, as a summary's "job" names them.
@@ -51,18 +51,11 @@ const MaxSummarySize = 16 << 20
 // lastJSON is the JSON object of a job's output: `mdmsim run --json`
 // prints it as its last line; a file of it alone is accepted too.
 func lastJSON(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSummarySize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxSummarySize {
+	text, err := lastjson.Read(r, MaxSummarySize)
+	if errors.Is(err, lastjson.ErrTooLarge) {
 		return nil, fmt.Errorf("a summary is at most %d bytes; this one is larger", MaxSummarySize)
 	}
-	text := bytes.TrimSpace(data)
-	if i := bytes.LastIndexByte(text, '\n'); i >= 0 && !json.Valid(text) {
-		text = text[i+1:]
-	}
-	return text, nil
+	return text, err
 }
 
 // MergeSummaries reads the JSON summaries the shards of one run of a job
