@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -463,7 +463,7 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 		devs = append(devs, kv{[]byte(st.Identity.UDID), v})
 	}
 	// bbolt writes sorted keys fastest.
-	slices.SortFunc(devs, func(a, b kv) int { return compareBytes(a.k, b.k) })
+	slices.SortFunc(devs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		pb := tx.Bucket(bucketProfiles)
 		for _, p := range profs {
@@ -511,10 +511,6 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 		}
 	}
 	return err
-}
-
-func compareBytes(a, b []byte) int {
-	return strings.Compare(string(a), string(b))
 }
 
 // Info is what a state file says of its fleet, read without resuming it.

@@ -29,10 +29,6 @@ var explained = map[string]bool{
 	reference.ReasonInstalling:           true,
 }
 
-// Explained reports whether the fleet itself explains a device left behind
-// for reason.
-func Explained(reason string) bool { return explained[reason] }
-
 // Unexplained returns, by reason, the devices of rep left behind for
 // reasons the fleet does not explain. switchedOff devices were switched
 // off on purpose (ddm-deadline's --off): as many unreachable devices are
