@@ -440,6 +440,12 @@ func (a *slogAdapter) With(kv ...interface{}) nlog.Logger {
 }
 
 func (a *slogAdapter) log(level slog.Level, kv []any) {
+	// NanoMDM logs several lines a request: nothing is allocated for one
+	// the handler drops (an Info line may still rise to a warning).
+	ctx0 := context.Background()
+	if !a.l.Enabled(ctx0, level) && (level != slog.LevelInfo || !a.l.Enabled(ctx0, slog.LevelWarn)) {
+		return
+	}
 	msg, rest, failed := splitMsg(kv)
 	if failed && level == slog.LevelInfo {
 		level = slog.LevelWarn
