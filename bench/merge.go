@@ -186,18 +186,18 @@ func MergeResults(results []*Result) (*Result, error) {
 
 // checkShards checks the results are all the shards of one run.
 func checkShards(results []*Result) error {
-	first := results[0]
-	byIndex := map[int]bool{}
+	shards := make([]*fleet.Shard, len(results))
 	for i, r := range results {
 		if r == nil {
 			return fmt.Errorf("%w: result %d is empty", ErrMerge, i)
 		}
-		if r.Shard == nil || !r.Shard.Sharded() {
-			return fmt.Errorf("%w: result %d is not a shard's (no shard i/n in it): only the shards of one run merge", ErrMerge, i)
-		}
-		if err := r.Shard.Validate(); err != nil {
-			return fmt.Errorf("%w: result %d: %w", ErrMerge, i, err)
-		}
+		shards[i] = r.Shard
+	}
+	if err := fleet.CheckSet(shards); err != nil {
+		return fmt.Errorf("%w: %w", ErrMerge, err)
+	}
+	first := results[0]
+	for _, r := range results {
 		for _, f := range []struct {
 			what       string
 			have, want any
@@ -209,7 +209,6 @@ func checkShards(results []*Result) error {
 			{"fleet size (devices)", r.Devices, first.Devices},
 			{"seed", r.Seed, first.Seed},
 			{"pacing", r.Pacing, first.Pacing},
-			{"shard count", r.Shard.Count, first.Shard.Count},
 		} {
 			if f.have != f.want {
 				return fmt.Errorf("%w: shard %s and shard %s differ in %s: %v and %v", ErrMerge, r.Shard, first.Shard, f.what, f.have, f.want)
@@ -218,23 +217,9 @@ func checkShards(results []*Result) error {
 		if r.Schema != SchemaVersion {
 			return fmt.Errorf("%w: shard %s has schema %d, this build reads %d", ErrMerge, r.Shard, r.Schema, SchemaVersion)
 		}
-		if byIndex[r.Shard.Index] {
-			return fmt.Errorf("%w: shard %s given twice", ErrMerge, r.Shard)
-		}
-		byIndex[r.Shard.Index] = true
 		if lo, hi := r.Shard.Range(r.Devices); r.ShardDevices != hi-lo {
 			return fmt.Errorf("%w: shard %s says it held %d devices; shard %s of %d holds %d", ErrMerge, r.Shard, r.ShardDevices, r.Shard, r.Devices, hi-lo)
 		}
-	}
-	if n := first.Shard.Count; len(byIndex) < n {
-		// Name the first few: a count read from a file may be huge.
-		var missing []int
-		for i := 0; i < n && len(missing) < 20; i++ {
-			if !byIndex[i] {
-				missing = append(missing, i)
-			}
-		}
-		return fmt.Errorf("%w: missing %d shards of %d, %v first (indexes from 0)", ErrMerge, n-len(byIndex), n, missing)
 	}
 	return nil
 }

@@ -276,10 +276,7 @@ func Soak(ctx context.Context, w *scenarios.World, t scenarios.Target, cfg SoakC
 // reports its status every day of its own.
 func enableDDM(ctx context.Context, w *scenarios.World, t scenarios.Target, ef *scenarios.EnrolledFleet, seed int64) error {
 	udids := ef.EnrolledUDIDs()
-	uuid := fmt.Sprintf("6D646D73-736F-4000-8%03X-%012X", 0, uint64(seed)&0xffffffffffff)
-	if s := ef.Shard(); s.Sharded() {
-		uuid = fmt.Sprintf("6D646D73-736F-4000-8%03X-%012X", (s.Index+1)&0xfff, uint64(seed)&0xffffffffffff)
-	}
+	uuid := fmt.Sprintf("6D646D73-736F-4000-8%03X-%012X", ef.Shard().Tag(), uint64(seed)&0xffffffffffff)
 	obs := w.Observer
 	obs.Expect(uuid)
 	defer obs.Forget(uuid)

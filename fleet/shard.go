@@ -133,3 +133,52 @@ func ResolveShard(flag string, getenv func(string) string) (Shard, error) {
 	s, _, err := ShardFromEnv(getenv)
 	return s, err
 }
+
+// CheckSet checks that shards, read from the results of a run's
+// processes, are the n shards of one fleet, each once: every one sharded
+// and valid, with the same count, none twice, none missing (the first
+// missing ones named). It is what merging results asks before it adds
+// them up; the caller checks that they are of one run.
+func CheckSet(shards []*Shard) error {
+	if len(shards) == 0 {
+		return errors.New("no shard")
+	}
+	seen := make(map[int]bool, len(shards))
+	for i, s := range shards {
+		if s == nil || !s.Sharded() {
+			return fmt.Errorf("result %d is not a shard's (no shard i/n in it): only the shards of one run merge", i)
+		}
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("result %d: %w", i, err)
+		}
+		if s.Count != shards[0].Count {
+			return fmt.Errorf("shard %s and shard %s differ in shard count", s, shards[0])
+		}
+		if seen[s.Index] {
+			return fmt.Errorf("shard %s given twice", s)
+		}
+		seen[s.Index] = true
+	}
+	if n := shards[0].Count; len(seen) < n {
+		// Name the first few: a count read from a file may be huge.
+		var missing []int
+		for i := 0; i < n && len(missing) < 20; i++ {
+			if !seen[i] {
+				missing = append(missing, i)
+			}
+		}
+		return fmt.Errorf("missing %d shards of %d, %v first (indexes from 0)", n-len(seen), n, missing)
+	}
+	return nil
+}
+
+// Tag is the shard's 12 bits in the UUIDs of the commands its process
+// sends: 0 for the whole fleet, the index plus one for a shard. The shards
+// of a run against one server send their own commands (a server keeps a
+// command's UUID once); it tells up to 4095 shards apart.
+func (s Shard) Tag() uint16 {
+	if !s.Sharded() {
+		return 0
+	}
+	return uint16(s.Index+1) & 0xfff
+}

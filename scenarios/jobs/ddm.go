@@ -86,7 +86,7 @@ func DDMDeadline(ctx context.Context, r *Run, cfg DDMConfig, stop func()) (DDMSu
 		if after <= 0 {
 			after = DefaultDDMOffAfter
 		}
-		uuid := fmt.Sprintf("%08X-0000-4000-8%03X-%012X", rng.Uint32(), shardTag(r.Config.Shard), rng.Uint64()&0xffffffffffff)
+		uuid := fmt.Sprintf("%08X-0000-4000-8%03X-%012X", rng.Uint32(), r.Config.Shard.Tag(), rng.Uint64()&0xffffffffffff)
 		t := clk.AfterFunc(after, func() {
 			cmd := scenarios.Command{UUID: uuid, RequestType: "ShutDownDevice"}
 			if err := r.Target.Commands().Enqueue(context.Background(), off, cmd); err != nil {

@@ -42,16 +42,7 @@ func DeviceInfoCommandUUID(seed int64) string {
 // command (a server keeps a command's UUID once), the unsharded one
 // DeviceInfoCommandUUID's. It tells up to 4095 shards apart.
 func DeviceInfoShardCommandUUID(seed int64, s fleet.Shard) string {
-	return fmt.Sprintf("6D646D73-696D-4000-8%03X-%012X", shardTag(s), uint64(seed)&0xffffffffffff)
-}
-
-// shardTag is a shard's 12 bits in the UUIDs of its commands: 0 for the
-// whole fleet, the index plus one for a shard.
-func shardTag(s fleet.Shard) uint16 {
-	if !s.Sharded() {
-		return 0
-	}
-	return uint16(s.Index+1) & 0xfff
+	return fmt.Sprintf("6D646D73-696D-4000-8%03X-%012X", s.Tag(), uint64(seed)&0xffffffffffff)
 }
 
 // DeviceInformation sends DeviceInformation to every enrolled device

@@ -112,15 +112,15 @@ func mergeAs[S any](docs [][]byte, merge func([]S) (S, error)) (any, error) {
 }
 
 func checkShards(heads []ShardOf) error {
-	first := heads[0]
-	seen := map[int]bool{}
+	shards := make([]*fleet.Shard, len(heads))
 	for i, h := range heads {
-		if h.Shard == nil || !h.Shard.Sharded() {
-			return fmt.Errorf("%w: summary %d is not a shard's (no shard i/n in it): only the shards of one run merge", ErrMerge, i)
-		}
-		if err := h.Shard.Validate(); err != nil {
-			return fmt.Errorf("%w: summary %d: %w", ErrMerge, i, err)
-		}
+		shards[i] = h.Shard
+	}
+	if err := fleet.CheckSet(shards); err != nil {
+		return fmt.Errorf("%w: %w", ErrMerge, err)
+	}
+	first := heads[0]
+	for _, h := range heads {
 		switch {
 		case h.Job != first.Job:
 			return fmt.Errorf("%w: shard %s is of job %q, shard %s of %q", ErrMerge, h.Shard, h.Job, first.Shard, first.Job)
@@ -128,21 +128,7 @@ func checkShards(heads []ShardOf) error {
 			return fmt.Errorf("%w: shard %s has seed %d, shard %s seed %d", ErrMerge, h.Shard, h.Seed, first.Shard, first.Seed)
 		case h.FleetDevices != first.FleetDevices:
 			return fmt.Errorf("%w: shard %s is of a fleet of %d devices, shard %s of %d", ErrMerge, h.Shard, h.FleetDevices, first.Shard, first.FleetDevices)
-		case h.Shard.Count != first.Shard.Count:
-			return fmt.Errorf("%w: shard %s and shard %s differ in shard count", ErrMerge, h.Shard, first.Shard)
-		case seen[h.Shard.Index]:
-			return fmt.Errorf("%w: shard %s given twice", ErrMerge, h.Shard)
 		}
-		seen[h.Shard.Index] = true
-	}
-	if n := first.Shard.Count; len(seen) < n {
-		var missing []int
-		for i := 0; i < n && len(missing) < 20; i++ {
-			if !seen[i] {
-				missing = append(missing, i)
-			}
-		}
-		return fmt.Errorf("%w: missing %d shards of %d, %v first (indexes from 0)", ErrMerge, n-len(seen), n, missing)
 	}
 	return nil
 }
