@@ -97,10 +97,10 @@ type Store struct {
 	now     func() time.Time
 	stopped chan struct{}
 
-	// Writer's own: profile keys already in the file.
-	profiles map[*simulator.ProfileState]string
-	// decls are the declaration keys already in the file.
-	decls map[*simulator.SavedDeclaration]string
+	// Writer's own: the keys of the profiles and declarations already in
+	// the file, for as long as devices share them.
+	profiles keyCache[simulator.ProfileState]
+	decls    keyCache[simulator.SavedDeclaration]
 	// Batches counts committed transactions (for tests and reports).
 	batches uint64
 }
@@ -135,7 +135,6 @@ func Open(dir string, fl Fleet) (s *Store, err error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	s = &Store{db: db, path: path, fleet: fl, dirty: map[*simulator.Device]struct{}{},
-		profiles: map[*simulator.ProfileState]string{}, decls: map[*simulator.SavedDeclaration]string{},
 		stopped: make(chan struct{})}
 	s.cond.L = &s.mu
 	defer func() {
@@ -435,25 +434,25 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 			return err
 		}
 		v, err := encodeDevice(st, func(p *simulator.ProfileState) (string, error) {
-			if k, ok := s.profiles[p]; ok {
+			if k, ok := s.profiles.get(p); ok {
 				return k, nil
 			}
 			b, k, err := encodeProfile(p)
 			if err != nil {
 				return "", err
 			}
-			s.profiles[p] = k
+			s.profiles.put(p, k)
 			profs = append(profs, kv{[]byte(k), seal(b)})
 			return k, nil
 		}, func(sd *simulator.SavedDeclaration) (string, error) {
-			if k, ok := s.decls[sd]; ok {
+			if k, ok := s.decls.get(sd); ok {
 				return k, nil
 			}
 			b, k, err := encodeDeclaration(sd)
 			if err != nil {
 				return "", err
 			}
-			s.decls[sd] = k
+			s.decls.put(sd, k)
 			decls = append(decls, kv{[]byte(k), seal(b)})
 			return k, nil
 		})
@@ -496,18 +495,10 @@ func (s *Store) write(batch map[*simulator.Device]struct{}, now func() time.Time
 		// The profiles and declarations written in this batch are not in
 		// the file.
 		for _, x := range decls {
-			for sd, k := range s.decls {
-				if k == string(x.k) {
-					delete(s.decls, sd)
-				}
-			}
+			s.decls.forget(string(x.k))
 		}
 		for _, p := range profs {
-			for ps, k := range s.profiles {
-				if k == string(p.k) {
-					delete(s.profiles, ps)
-				}
-			}
+			s.profiles.forget(string(p.k))
 		}
 	}
 	return err
