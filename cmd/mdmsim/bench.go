@@ -226,11 +226,8 @@ func (b *benchFlags) run(stdout, stderr io.Writer) error {
 		job = wl.Rollout.Scenario
 	}
 	lo, hi := wl.Shard.Range(wl.Devices)
-	if err := bench.CheckFits(bench.EstimateRun(tf.target, job, hi-lo)); err != nil {
-		if !b.skipMemory {
-			return cannotRun(fmt.Errorf("%w (give --skip-memory-check to run anyway)", err))
-		}
-		fmt.Fprintf(stderr, "mdmsim bench: warning: %v; running anyway (--skip-memory-check)\n", err)
+	if err := checkMemory("mdmsim bench", tf.target, job, hi-lo, b.skipMemory, stderr); err != nil {
+		return err
 	}
 	sig, stopSignals := withSignals(context.Background(), stderr)
 	defer stopSignals()
@@ -305,7 +302,7 @@ func (b *benchFlags) run(stdout, stderr io.Writer) error {
 		observers = append(observers, m)
 	}
 	if len(observers) > 0 {
-		wl.Run.Observer = observerList(observers)
+		wl.Run.Observer = combine(observers)
 	}
 	res, err := bench.RunWorkload(ctx, w, t, wl)
 	progress.Done()
@@ -491,29 +488,50 @@ type progressObserver struct{ p *report.Progress }
 
 func (o progressObserver) Observe(string, time.Duration, error) { o.p.Add(1) }
 
+// combine shows every operation to each of observers. One alone is used
+// as it is; of several, only a combination holding a gauge observer (the
+// Prometheus metrics) is itself one, so the runner sets no gauge per
+// operation that nobody reads.
+func combine(observers []bench.Observer) bench.Observer {
+	if len(observers) == 1 {
+		return observers[0]
+	}
+	l := observerList{all: observers}
+	for _, o := range observers {
+		if g, ok := o.(bench.GaugeObserver); ok {
+			l.gauges = append(l.gauges, g)
+		}
+	}
+	if len(l.gauges) > 0 {
+		return gaugeList{l}
+	}
+	return l
+}
+
 // observerList shows every operation to each of its observers.
-type observerList []bench.Observer
+type observerList struct {
+	all    []bench.Observer
+	gauges []bench.GaugeObserver
+}
 
 func (l observerList) Observe(op string, d time.Duration, err error) {
-	for _, o := range l {
+	for _, o := range l.all {
 		o.Observe(op, d, err)
 	}
 }
 
-// SetInFlight and SetEnrolled pass the levels to the observers that follow
-// them (the Prometheus metrics).
-func (l observerList) SetInFlight(n int) {
-	for _, o := range l {
-		if g, ok := o.(bench.GaugeObserver); ok {
-			g.SetInFlight(n)
-		}
+// gaugeList is an observerList that passes the levels on to the observers
+// that follow them.
+type gaugeList struct{ observerList }
+
+func (l gaugeList) SetInFlight(n int) {
+	for _, g := range l.gauges {
+		g.SetInFlight(n)
 	}
 }
 
-func (l observerList) SetEnrolled(n int) {
-	for _, o := range l {
-		if g, ok := o.(bench.GaugeObserver); ok {
-			g.SetEnrolled(n)
-		}
+func (l gaugeList) SetEnrolled(n int) {
+	for _, g := range l.gauges {
+		g.SetEnrolled(n)
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/deploy/kubernetes"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios/jobs"
@@ -447,5 +449,40 @@ func TestEmptyShardRefused(t *testing.T) {
 		if empty := lo == hi; empty != (code == 2) || empty && !strings.Contains(stderr.String(), "holds no device") {
 			t.Errorf("shard %s of 1 device (%d..%d): exit %d: %s", shard, lo, hi, code, stderr.String())
 		}
+	}
+}
+
+// countObserver counts what it is shown; gaugeObserver also takes levels.
+type countObserver struct{ n *int }
+
+func (c countObserver) Observe(string, time.Duration, error) { *c.n++ }
+
+type gaugeObserver struct {
+	countObserver
+	inFlight *int
+}
+
+func (g gaugeObserver) SetInFlight(n int) { *g.inFlight = n }
+func (g gaugeObserver) SetEnrolled(int)   {}
+
+// TestCombineObservers: every observer sees every operation, and only a
+// combination that holds a gauge observer takes levels.
+func TestCombineObservers(t *testing.T) {
+	t.Parallel()
+	var a, b, level int
+	plain := combine([]bench.Observer{countObserver{&a}, countObserver{&b}})
+	if _, ok := plain.(bench.GaugeObserver); ok {
+		t.Error("observers without gauges combine into a gauge observer")
+	}
+	plain.Observe("op", time.Millisecond, nil)
+	withGauge := combine([]bench.Observer{countObserver{&a}, gaugeObserver{countObserver{&b}, &level}})
+	g, ok := withGauge.(bench.GaugeObserver)
+	if !ok {
+		t.Fatal("a gauge observer's levels are lost in the combination")
+	}
+	withGauge.Observe("op", time.Millisecond, nil)
+	g.SetInFlight(7)
+	if a != 2 || b != 2 || level != 7 {
+		t.Errorf("seen %d and %d operations, level %d; want 2, 2, 7", a, b, level)
 	}
 }

@@ -369,15 +369,22 @@ func checkDevices(devices int, shard fleet.Shard) error {
 // this process can have.
 func (o *runOptions) checkMemory(stderr io.Writer) error {
 	lo, hi := o.shard.Range(o.devices)
-	est := bench.EstimateRun(o.target, o.scenario, hi-lo)
-	if err := bench.CheckFits(est); err != nil {
-		if o.skipMemoryCheck {
-			fmt.Fprintf(stderr, "mdmsim run: warning: %v; running anyway (--skip-memory-check)\n", err)
-			return nil
-		}
-		return cannotRun(fmt.Errorf("%w (give --skip-memory-check to run anyway)", err))
+	return checkMemory("mdmsim run", o.target, o.scenario, hi-lo, o.skipMemoryCheck, stderr)
+}
+
+// checkMemory refuses (exit 3) a run of devices against target for job
+// (a scenario or a bench workload) that the memory estimate says will not
+// fit, or only warns with --skip-memory-check (skip).
+func checkMemory(verb, target, job string, devices int, skip bool, stderr io.Writer) error {
+	err := bench.CheckFits(bench.EstimateRun(target, job, devices))
+	switch {
+	case err == nil:
+		return nil
+	case skip:
+		fmt.Fprintf(stderr, "%s: warning: %v; running anyway (--skip-memory-check)\n", verb, err)
+		return nil
 	}
-	return nil
+	return cannotRun(fmt.Errorf("%w (give --skip-memory-check to run anyway)", err))
 }
 
 // startCPUProfile writes a CPU profile to path until the returned stop is
