@@ -441,3 +441,35 @@ func TestSignedProfile(t *testing.T) {
 		t.Errorf("tampered profile: %s %+v, want error 4000", res.Status, res.ErrorChain)
 	}
 }
+
+// TestRemovingADeferralStartsAutomaticDownload: with automatic download on,
+// an update a profile defers is not downloaded; removing the profile lets
+// the device take it at once, as installing one re-evaluates at once, not
+// at the next daily sync.
+func TestRemovingADeferralStartsAutomaticDownload(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, mac15)
+	res := r.send(RequestTypeInstallProfile, map[string]any{"Payload": restrictionsProfile(t, "com.example.defer",
+		map[string]any{"forceDelayedSoftwareUpdates": true, "enforcedSoftwareUpdateDelay": 90})})
+	if res.Status != protocol.StatusAcknowledged {
+		t.Fatalf("InstallProfile: %s %+v", res.Status, res.ErrorChain)
+	}
+	r.d.mu.Lock()
+	rel, _ := r.d.recommendedLocked()
+	r.d.mu.Unlock()
+	if !r.clk.Now().Before(rel.PostingDate.AddDate(0, 0, 90)) {
+		t.Fatalf("the test needs the newest minor update (%s) released less than 90 days ago", rel.ProductVersion)
+	}
+	r.d.applyUpdateSettings([]ddm.Declaration{settingsDecl(t, "s", map[string]any{"AutomaticActions": map[string]any{"Download": "AlwaysOn"}})})
+	r.clk.Advance(time.Minute)
+	if st := r.d.UpdateState(); st.Phase != PhaseNone {
+		t.Fatalf("a deferred update was downloaded: %+v", st)
+	}
+	if res := r.send(RequestTypeRemoveProfile, map[string]any{"Identifier": "com.example.defer"}); res.Status != protocol.StatusAcknowledged {
+		t.Fatalf("RemoveProfile: %s %+v", res.Status, res.ErrorChain)
+	}
+	r.clk.Advance(time.Minute)
+	if st := r.d.UpdateState(); st.Phase == PhaseNone || st.Reason != "auto-update" {
+		t.Errorf("after the deferral was removed: %+v, want the automatic download under way", st)
+	}
+}

@@ -315,6 +315,9 @@ func (d *Device) RemoveProfile(identifier string) error {
 			return
 		}
 		d.sw.more.profiles = slices.Delete(d.sw.more.profiles, i, i+1)
+		// A deferral may have gone with it: automatic actions act now,
+		// as after InstallProfile.
+		d.autoUpdateLocked()
 	})
 	return err
 }
