@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/micromdm/plist"
@@ -26,7 +27,12 @@ import (
 type server struct {
 	mu      sync.Mutex
 	devices map[string]*serverDevice
-	delay   time.Duration // slows each TokenUpdate (so a kill lands mid-run)
+	delay   time.Duration // slows each TokenUpdate
+	// holdAfter, when set, holds every TokenUpdate after that many until
+	// hold is closed: a kill lands mid-run however fast the child is.
+	holdAfter int
+	hold      chan struct{}
+	passed    atomic.Int64
 }
 
 type serverDevice struct {
@@ -74,8 +80,17 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no signature", http.StatusUnauthorized)
 		return
 	}
-	if m.MessageType == "TokenUpdate" && s.delay > 0 {
-		time.Sleep(s.delay)
+	if m.MessageType == "TokenUpdate" {
+		if s.holdAfter > 0 && s.passed.Add(1) > int64(s.holdAfter) {
+			select {
+			case <-s.hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if s.delay > 0 {
+			time.Sleep(s.delay)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -96,6 +96,9 @@ func TestKillNineResume(t *testing.T) {
 	t.Parallel()
 	srv := newServer()
 	srv.delay = 5 * time.Millisecond
+	// The first run cannot enroll more than killAfter devices before it
+	// is killed, however fast the machine: the rest wait for hold.
+	srv.holdAfter, srv.hold = killAfter, make(chan struct{})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	dir := t.TempDir()
@@ -142,6 +145,7 @@ func TestKillNineResume(t *testing.T) {
 	if len(certs) >= killFleet {
 		t.Fatalf("the server holds %d devices at the kill: it came too late", len(certs))
 	}
+	close(srv.hold)
 
 	// Second run: resumes and finishes.
 	second := child()
