@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdmsim/mdmsim/internal/cpuside"
@@ -48,6 +49,8 @@ type profileSettings struct {
 	profileUUID  string
 	mdmUUID      string // the MDM payload's PayloadUUID
 	anchors      [][]byte
+	// saved is the settings' persisted form (state.go), made on first use.
+	saved atomic.Pointer[ProfileState]
 	// bootstrapToken: the profile's ServerCapabilities list
 	// com.apple.mdm.bootstraptoken, without which a Mac neither creates
 	// nor asks for a bootstrap token (com.apple.mdm.yaml).

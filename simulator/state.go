@@ -97,18 +97,18 @@ type ProfileState struct {
 	BootstrapToken                  bool
 }
 
-// profileStates maps a profile's shared settings to their ProfileState,
-// both ways, so a fleet's million devices share one of each.
+// profileStates maps restored ProfileStates to the settings made of them,
+// so the devices of one saved profile share one again. The other way
+// (profileSettings.saved) needs no map.
 type profileStates struct {
 	mu       sync.Mutex
-	toState  map[*profileSettings]*ProfileState
 	settings map[*ProfileState]*profileSettings
 }
 
+// profileState is the saved form of a profile's shared settings, made once
+// per profile: every device enrolled with it shares it.
 func (e *Env) profileState(ps *profileSettings) *ProfileState {
-	e.states.mu.Lock()
-	defer e.states.mu.Unlock()
-	if s, ok := e.states.toState[ps]; ok {
+	if s := ps.saved.Load(); s != nil {
 		return s
 	}
 	s := &ProfileState{
@@ -116,12 +116,9 @@ func (e *Env) profileState(ps *profileSettings) *ProfileState {
 		AccessRights: ps.accessRights, CheckOut: ps.checkOut, ProfileID: ps.profileID, ProfileUUID: ps.profileUUID,
 		MDMUUID: ps.mdmUUID, Anchors: ps.anchors, BootstrapToken: ps.bootstrapToken,
 	}
-	if e.states.toState == nil {
-		e.states.toState = map[*profileSettings]*ProfileState{}
-		e.states.settings = map[*ProfileState]*profileSettings{}
+	if !ps.saved.CompareAndSwap(nil, s) {
+		return ps.saved.Load()
 	}
-	e.states.toState[ps] = s
-	e.states.settings[s] = ps
 	return s
 }
 
@@ -141,11 +138,10 @@ func (e *Env) settingsOf(s *ProfileState) *profileSettings {
 		anchors: s.Anchors, bootstrapToken: s.BootstrapToken,
 		transport: e.transportFor(&protocol.EnrollmentProfile{Certificates: s.Anchors}),
 	}
-	if e.states.toState == nil {
-		e.states.toState = map[*profileSettings]*ProfileState{}
+	ps.saved.Store(s)
+	if e.states.settings == nil {
 		e.states.settings = map[*ProfileState]*profileSettings{}
 	}
-	e.states.toState[ps] = s
 	e.states.settings[s] = ps
 	return ps
 }
