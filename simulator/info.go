@@ -11,11 +11,11 @@ import (
 	"github.com/mdmsim/mdmsim/simulator/protocol"
 )
 
-// deviceInformation returns the DeviceInformation answers the device holds,
-// with values that agree with its identity and current state, keeping only
-// the queries its platform and OS version answer and rights allow
-// (queryAnswered, from Apple's schema).
-func (d *Device) deviceInformation(rights int) map[string]any {
+// deviceInformation returns the device's answers to queries (every query
+// it answers when queries is empty), with values that agree with its
+// identity and current state, keeping only the queries its platform and OS
+// version answer and rights allow (queryAnswered, from Apple's schema).
+func (d *Device) deviceInformation(rights int, queries []string) map[string]any {
 	d.mu.Lock()
 	id := d.id
 	var token []byte
@@ -72,7 +72,7 @@ func (d *Device) deviceInformation(rights int) map[string]any {
 		if !hasBattery {
 			v["BatteryLevel"] = -1.0
 		}
-		host := strings.NewReplacer("’", "", "'", "", " ", "-").Replace(id.DeviceName)
+		host := hostNamer.Replace(id.DeviceName)
 		v["LocalHostName"] = host
 		v["HostName"] = host + ".local"
 		v["EthernetMAC"] = id.EthernetMAC
@@ -85,15 +85,32 @@ func (d *Device) deviceInformation(rights int) map[string]any {
 			v["ModemFirmwareVersion"] = "2.0" + strconv.Itoa(major%10) + ".01"
 		}
 	}
-	for q, x := range v {
-		// A value the device does not have (an address the caller's
-		// identity leaves empty) is not reported.
-		if s, ok := x.(string); ok && s == "" || !queryAnswered(q, &id, rights) {
-			delete(v, q)
+	// Keys asked for (all of them when queries is empty) that the device
+	// knows and may tell; a value the device does not have (an address
+	// the caller's identity leaves empty) is not reported.
+	keep := func(q string, x any) bool {
+		s, ok := x.(string)
+		return (!ok || s != "") && queryAnswered(q, &id, rights)
+	}
+	if len(queries) == 0 {
+		for q, x := range v {
+			if !keep(q, x) {
+				delete(v, q)
+			}
+		}
+		return v
+	}
+	resp := make(map[string]any, len(queries))
+	for _, q := range queries {
+		if x, ok := v[q]; ok && keep(q, x) {
+			resp[q] = x
 		}
 	}
-	return v
+	return resp
 }
+
+// hostNamer makes a Mac's local host name of its device name.
+var hostNamer = strings.NewReplacer("’", "", "'", "", " ", "-")
 
 func osUpdateSettings(major int) map[string]any {
 	return map[string]any{
@@ -123,18 +140,7 @@ func handleDeviceInformation(_ context.Context, d *Device, cmd *protocol.Command
 		rights = d.enr.accessRights
 	}
 	d.mu.Unlock()
-	all := d.deviceInformation(rights)
-	resp := all
-	if len(p.Queries) > 0 {
-		// Keys the device does not know, or may not tell, are left out.
-		resp = make(map[string]any, len(p.Queries))
-		for _, q := range p.Queries {
-			if val, ok := all[q]; ok {
-				resp[q] = val
-			}
-		}
-	}
-	return Acknowledged(map[string]any{"QueryResponses": resp})
+	return Acknowledged(map[string]any{"QueryResponses": d.deviceInformation(rights, p.Queries)})
 }
 
 func handleSecurityInfo(_ context.Context, d *Device, _ *protocol.Command) *protocol.Result {
