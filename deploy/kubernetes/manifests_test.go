@@ -9,17 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mdmsim/mdmsim/bench"
 	"github.com/mdmsim/mdmsim/deploy/kubernetes"
 	"github.com/mdmsim/mdmsim/fleet"
 	"github.com/mdmsim/mdmsim/scenarios/targets"
-)
-
-// Per-device memory of a shard's process, as the manifest's comment
-// sizes it: about 3 KiB of RSS per enrolled idle device (2.9 GiB for a
-// million) and the process's base (bench.PlanMemory's 256 MiB).
-const (
-	rssPerDevice = 3 << 10
-	processBase  = 256 << 20
 )
 
 // quantity reads a Kubernetes memory quantity in Ki, Mi or Gi (what these
@@ -163,7 +156,8 @@ func TestManifests(t *testing.T) {
 			if err != nil || devices < n {
 				t.Fatalf("--devices %q: want a fleet of at least one device per shard", flagValue(c.Args, "devices"))
 			}
-			need := int64((devices+n-1)/n)*rssPerDevice + processBase
+			// What mdmsim itself estimates, and refuses to run without.
+			need := bench.EstimateRun(target, flagValue(c.Args, "workload"), (devices+n-1)/n)
 			req, lim := quantity(t, c.Resources.Requests["memory"]), quantity(t, c.Resources.Limits["memory"])
 			if req < need || lim < req {
 				t.Errorf("memory request %s, limit %s: a shard of %d devices needs about %d MiB", c.Resources.Requests["memory"],
