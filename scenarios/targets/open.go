@@ -76,6 +76,15 @@ func Open(ctx context.Context, spec string, w *scenarios.World, o Options) (scen
 	if spec == Null {
 		return null.New(ctx, w)
 	}
+	open, err := load(spec)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, w)
+}
+
+// load reads and checks the target file spec, and returns what opens it.
+func load(spec string) (func(context.Context, *scenarios.World) (scenarios.Target, error), error) {
 	data, err := os.ReadFile(spec)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
@@ -92,17 +101,13 @@ func Open(ctx context.Context, spec string, w *scenarios.World, o Options) (scen
 		if err != nil {
 			return nil, err
 		}
-		return f.open(ctx, w)
+		return f.open, nil
 	case "hooks":
 		f, err := hooks.Load(spec)
 		if err != nil {
 			return nil, err
 		}
-		t, err := f.Open(ctx, w)
-		if err != nil {
-			return nil, err
-		}
-		return t, nil
+		return func(ctx context.Context, w *scenarios.World) (scenarios.Target, error) { return f.Open(ctx, w) }, nil
 	case "":
 		return nil, fmt.Errorf("%s: no kind: (nanomdm or hooks)", spec)
 	}
