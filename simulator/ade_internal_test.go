@@ -39,8 +39,16 @@ func FuzzParseUpdateRequired(f *testing.F) {
 	f.Add("application/json", []byte(`{"code":"com.apple.softwareupdate.required","details":{"OSVersion":"18.7.1"}}`))
 	f.Add("application/xml", []byte(`<plist><dict><key>code</key><string>x</string></dict></plist>`))
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		if err := parseUpdateRequired(ct, body); err == nil {
+		// Whatever the body, a 403 is an error; it names a required
+		// update exactly when the body is Apple's softwareupdate.required
+		// with an OSVersion.
+		err := parseUpdateRequired(ct, body)
+		if err == nil {
 			t.Fatal("nil error")
+		}
+		var req *SoftwareUpdateRequired
+		if errors.As(err, &req) && req.OSVersion == "" {
+			t.Fatalf("a required update without an OS version: %v", err)
 		}
 	})
 }
